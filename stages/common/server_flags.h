@@ -1,0 +1,65 @@
+// Command-line flags shared by every server binary, with CONVEYOR_*
+// environment variables as fallbacks (a flag given on the command line wins).
+// Included only by main.cc files: CLI11 is a heavy header.
+#ifndef CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
+#define CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "stages/common/server.h"
+
+namespace conveyor {
+
+// A duration flag written like "30s", "250ms" or "1h".
+inline CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name,
+                                    absl::Duration& target, const std::string& help,
+                                    const std::string& env) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&target, name](const std::string& text) {
+            absl::Duration parsed;
+            if (!absl::ParseDuration(text, &parsed) || parsed < absl::ZeroDuration()) {
+              throw CLI::ValidationError(name, "want a duration such as 250ms, 30s or 5m, got \"" +
+                                                   text + "\"");
+            }
+            target = parsed;
+          },
+          help + " (default " + absl::FormatDuration(target) + ")")
+      ->envname(env)
+      ->type_name("DURATION");
+}
+
+inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
+  app.add_option("--listen", options.listen, "host:port to serve gRPC on")
+      ->envname("CONVEYOR_LISTEN")
+      ->capture_default_str();
+  app.add_option("--worker-threads", options.worker_threads,
+                 "threads doing the blocking work of requests")
+      ->envname("CONVEYOR_WORKER_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--max-queued", options.max_queued,
+                 "requests that may wait for a thread; beyond that RESOURCE_EXHAUSTED")
+      ->envname("CONVEYOR_MAX_QUEUED")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest gRPC request or response message in bytes")
+      ->envname("CONVEYOR_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30))
+      ->capture_default_str();
+  AddDurationFlag(app, "--shutdown-grace", options.shutdown_grace,
+                  "on SIGTERM, how long in-flight calls may finish", "CONVEYOR_SHUTDOWN_GRACE");
+  app.add_option("--log-level", options.log_level, "debug, info, warn or error")
+      ->envname("CONVEYOR_LOG_LEVEL")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+}
+
+}  // namespace conveyor
+
+#endif  // CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_

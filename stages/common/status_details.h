@@ -1,0 +1,38 @@
+// Rich error details on absl::Status, without gRPC.
+//
+// Logic libraries return absl::Status; these helpers attach the google.rpc
+// detail messages (BadRequest, ErrorInfo) as payloads, so that the edge
+// (grpc_status.h) can send them as a google.rpc.Status that grpcurl and every
+// gRPC client can decode.
+#ifndef CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
+#define CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
+
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "google/rpc/status.pb.h"
+
+namespace conveyor {
+
+// The payload type URL prefix used for detail messages.
+inline constexpr absl::string_view kTypeUrlPrefix = "type.googleapis.com/";
+
+// INVALID_ARGUMENT naming `field` (e.g. "spec.width"), with a BadRequest
+// detail. The message reads "<field>: <description>".
+absl::Status InvalidField(absl::string_view field, absl::string_view description);
+
+// Adds a google.rpc.ErrorInfo detail {reason, domain "conveyor.dev"} to
+// `status` (a no-op on OK). Reasons are UPPER_SNAKE_CASE, e.g. "SSRF_BLOCKED".
+absl::Status WithErrorReason(absl::Status status, absl::string_view reason);
+
+// Returns the ErrorInfo reason attached to `status`, or "" if none.
+std::string ErrorReason(const absl::Status& status);
+
+// Converts between absl::Status (payloads keyed by type URL) and
+// google.rpc.Status (details as Any). Round-trips code, message and details.
+google::rpc::Status ToRpcStatus(const absl::Status& status);
+absl::Status FromRpcStatus(const google::rpc::Status& status);
+
+}  // namespace conveyor
+
+#endif  // CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_

@@ -1,0 +1,28 @@
+#include "absl/strings/string_view.h"
+#include "stages/common/unary_call.h"
+
+#include <chrono>
+
+namespace conveyor::internal {
+
+void LogUnaryCall(absl::string_view rpc, const std::string& chain, int step, int attempt,
+                  const absl::Status& status, absl::Duration elapsed, size_t in_bytes,
+                  size_t out_bytes, const CallScope& scope) {
+  LogLine line(status.ok() ? LogLevel::kInfo : LogLevel::kWarning);
+  line.Add("rpc", rpc);
+  if (!chain.empty()) line.Add("chain", chain).Add("step", step).Add("attempt", attempt);
+  line.Add("code", absl::StatusCodeToString(status.code()))
+      .Add("ms", absl::ToDoubleMilliseconds(elapsed))
+      .Add("in_bytes", static_cast<int64_t>(in_bytes))
+      .Add("out_bytes", static_cast<int64_t>(out_bytes));
+  for (const auto& [key, value] : scope.log_fields) line.Add(key, value);
+  if (!status.ok()) line.Add("error", status.message());
+}
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext& ctx) {
+  auto deadline = ctx.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+}  // namespace conveyor::internal

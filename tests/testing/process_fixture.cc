@@ -1,0 +1,190 @@
+#include "tests/testing/process_fixture.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace conveyor::testing {
+
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string LoopbackAddress(int port) { return absl::StrCat("127.0.0.1:", port); }
+
+ScopedProcess::ScopedProcess(std::vector<std::string> argv, std::string log_path,
+                             std::vector<std::string> extra_env)
+    : log_path_(std::move(log_path)) {
+  std::vector<char*> args;
+  for (auto& arg : argv) args.push_back(arg.data());
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // Child: own process group, so a test's SIGKILL never reaches the runner.
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!log_path_.empty()) {
+      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+      }
+    }
+    for (auto& kv : extra_env) ::putenv(kv.data());
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+ScopedProcess::~ScopedProcess() { Kill(); }
+
+bool ScopedProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t done = ::waitpid(pid_, &status, WNOHANG);
+  if (done == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void ScopedProcess::Signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+int ScopedProcess::Wait(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (running()) {
+    if (absl::Now() > deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return exit_code_;
+}
+
+void ScopedProcess::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  exit_code_ = 128 + SIGKILL;
+  pid_ = -1;
+}
+
+absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last_error = "no answer";
+  while (absl::Now() < deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, request, &response);
+    if (status.ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return absl::OkStatus();
+    }
+    last_error = status.ok() ? "NOT_SERVING" : status.error_message();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat(address, " not serving after ", absl::FormatDuration(timeout), ": ",
+                   last_error));
+}
+
+absl::Status WaitForRedis(int port, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    timeval tv{0, 200000};
+    redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (ctx != nullptr && ctx->err == 0) {
+      auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PING"));
+      bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS &&
+                std::string(reply->str) == "PONG";
+      if (reply != nullptr) freeReplyObject(reply);
+      redisFree(ctx);
+      if (ok) return absl::OkStatus();
+    } else if (ctx != nullptr) {
+      redisFree(ctx);
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("redis on port ", port, " not answering"));
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "conveyor-test-XXXXXX").string();
+  char* made = ::mkdtemp(pattern.data());
+  path_ = made != nullptr ? std::string(made) : std::string();
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+RedisServer::RedisServer() : port_(PickFreePort()) {
+  char pattern[] = "/tmp/conveyor-redis-XXXXXX";
+  dir_ = ::mkdtemp(pattern);
+  process_ = std::make_unique<ScopedProcess>(
+      std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_),
+                               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                               "--dir", dir_},
+      dir_ + "/redis.log");
+  absl::Status ready = WaitForRedis(port_, absl::Seconds(10));
+  if (!ready.ok()) std::abort();
+}
+
+RedisServer::~RedisServer() {
+  process_.reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string RedisServer::url() const { return absl::StrCat("redis://127.0.0.1:", port_); }
+
+void RedisServer::Kill() { process_->Kill(); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace conveyor::testing

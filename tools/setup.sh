@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything Conveyor's build, tests, demo and benchmarks need, from
+# Debian 12's packages (and s3rver from the npm registry, for the S3 tests).
+# Idempotent: installs only what is missing; safe to run again and again.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config
+  # libraries
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  libabsl-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcli11-dev
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server
+  iproute2 python3 python3-yaml nodejs npm
+  # real photos for the demo and the benchmarks
+  mate-backgrounds
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# s3rver, an S3-compatible server on loopback for the upload tests; the lock
+# file pins it. Installed into tools/s3rver/node_modules (git-ignored).
+if [[ -f "$root/tools/s3rver/package-lock.json" && ! -d "$root/tools/s3rver/node_modules/s3rver" ]]; then
+  echo "setup: installing s3rver (npm)"
+  (cd "$root/tools/s3rver" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "setup: ok"
