@@ -105,7 +105,15 @@ void ScopedProcess::Kill() {
 }
 
 absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // Short reconnect backoff: the first attempts usually hit a port nobody
+  // listens on yet, and gRPC's default backoff (1 s, growing) would then make
+  // every start take seconds.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   absl::Time deadline = absl::Now() + timeout;
   std::string last_error = "no answer";

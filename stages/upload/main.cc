@@ -1,0 +1,113 @@
+// conveyor-upload: stores images in a local directory tree or on an
+// S3-compatible endpoint.
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "absl/types/optional.h"
+#include "stages/common/server.h"
+#include "stages/common/server_flags.h"
+#include "stages/common/worker_pool.h"
+#include "stages/upload/file_store.h"
+#include "stages/upload/s3_store.h"
+#include "stages/upload/upload_service.h"
+#include "stages/upload/uploader.h"
+
+namespace {
+
+// The first non-empty environment variable of `names`, or "".
+std::string FirstEnv(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return value;
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  conveyor::BlockTerminationSignals();
+  namespace upload = conveyor::stages::upload;
+
+  CLI::App app{
+      "conveyor-upload: the upload stage worker (conveyor.v1.UploadStage). Stores images "
+      "under --file-root (file:///dir destinations) or on an S3-compatible endpoint "
+      "(s3://bucket[/prefix] destinations)."};
+  conveyor::ServerOptions options;
+  options.listen = "127.0.0.1:50064";
+  conveyor::AddServerFlags(app, options);
+
+  std::string file_root = "/var/lib/conveyor/objects";
+  app.add_option("--file-root", file_root,
+                 "absolute directory that file:// destinations must lie under; created if "
+                 "missing; empty disables file://")
+      ->envname("CONVEYOR_FILE_ROOT")
+      ->capture_default_str();
+  upload::S3Options s3;
+  app.add_option("--s3-endpoint", s3.endpoint,
+                 "S3-compatible endpoint, e.g. http://127.0.0.1:4568; empty disables s3://")
+      ->envname("CONVEYOR_S3_ENDPOINT");
+  app.add_option("--s3-region", s3.region, "region used to sign requests (SigV4)")
+      ->envname("CONVEYOR_S3_REGION")
+      ->capture_default_str();
+  app.add_option("--s3-access-key-id", s3.access_key_id,
+                 "S3 access key id (else AWS_ACCESS_KEY_ID)")
+      ->envname("CONVEYOR_S3_ACCESS_KEY_ID");
+  app.add_option("--s3-secret-access-key", s3.secret_access_key,
+                 "S3 secret key (else AWS_SECRET_ACCESS_KEY); prefer the environment: "
+                 "command lines show in ps")
+      ->envname("CONVEYOR_S3_SECRET_ACCESS_KEY");
+  app.add_flag("--s3-virtual-host", s3.virtual_host_style,
+               "address buckets as bucket.host instead of host/bucket (path style)")
+      ->envname("CONVEYOR_S3_VIRTUAL_HOST");
+  conveyor::AddDurationFlag(app, "--s3-connect-timeout", s3.connect_timeout, "S3 connect timeout",
+                            "CONVEYOR_S3_CONNECT_TIMEOUT");
+  conveyor::AddDurationFlag(app, "--s3-timeout", s3.timeout,
+                            "whole S3 PUT timeout (the call's deadline may shorten it)",
+                            "CONVEYOR_S3_TIMEOUT");
+  CLI11_PARSE(app, argc, argv);
+
+  // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
+  // names every S3 tool understands.
+  if (s3.access_key_id.empty()) s3.access_key_id = FirstEnv({"AWS_ACCESS_KEY_ID"});
+  if (s3.secret_access_key.empty()) s3.secret_access_key = FirstEnv({"AWS_SECRET_ACCESS_KEY"});
+
+  absl::optional<upload::FileStore> files;
+  if (!file_root.empty()) {
+    absl::StatusOr<upload::FileStore> opened = upload::FileStore::Open(file_root);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "conveyor-upload: %s\n", std::string(opened.status().message()).c_str());
+      return 2;
+    }
+    files.emplace(*std::move(opened));
+  }
+  std::unique_ptr<upload::S3Store> s3_store;
+  if (!s3.endpoint.empty()) {
+    if (absl::Status valid = upload::ValidateS3Options(s3); !valid.ok()) {
+      std::fprintf(stderr, "conveyor-upload: %s\n", std::string(valid.message()).c_str());
+      return 2;
+    }
+    s3_store = std::make_unique<upload::S3Store>(s3);
+  }
+  // Before any thread exists: curl_global_init is not thread-safe.
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    std::fprintf(stderr, "conveyor-upload: curl_global_init failed\n");
+    return 1;
+  }
+
+  int exit_code;
+  {
+    conveyor::WorkerPool pool(static_cast<size_t>(options.worker_threads),
+                              static_cast<size_t>(options.max_queued));
+    upload::Uploader uploader(files.has_value() ? &*files : nullptr, s3_store.get());
+    upload::UploadService service(uploader, pool);
+    exit_code = conveyor::RunServer(options, {&service});
+  }
+  curl_global_cleanup();
+  return exit_code;
+}

@@ -1,0 +1,28 @@
+// conveyor.v1.UploadStage over the callback API: a thin adapter that runs
+// Uploader on the worker pool.
+#ifndef CONVEYOR_STAGES_UPLOAD_UPLOAD_SERVICE_H_
+#define CONVEYOR_STAGES_UPLOAD_UPLOAD_SERVICE_H_
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "stages/common/worker_pool.h"
+#include "stages/upload/uploader.h"
+
+namespace conveyor::stages::upload {
+
+class UploadService final : public conveyor::v1::UploadStage::CallbackService {
+ public:
+  // Neither is owned; both must outlive the service.
+  UploadService(const Uploader& uploader, WorkerPool& pool) : uploader_(uploader), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Upload(grpc::CallbackServerContext* context,
+                                   const conveyor::v1::UploadRequest* request,
+                                   conveyor::v1::UploadResponse* response) override;
+
+ private:
+  const Uploader& uploader_;
+  WorkerPool& pool_;
+};
+
+}  // namespace conveyor::stages::upload
+
+#endif  // CONVEYOR_STAGES_UPLOAD_UPLOAD_SERVICE_H_
