@@ -36,6 +36,10 @@ struct ServerOptions {
   int64_t max_message_bytes = 64 << 20;
   // How long SIGTERM waits for in-flight requests before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // Connections older than this are closed gracefully (GOAWAY), so clients
+  // that resolve a DNS name (dns:/// + round_robin) re-resolve and find
+  // replicas added since. Zero disables it.
+  absl::Duration max_connection_age = absl::Minutes(5);
   // debug, info, warn or error.
   std::string log_level = "info";
 };

@@ -54,6 +54,10 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
       ->capture_default_str();
   AddDurationFlag(app, "--shutdown-grace", options.shutdown_grace,
                   "on SIGTERM, how long in-flight calls may finish", "CONVEYOR_SHUTDOWN_GRACE");
+  AddDurationFlag(app, "--max-connection-age", options.max_connection_age,
+                  "close client connections after this long (they reconnect at once), so "
+                  "clients re-resolve DNS and spread over new replicas; 0 disables",
+                  "CONVEYOR_MAX_CONNECTION_AGE");
   app.add_option("--log-level", options.log_level, "debug, info, warn or error")
       ->envname("CONVEYOR_LOG_LEVEL")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))

@@ -104,22 +104,41 @@ void ScopedProcess::Kill() {
   pid_ = -1;
 }
 
+namespace {
+
+// True once something accepts TCP connections on host:port (IPv4 loopback
+// forms only, which is all the tests use).
+bool AcceptsConnections(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  int port = std::atoi(address.c_str() + colon + 1);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeout) {
-  // Short reconnect backoff: the first attempts usually hit a port nobody
-  // listens on yet, and gRPC's default backoff (1 s, growing) would then make
-  // every start take seconds.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  auto stub = grpc::health::v1::Health::NewStub(channel);
   absl::Time deadline = absl::Now() + timeout;
-  std::string last_error = "no answer";
+  std::string last_error = "port not accepting connections";
+  // Wait for the port first: a gRPC channel that meets a closed port backs off
+  // for seconds before it tries again.
+  while (absl::Now() < deadline && !AcceptsConnections(address)) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   while (absl::Now() < deadline) {
+    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    auto stub = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    context.set_wait_for_ready(true);
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     grpc::Status status = stub->Check(&context, request, &response);

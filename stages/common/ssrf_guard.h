@@ -1,0 +1,127 @@
+// The address guard of the download and webhook stages (server-side request
+// forgery): a URL from a chain must not make a worker talk to itself, to the
+// cluster's private network or to a cloud metadata service.
+//
+// The guard judges ADDRESSES, not host names: the HTTP client asks it about
+// the address it is about to connect to, after DNS, on every redirect hop
+// (see http_client.h). So "127.1", "2130706433", "0x7f000001", "localhost",
+// a DNS name pointing at 10.0.0.1 and a redirect to [::ffff:169.254.169.254]
+// are all refused the same way.
+//
+// Refused by default: unspecified (0.0.0.0, ::), "this network" 0.0.0.0/8,
+// loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7,
+// fec0::/10), link-local (169.254/16, fe80::/10), shared/CGNAT 100.64/10,
+// multicast (224/4, ff00::/8), broadcast 255.255.255.255, reserved
+// (240/4, 192.0.0/24, 198.18/15), cloud metadata (169.254.169.254,
+// fd00:ec2::254, 100.100.100.200), and every IPv6 form embedding such an IPv4
+// address (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, IPv4-
+// translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16).
+//
+// Thread-safe after construction (all methods are const).
+#ifndef CONVEYOR_STAGES_COMMON_SSRF_GUARD_H_
+#define CONVEYOR_STAGES_COMMON_SSRF_GUARD_H_
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+
+namespace conveyor {
+
+// An IPv4 or IPv6 address. IPv4 keeps its 4 bytes in bytes[0..3].
+struct IpAddress {
+  bool is_v6 = false;
+  std::array<uint8_t, 16> bytes{};
+
+  // Canonical text: "127.0.0.1", "::ffff:127.0.0.1", "fe80::1".
+  std::string ToString() const;
+  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+};
+
+// Strict numeric parse (inet_pton): "10.0.0.1", "::1", "[::1]" (brackets
+// allowed). Returns nullopt for names and for inet_aton shorthands such as
+// "127.1" — the guard sees those only after resolution, as 127.0.0.1.
+absl::optional<IpAddress> ParseIpAddress(absl::string_view text);
+
+// From a socket address (AF_INET or AF_INET6); nullopt for other families.
+absl::optional<IpAddress> IpAddressFromSockaddr(const sockaddr* address, socklen_t length);
+
+// A network such as 127.0.0.1/32 or fd00::/8.
+struct IpNetwork {
+  IpAddress base;
+  int prefix_length = 0;
+
+  bool Contains(const IpAddress& address) const;
+  std::string ToString() const;
+};
+
+// INVALID_ARGUMENT unless `text` is "<address>/<prefix>" with a prefix that
+// fits the family; a bare address means a single host (/32 or /128). Host
+// bits beyond the prefix must be zero (so typos like 10.0.0.1/8 are caught).
+absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text);
+
+// Why an address is (or is not) special.
+enum class AddressClass {
+  kPublic,  // globally routable: allowed
+  kUnspecified,
+  kThisNetwork,
+  kLoopback,
+  kPrivate,
+  kLinkLocal,
+  kSharedCgnat,
+  kMulticast,
+  kBroadcast,
+  kReserved,
+  kCloudMetadata,
+};
+
+// "public", "loopback", "private", "link-local", "cloud-metadata", ...
+absl::string_view AddressClassName(AddressClass address_class);
+
+// Classifies `address`. IPv6 forms that embed an IPv4 address are judged by
+// the embedded IPv4 address (::ffff:127.0.0.1 is loopback).
+AddressClass ClassifyAddress(const IpAddress& address);
+
+struct SsrfPolicy {
+  // Allow every class (for local use and tests).
+  bool allow_private_networks = false;
+  // Networks allowed whatever their class (e.g. 127.0.0.1/32 in tests).
+  std::vector<IpNetwork> allowed_networks;
+};
+
+class SsrfGuard {
+ public:
+  explicit SsrfGuard(SsrfPolicy policy = {}) : policy_(std::move(policy)) {}
+
+  // OK if a connection to `address` is allowed; otherwise PERMISSION_DENIED
+  // "destination <host> resolves to <address> (<class>), which this worker
+  // does not connect to", with ErrorInfo reason DESTINATION_BLOCKED and
+  // metadata {host, address, address_class}.
+  absl::Status Check(absl::string_view host, const IpAddress& address) const;
+
+  bool IsAllowed(const IpAddress& address) const;
+  const SsrfPolicy& policy() const { return policy_; }
+
+ private:
+  SsrfPolicy policy_;
+};
+
+// The ErrorInfo reason of a refused destination.
+inline constexpr absl::string_view kDestinationBlocked = "DESTINATION_BLOCKED";
+
+// Like WithErrorReason (status_details.h), with ErrorInfo.metadata filled in.
+// TODO(http): move to status_details.h (outside this helper's paths).
+absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
+                           const std::vector<std::pair<std::string, std::string>>& metadata);
+
+}  // namespace conveyor
+
+#endif  // CONVEYOR_STAGES_COMMON_SSRF_GUARD_H_

@@ -1,0 +1,31 @@
+// conveyor.v1.DownloadStage over gRPC: the thin adapter from the callback API
+// to Downloader, run on a bounded WorkerPool (full -> RESOURCE_EXHAUSTED).
+#ifndef CONVEYOR_STAGES_DOWNLOAD_DOWNLOAD_SERVICE_H_
+#define CONVEYOR_STAGES_DOWNLOAD_DOWNLOAD_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "stages/common/worker_pool.h"
+#include "stages/download/download.h"
+
+namespace conveyor::stages::download {
+
+class DownloadService final : public v1::DownloadStage::CallbackService {
+ public:
+  // `downloader` and `pool` must outlive the service.
+  DownloadService(const Downloader& downloader, WorkerPool& pool)
+      : downloader_(downloader), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Download(grpc::CallbackServerContext* ctx,
+                                     const v1::DownloadRequest* request,
+                                     v1::DownloadResponse* response) override;
+
+ private:
+  const Downloader& downloader_;
+  WorkerPool& pool_;
+};
+
+}  // namespace conveyor::stages::download
+
+#endif  // CONVEYOR_STAGES_DOWNLOAD_DOWNLOAD_SERVICE_H_

@@ -1,0 +1,67 @@
+// The filter stage's logic, without gRPC: validate an ordered list of image
+// operations, then decode -> apply each -> encode.
+//
+// Errors (absl codes; the service maps them to gRPC):
+//   INVALID_ARGUMENT  a bad op or parameter, named like
+//                     "spec.ops[2].gaussian_blur.sigma: want (0, 100], got 0";
+//                     no ops, more than 32, or an empty op; non-image bytes
+//                     (reason NOT_AN_IMAGE); a declared size above
+//                     --max-pixels or 16384 px a side (reason IMAGE_TOO_LARGE,
+//                     refused before any decode);
+//   CANCELLED         the caller gave up (checked between operations);
+//   INTERNAL          OpenCV failed.
+#ifndef CONVEYOR_STAGES_FILTER_FILTER_H_
+#define CONVEYOR_STAGES_FILTER_FILTER_H_
+
+#include <cstdint>
+#include <functional>
+
+#include <opencv2/core.hpp>
+
+#include "absl/status/status.h"
+#include "conveyor/v1/stages.pb.h"
+#include "stages/common/image_codec.h"
+
+namespace conveyor::stages::filter {
+
+// Most operations one FilterSpec may hold.
+inline constexpr int kMaxOps = 32;
+
+// Checks the op count and every op and parameter against the ranges in
+// stages.proto. (spec.output is checked by ResolveEncoding, which needs the
+// input's format.)
+absl::Status ValidateFilterSpec(const v1::FilterSpec& spec);
+
+// Applies one validated op to an 8-bit BGR image, in place (the result is
+// 8-bit BGR too; grayscale and edges keep three equal channels so JPEG and
+// WebP output work). INTERNAL if OpenCV throws.
+absl::Status ApplyFilterOp(const v1::FilterOp& op, cv::Mat& image);
+
+struct FilterOptions {
+  // Largest declared input, in pixels (width x height).
+  int64_t max_pixels = kDefaultMaxPixels;
+};
+
+// Facts about one call, for the log line.
+struct FilterStats {
+  cv::Size size;  // image size (decoded, oriented)
+  int ops = 0;    // operations applied
+};
+
+// Thread-safe: holds only its options.
+class Filterer {
+ public:
+  explicit Filterer(FilterOptions options) : options_(options) {}
+
+  // Applies request.spec().ops() in order to request.image() into
+  // response.image(). `cancelled` is polled between decode, each op, encode.
+  absl::Status Filter(const v1::FilterRequest& request, v1::FilterResponse& response,
+                      const std::function<bool()>& cancelled, FilterStats& stats) const;
+
+ private:
+  FilterOptions options_;
+};
+
+}  // namespace conveyor::stages::filter
+
+#endif  // CONVEYOR_STAGES_FILTER_FILTER_H_

@@ -1,0 +1,30 @@
+// conveyor.v1.FilterStage over gRPC: the thin adapter from the callback API to
+// Filterer, run on a bounded WorkerPool (full -> RESOURCE_EXHAUSTED at once).
+#ifndef CONVEYOR_STAGES_FILTER_FILTER_SERVICE_H_
+#define CONVEYOR_STAGES_FILTER_FILTER_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "stages/common/worker_pool.h"
+#include "stages/filter/filter.h"
+
+namespace conveyor::stages::filter {
+
+class FilterService final : public v1::FilterStage::CallbackService {
+ public:
+  // `filterer` and `pool` must outlive the service.
+  FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Filter(grpc::CallbackServerContext* ctx,
+                                   const v1::FilterRequest* request,
+                                   v1::FilterResponse* response) override;
+
+ private:
+  const Filterer& filterer_;
+  WorkerPool& pool_;
+};
+
+}  // namespace conveyor::stages::filter
+
+#endif  // CONVEYOR_STAGES_FILTER_FILTER_SERVICE_H_

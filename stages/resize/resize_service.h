@@ -1,0 +1,30 @@
+// conveyor.v1.ResizeStage over gRPC: the thin adapter from the callback API to
+// Resizer, run on a bounded WorkerPool (full -> RESOURCE_EXHAUSTED at once).
+#ifndef CONVEYOR_STAGES_RESIZE_RESIZE_SERVICE_H_
+#define CONVEYOR_STAGES_RESIZE_RESIZE_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "stages/common/worker_pool.h"
+#include "stages/resize/resize.h"
+
+namespace conveyor::stages::resize {
+
+class ResizeService final : public v1::ResizeStage::CallbackService {
+ public:
+  // `resizer` and `pool` must outlive the service.
+  ResizeService(const Resizer& resizer, WorkerPool& pool) : resizer_(resizer), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Resize(grpc::CallbackServerContext* ctx,
+                                   const v1::ResizeRequest* request,
+                                   v1::ResizeResponse* response) override;
+
+ private:
+  const Resizer& resizer_;
+  WorkerPool& pool_;
+};
+
+}  // namespace conveyor::stages::resize
+
+#endif  // CONVEYOR_STAGES_RESIZE_RESIZE_SERVICE_H_

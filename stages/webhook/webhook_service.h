@@ -1,0 +1,30 @@
+// conveyor.v1.WebhookStage over gRPC: the thin adapter from the callback API
+// to WebhookSender, run on a bounded WorkerPool (full -> RESOURCE_EXHAUSTED).
+#ifndef CONVEYOR_STAGES_WEBHOOK_WEBHOOK_SERVICE_H_
+#define CONVEYOR_STAGES_WEBHOOK_WEBHOOK_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "stages/common/worker_pool.h"
+#include "stages/webhook/webhook.h"
+
+namespace conveyor::stages::webhook {
+
+class WebhookService final : public v1::WebhookStage::CallbackService {
+ public:
+  // `sender` and `pool` must outlive the service.
+  WebhookService(const WebhookSender& sender, WorkerPool& pool) : sender_(sender), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* ctx,
+                                    const v1::WebhookRequest* request,
+                                    v1::WebhookResponse* response) override;
+
+ private:
+  const WebhookSender& sender_;
+  WorkerPool& pool_;
+};
+
+}  // namespace conveyor::stages::webhook
+
+#endif  // CONVEYOR_STAGES_WEBHOOK_WEBHOOK_SERVICE_H_

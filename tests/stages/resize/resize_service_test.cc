@@ -1,0 +1,276 @@
+// Starts the real conveyor-resize binary on loopback and calls it over gRPC.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <string>
+#include <vector>
+
+#include "conveyor/v1/stages.grpc.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "stages/common/grpc_status.h"
+#include "stages/common/status_details.h"
+#include "tests/testing/process_fixture.h"
+
+namespace conveyor::stages::resize {
+namespace {
+
+using conveyor::testing::LoopbackAddress;
+using conveyor::testing::PickFreePort;
+using conveyor::testing::ScopedProcess;
+using conveyor::testing::WaitForGrpcServing;
+
+std::string Jpeg(int width, int height) {
+  cv::Mat image(height, width, CV_8UC3);
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+  std::vector<uchar> bytes;
+  EXPECT_TRUE(cv::imencode(".jpg", image, bytes));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+class ResizeWorker {
+ public:
+  explicit ResizeWorker(std::vector<std::string> extra_flags = {},
+                        std::vector<std::string> extra_env = {}) {
+    address_ = LoopbackAddress(PickFreePort());
+    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-resize", "--listen", address_};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    process_ = std::make_unique<ScopedProcess>(argv, "", extra_env);
+    absl::Status serving = WaitForGrpcServing(address_, absl::Seconds(20));
+    EXPECT_TRUE(serving.ok()) << serving;
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);  // the worker's default limit, not gRPC's 4 MB
+    stub_ = v1::ResizeStage::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+  v1::ResizeStage::Stub& stub() { return *stub_; }
+  ScopedProcess& process() { return *process_; }
+
+  grpc::Status Call(const v1::ResizeRequest& request, v1::ResizeResponse* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return stub_->Resize(&ctx, request, response);
+  }
+
+ private:
+  std::string address_;
+  std::unique_ptr<ScopedProcess> process_;
+  std::unique_ptr<v1::ResizeStage::Stub> stub_;
+};
+
+v1::ResizeRequest Request(const std::string& data, int width, int height) {
+  v1::ResizeRequest request;
+  request.mutable_context()->set_chain("chains/test");
+  request.mutable_context()->set_step_index(1);
+  request.mutable_context()->set_attempt(1);
+  request.mutable_image()->set_data(data);
+  request.mutable_spec()->set_width(width);
+  request.mutable_spec()->set_height(height);
+  return request;
+}
+
+// The BadRequest field named in a gRPC error's details, or "".
+std::string BadField(const grpc::Status& status) {
+  google::rpc::Status rpc;
+  if (!rpc.ParseFromString(status.error_details())) return "";
+  for (const auto& detail : rpc.details()) {
+    google::rpc::BadRequest bad;
+    if (detail.UnpackTo(&bad) && bad.field_violations_size() > 0) {
+      return bad.field_violations(0).field();
+    }
+  }
+  return "";
+}
+
+class ResizeServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { worker_ = new ResizeWorker(); }
+  static void TearDownTestSuite() {
+    delete worker_;
+    worker_ = nullptr;
+  }
+  static ResizeWorker* worker_;
+};
+ResizeWorker* ResizeServiceTest::worker_ = nullptr;
+
+TEST_F(ResizeServiceTest, ResizesJpeg) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(Jpeg(1200, 800), 300, 0), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.image().media_type(), "image/jpeg");
+  EXPECT_EQ(response.image().width(), 300);
+  EXPECT_EQ(response.image().height(), 200);
+  cv::Mat decoded = cv::imdecode(
+      std::vector<uchar>(response.image().data().begin(), response.image().data().end()),
+      cv::IMREAD_COLOR);
+  EXPECT_EQ(decoded.size(), cv::Size(300, 200));
+}
+
+TEST_F(ResizeServiceTest, ConvertsFormat) {
+  v1::ResizeRequest request = Request(Jpeg(200, 100), 50, 50);
+  request.mutable_spec()->set_fit(v1::ResizeSpec::COVER);
+  request.mutable_spec()->mutable_output()->set_format(v1::IMAGE_FORMAT_PNG);
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.image().media_type(), "image/png");
+  EXPECT_EQ(response.image().width(), 50);
+  EXPECT_EQ(response.image().height(), 50);
+}
+
+TEST_F(ResizeServiceTest, BadWidthIsInvalidArgumentNamingField) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(Jpeg(100, 100), -3, 0), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "spec.width: want 0..16384, got -3");
+  EXPECT_EQ(BadField(status), "spec.width");
+}
+
+TEST_F(ResizeServiceTest, NoTargetSizeIsInvalidArgument) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(Jpeg(100, 100), 0, 0), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(BadField(status), "spec.width");
+}
+
+TEST_F(ResizeServiceTest, BadQualityIsInvalidArgument) {
+  v1::ResizeRequest request = Request(Jpeg(100, 100), 10, 10);
+  request.mutable_spec()->mutable_output()->set_quality(101);
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(BadField(status), "spec.output.quality");
+}
+
+TEST_F(ResizeServiceTest, NonImageBytesAreInvalidArgument) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request("<html>404</html>", 10, 10), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(BadField(status), "image.data");
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "NOT_AN_IMAGE");
+}
+
+TEST_F(ResizeServiceTest, TruncatedJpegIsInvalidArgument) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(Jpeg(100, 100).substr(0, 200), 10, 10), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ResizeServiceTest, DecompressionBombIsInvalidArgument) {
+  // A PNG signature and IHDR declaring 100000 x 100000, and nothing else.
+  std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0", 29);
+  png += std::string(4, '\0');
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(png, 100, 100), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "IMAGE_TOO_LARGE");
+  EXPECT_NE(status.error_message().find("100000x100000"), std::string::npos)
+      << status.error_message();
+}
+
+TEST(ResizeServiceFlagsTest, MaxPixelsFlagLowersTheLimit) {
+  ResizeWorker worker({"--max-pixels", "10000"});
+  v1::ResizeResponse response;
+  grpc::Status status = worker.Call(Request(Jpeg(101, 100), 10, 10), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "IMAGE_TOO_LARGE");
+  status = worker.Call(Request(Jpeg(100, 100), 10, 10), &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST(ResizeServiceFlagsTest, MaxPixelsFromEnvironment) {
+  ResizeWorker worker({}, {"CONVEYOR_MAX_PIXELS=10000"});
+  v1::ResizeResponse response;
+  grpc::Status status = worker.Call(Request(Jpeg(101, 100), 10, 10), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "IMAGE_TOO_LARGE");
+}
+
+TEST(ResizeServiceFlagsTest, BadFlagExitsNonZero) {
+  ScopedProcess process({CONVEYOR_BIN_DIR "/conveyor-resize", "--max-pixels", "-5"});
+  EXPECT_NE(process.Wait(absl::Seconds(20)), 0);
+}
+
+// One asynchronous call whose completion the test can wait for.
+struct PendingCall {
+  grpc::ClientContext ctx;
+  v1::ResizeResponse response;
+  grpc::Status status;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+
+  void Start(v1::ResizeStage::Stub& stub, const v1::ResizeRequest& request) {
+    stub.async()->Resize(&ctx, &request, &response, [this](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      status = std::move(s);
+      done = true;
+      cv.notify_all();
+    });
+  }
+  bool Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    return done;
+  }
+  bool Wait(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, timeout, [this] { return done; });
+  }
+};
+
+TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
+  ResizeWorker worker({"--worker-threads", "1", "--max-queued", "0"});
+  // A slow call: 1000x1000 upscaled to 9000x9000 (81 MP, cubic) and encoded.
+  const v1::ResizeRequest slow = Request(Jpeg(1000, 1000), 9000, 9000);
+  const v1::ResizeRequest quick = Request(Jpeg(16, 16), 8, 8);
+  // Probe with quick calls while the slow call holds the only thread: they are
+  // refused at once. A probe may win the race for the thread, refusing the
+  // slow call instead; then the slow call is sent again. Bounded in count.
+  std::unique_ptr<PendingCall> slow_call;
+  bool exhausted = false;
+  for (int i = 0; i < 500 && !exhausted; ++i) {
+    if (slow_call == nullptr || slow_call->Done()) {
+      if (slow_call != nullptr) {
+        ASSERT_EQ(slow_call->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+            << "the slow call finished before any probe was refused";
+      }
+      slow_call = std::make_unique<PendingCall>();
+      slow_call->Start(worker.stub(), slow);
+    }
+    v1::ResizeResponse response;
+    grpc::Status status = worker.Call(quick, &response);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !slow_call->Done()) {
+      exhausted = true;
+    } else if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
+  }
+  EXPECT_TRUE(exhausted);
+  ASSERT_TRUE(slow_call->Wait(std::chrono::seconds(60)));
+  EXPECT_TRUE(slow_call->status.ok()) << slow_call->status.error_message();
+  EXPECT_EQ(slow_call->response.image().width(), 9000);
+  // Free again once the slow call is done. The client may see the slow
+  // answer a moment before the worker thread returns to the pool, so a few
+  // immediate refusals are allowed (bounded, no sleeping).
+  grpc::Status after;
+  for (int i = 0; i < 1000; ++i) {
+    v1::ResizeResponse response;
+    after = worker.Call(quick, &response);
+    if (after.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+  }
+  EXPECT_TRUE(after.ok()) << after.error_message();
+}
+
+TEST(ResizeServiceFlagsTest, SigtermExitsZero) {
+  ResizeWorker worker;
+  worker.process().Signal(SIGTERM);
+  EXPECT_EQ(worker.process().Wait(absl::Seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace conveyor::stages::resize
