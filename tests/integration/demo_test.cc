@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "tests/client/command_runner.h"
+#include "tests/testing/command_runner.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor {

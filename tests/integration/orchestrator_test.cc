@@ -168,7 +168,7 @@ class OrchestratorTest : public ::testing::Test {
     const std::string nowhere = LoopbackAddress(PickFreePort());
     std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--listen", o.address,
                                      "--redis-url", redis_.url(), "--lease-timeout", "1s",
-                                     "--log-level", "debug"};
+                                     "--log-level", "info"};
     for (const char* stage : {"download", "resize", "filter", "upload", "webhook"}) {
       auto it = targets.find(stage);
       argv.push_back(absl::StrCat("--", stage, "-target"));
@@ -778,10 +778,11 @@ TEST_F(OrchestratorTest, TwoReplicasShareTheWorkAndEveryChainCompletesOnce) {
 }
 
 TEST_F(OrchestratorTest, SigtermLetsTheInFlightStepFinishAndExitsZero) {
-  Worker slow = StartFlaky({"--delay", "700ms"});
+  Worker slow = StartFlaky({"--delay", "300ms"});
   const std::string address = LoopbackAddress(PickFreePort());
   std::map<std::string, std::string> targets = {{"resize", slow.address}};
-  Orchestrator first = StartOrchestrator(targets, {}, address);
+  // The dispatcher drains for half the grace: 2 s, far more than the step.
+  Orchestrator first = StartOrchestrator(targets, {"--shutdown-grace", "4s"}, address);
   Chain submitted;
   ASSERT_TRUE(Submit(*first.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
   WaitFor(*first.stub, submitted.name(),
@@ -794,6 +795,59 @@ TEST_F(OrchestratorTest, SigtermLetsTheInFlightStepFinishAndExitsZero) {
   // Step 0 finished during the drain and was recorded: it ran once.
   EXPECT_EQ(done.steps(0).attempts(), 1);
   EXPECT_EQ(Of(Calls(slow.calls_file), done.name(), 0), std::vector<std::string>{"ok"});
+}
+
+TEST_F(OrchestratorTest, SurvivingReplicaTakesOverEveryStepOfAKilledOne) {
+  Worker slow = StartFlaky({"--delay", "300ms"});
+  std::map<std::string, std::string> targets = {{"resize", slow.address}};
+  Orchestrator a = StartOrchestrator(targets, {"--replica-name", "doomed"});
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) {
+    Chain c;
+    ASSERT_TRUE(Submit(*a.stub, InlineRequest({Resize(), Resize()}), &c).ok());
+    names.push_back(c.name());
+  }
+  // Kill it while it has steps in flight; only then start the survivor.
+  WaitFor(*a.stub, names.back(),
+          [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
+  a.process->Signal(SIGKILL);
+  a.process->Wait(absl::Seconds(5));
+  Orchestrator b = StartOrchestrator(targets, {"--replica-name", "survivor"});
+  const auto calls_for = [&](const std::string& n, int step) {
+    return static_cast<int>(Of(Calls(slow.calls_file), n, step).size());
+  };
+  int rerun_steps = 0;
+  for (const auto& n : names) {
+    Chain done = WaitTerminal(*b.stub, n, absl::Seconds(30));
+    ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
+    for (int step = 0; step < 2; ++step) {
+      // Every worker call was a counted attempt: nothing ran behind the
+      // state machine's back, and a recorded success was never run again.
+      EXPECT_EQ(calls_for(n, step), done.steps(step).attempts()) << n << " step " << step;
+      rerun_steps += done.steps(step).attempts() > 1;
+    }
+  }
+  EXPECT_GT(rerun_steps, 0);  // the killed replica's in-flight steps ran again
+}
+
+TEST_F(OrchestratorTest, HeartbeatsKeepStepsLongerThanTheLeaseFromBeingTakenOver) {
+  // Steps take 2.5 x the 1 s lease; the other replica must not reclaim them.
+  Worker slow = StartFlaky({"--delay", "2500ms"});
+  std::map<std::string, std::string> targets = {{"resize", slow.address}};
+  Orchestrator a = StartOrchestrator(targets, {"--replica-name", "hb-a"});
+  Orchestrator b = StartOrchestrator(targets, {"--replica-name", "hb-b"});
+  std::vector<std::string> names;
+  for (int i = 0; i < 4; ++i) {
+    Chain c;
+    ASSERT_TRUE(Submit(i % 2 ? *a.stub : *b.stub, InlineRequest({Resize()}), &c).ok());
+    names.push_back(c.name());
+  }
+  for (const auto& n : names) {
+    Chain done = WaitTerminal(*a.stub, n);
+    EXPECT_EQ(done.state(), v1::SUCCEEDED);
+    EXPECT_EQ(done.steps(0).attempts(), 1);
+    EXPECT_EQ(Of(Calls(slow.calls_file), n, 0), std::vector<std::string>{"ok"});
+  }
 }
 
 TEST_F(OrchestratorTest, RedisUnavailableAtSubmitIsUnavailableAndHealthNotServing) {

@@ -1,0 +1,85 @@
+// The `conveyor` CLI's verbs, one function each. Each talks to the
+// orchestrator's gRPC API, writes human (or --json) output to stdout and
+// errors to stderr, and returns the process exit code:
+//
+//   0  success (for --wait / watch: the chain SUCCEEDED)
+//   1  the chain FAILED or was CANCELLED (--wait, watch, retry --wait), or
+//      some chain of a batch did not succeed
+//   2  usage error: a bad flag or value, an unreadable --file/--spec/input
+//   3  the RPC failed; stderr has "error: <GRPC_CODE>: <message>"
+//
+// Never prints internals: only gRPC codes, server messages and our own text.
+#ifndef CONVEYOR_CLIENT_COMMANDS_H_
+#define CONVEYOR_CLIENT_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "client/chain_builder.h"
+
+namespace conveyor::client {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitChainFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitRpcError = 3;
+
+// Chunk size of StreamSubmitChain for --file.
+inline constexpr size_t kUploadChunkBytes = 1 << 20;
+
+// Flags every subcommand shares.
+struct GlobalOptions {
+  std::string server = "127.0.0.1:50051";  // --server / CONVEYOR_SERVER
+  std::string timeout = "30s";             // --timeout / CONVEYOR_TIMEOUT, per unary RPC
+  bool json = false;                       // --json
+};
+
+struct SubmitOptions {
+  ChainFlags chain;
+  std::string file;       // --file: local image streamed as the source
+  std::string spec_path;  // --spec: JSON file ("-" = stdin)
+  bool wait = false;      // --wait: follow until terminal
+  std::string max_wait;   // --max-wait: give up following after this long
+};
+
+struct WatchOptions {
+  std::string chain;
+  std::string max_wait;
+};
+
+struct ListOptions {
+  std::string state;
+  std::vector<std::string> labels;
+  std::string since;
+  std::string before;
+  int limit = 0;
+  std::string page_token;
+};
+
+struct BatchOptions {
+  ChainFlags chain;   // steps applied to every item (no --url/--file)
+  std::string input;  // file of lines, "-" for stdin, or a directory
+  int concurrency = 4;
+  std::string max_wait;  // per chain
+};
+
+struct PurgeOptions {
+  std::string state;
+  std::string older_than;
+  bool dry_run = false;
+};
+
+int RunSubmit(const GlobalOptions& global, const SubmitOptions& options);
+int RunGet(const GlobalOptions& global, const std::string& chain);
+int RunWatch(const GlobalOptions& global, const WatchOptions& options);
+int RunCancel(const GlobalOptions& global, const std::string& chain);
+int RunRetry(const GlobalOptions& global, const std::string& chain, bool wait,
+             const std::string& max_wait);
+int RunList(const GlobalOptions& global, const ListOptions& options);
+int RunStatus(const GlobalOptions& global);
+int RunBatch(const GlobalOptions& global, const BatchOptions& options);
+int RunPurge(const GlobalOptions& global, const PurgeOptions& options);
+
+}  // namespace conveyor::client
+
+#endif  // CONVEYOR_CLIENT_COMMANDS_H_

@@ -1,0 +1,224 @@
+// conveyor: the command-line client of the Conveyor orchestrator.
+// Flags -> options structs -> one Run* function per verb (commands.h).
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <string>
+
+#include "client/commands.h"
+
+namespace {
+
+using conveyor::client::BatchOptions;
+using conveyor::client::ChainFlags;
+using conveyor::client::GlobalOptions;
+
+// The step and chain flags `submit` and `batch` share.
+void AddStepFlags(CLI::App& cmd, ChainFlags& flags, bool with_idempotency) {
+  auto& s = flags.steps;
+  cmd.add_option("--resize", s.resize, "Resize to WxH, Wx or xH (e.g. 800x600, 800x, x600)")
+      ->group("Steps");
+  cmd.add_option("--fit", s.fit,
+                 "How --resize fits: contain (default), cover (crop), fill (stretch), inside "
+                 "(never upscale)")
+      ->group("Steps");
+  cmd.add_flag("--fast", s.fast, "Faster, softer JPEG shrink-on-load for --resize")->group("Steps");
+  cmd.add_option("--format", s.format,
+                 "Output format of the last resize/filter step: jpeg, png or webp")
+      ->group("Steps");
+  cmd.add_option("--quality", s.quality, "JPEG/WebP quality 1..100 (default 85)")->group("Steps");
+  cmd.add_option("--filter", s.filters,
+                 "Filter op, repeatable, applied in order: grayscale | blur[:sigma=2] | "
+                 "sharpen[:amount=1,sigma=1] | sepia | brightness:brightness=10,contrast=1.2 | "
+                 "invert | edges[:low=100,high=200]")
+      ->allow_extra_args(false)
+      ->group("Steps");
+  cmd.add_option("--upload", s.upload, "Store the image: file:///dir or s3://bucket[/prefix]")
+      ->group("Steps");
+  cmd.add_option("--key", s.key_template,
+                 "Object key template for --upload: {chain_id} {step} {ext} {width} {height} "
+                 "(default {chain_id}-{step}.{ext})")
+      ->group("Steps");
+  cmd.add_option("--webhook", s.webhook, "POST a signed report of the chain to this URL")
+      ->group("Steps");
+  cmd.add_option("--timeout-per-step", s.timeout_per_step,
+                 "Deadline of each attempt of each step (e.g. 10s; default 30s)")
+      ->group("Chain");
+  cmd.add_option("--max-attempts", s.max_attempts, "Attempts per step, 1..20 (default 3)")
+      ->group("Chain");
+  cmd.add_option("--priority", flags.priority, "low, normal (default) or high")->group("Chain");
+  cmd.add_option("--label", flags.labels, "Label k=v, repeatable")
+      ->allow_extra_args(false)
+      ->group("Chain");
+  cmd.add_option("--chain-timeout", flags.chain_timeout,
+                 "Deadline of the whole chain from submission (e.g. 5m)")
+      ->group("Chain");
+  if (with_idempotency) {
+    cmd.add_option("--idempotency-key", flags.idempotency_key,
+                   "Submitting the same key again returns the same chain")
+        ->group("Chain");
+  }
+}
+
+CLI::App* AddMaxWait(CLI::App& cmd, std::string& max_wait) {
+  cmd.add_option("--max-wait", max_wait,
+                 "Stop following after this long (exit 3, DEADLINE_EXCEEDED); default: no limit");
+  return &cmd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "conveyor: submit image chains to a Conveyor orchestrator and follow them.\n"
+      "Exit codes: 0 ok; 1 chain failed or cancelled (--wait, watch) or a batch item failed;\n"
+      "2 usage error; 3 RPC error (stderr: \"error: <GRPC_CODE>: <message>\")."};
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  GlobalOptions global;
+  app.add_option("--server", global.server, "Orchestrator address host:port")
+      ->envname("CONVEYOR_SERVER")
+      ->capture_default_str();
+  app.add_option("--timeout", global.timeout, "Deadline of each request (not of --wait/watch)")
+      ->envname("CONVEYOR_TIMEOUT")
+      ->capture_default_str();
+  app.add_flag("--json", global.json,
+               "Print the proto's JSON form instead of tables (watch: one event per line)");
+
+  int exit_code = conveyor::client::kExitOk;
+
+  // submit
+  conveyor::client::SubmitOptions submit;
+  CLI::App* submit_cmd = app.add_subcommand("submit", "Submit a chain built from flags or a spec");
+  submit_cmd->add_option("--url", submit.chain.steps.url, "Download the source image from this URL")
+      ->group("Source");
+  submit_cmd
+      ->add_option("--file", submit.file,
+                   "Upload this local image as the source (streamed in 1 MiB chunks)")
+      ->group("Source");
+  submit_cmd
+      ->add_option("--spec", submit.spec_path,
+                   "JSON file ('-' = stdin): a SubmitChainRequest or a ChainSpec in proto JSON "
+                   "form; chain flags (--label, --priority, ...) apply on top")
+      ->group("Source");
+  AddStepFlags(*submit_cmd, submit.chain, /*with_idempotency=*/true);
+  submit_cmd->add_flag("--wait", submit.wait,
+                       "Follow the chain until it ends; exit 0 if it SUCCEEDED, 1 otherwise");
+  AddMaxWait(*submit_cmd, submit.max_wait);
+  submit_cmd->footer(
+      "Examples:\n"
+      "  conveyor submit --url https://example.com/a.jpg --resize 800x --filter sepia \\\n"
+      "      --upload file:///srv/out --webhook https://example.com/hook --wait\n"
+      "  conveyor submit --file photo.jpg --resize 800x600 --fit cover --format webp \\\n"
+      "      --upload s3://bucket/thumbs --label team=web --priority high\n"
+      "  conveyor submit --spec chain.json --label run=42 --wait\n"
+      "  id=$(conveyor submit --url https://example.com/a.jpg --filter grayscale)");
+  submit_cmd->callback([&] { exit_code = conveyor::client::RunSubmit(global, submit); });
+
+  // get
+  std::string get_chain;
+  CLI::App* get_cmd = app.add_subcommand("get", "Show a chain: state, steps, outputs, errors");
+  get_cmd->add_option("chain", get_chain, "chains/<id> or <id>")->required();
+  get_cmd->footer(
+      "Examples:\n  conveyor get chains/4f0c...\n  conveyor get 4f0c... --json | jq .state");
+  get_cmd->callback([&] { exit_code = conveyor::client::RunGet(global, get_chain); });
+
+  // watch
+  conveyor::client::WatchOptions watch;
+  CLI::App* watch_cmd =
+      app.add_subcommand("watch", "Follow a chain's events until it ends (progress bar on a TTY)");
+  watch_cmd->add_option("chain", watch.chain, "chains/<id> or <id>")->required();
+  AddMaxWait(*watch_cmd, watch.max_wait);
+  watch_cmd->footer(
+      "Exit 0 if the chain SUCCEEDED, 1 if it FAILED or was CANCELLED.\n"
+      "Examples:\n  conveyor watch chains/4f0c...\n"
+      "  conveyor watch 4f0c... --json | jq -c 'select(.type==\"STEP_SUCCEEDED\")'");
+  watch_cmd->callback([&] { exit_code = conveyor::client::RunWatch(global, watch); });
+
+  // cancel
+  std::string cancel_chain;
+  CLI::App* cancel_cmd = app.add_subcommand("cancel", "Cancel a chain (stops its running step)");
+  cancel_cmd->add_option("chain", cancel_chain, "chains/<id> or <id>")->required();
+  cancel_cmd->footer("Examples:\n  conveyor cancel chains/4f0c...");
+  cancel_cmd->callback([&] { exit_code = conveyor::client::RunCancel(global, cancel_chain); });
+
+  // retry
+  std::string retry_chain, retry_max_wait;
+  bool retry_wait = false;
+  CLI::App* retry_cmd = app.add_subcommand(
+      "retry", "Resume a FAILED or CANCELLED chain from its first unfinished step");
+  retry_cmd->add_option("chain", retry_chain, "chains/<id> or <id>")->required();
+  retry_cmd->add_flag("--wait", retry_wait, "Follow the chain until it ends");
+  AddMaxWait(*retry_cmd, retry_max_wait);
+  retry_cmd->footer("Examples:\n  conveyor retry chains/4f0c... --wait");
+  retry_cmd->callback([&] {
+    exit_code = conveyor::client::RunRetry(global, retry_chain, retry_wait, retry_max_wait);
+  });
+
+  // list
+  conveyor::client::ListOptions list;
+  CLI::App* list_cmd = app.add_subcommand("list", "List chains, newest first");
+  list_cmd->add_option("--state", list.state,
+                       "pending, running, retrying, succeeded, failed or cancelled");
+  list_cmd->add_option("--label", list.labels, "Only chains with label k=v (repeatable: all)")
+      ->allow_extra_args(false);
+  list_cmd->add_option("--since", list.since,
+                       "Created at or after: RFC 3339 time or a duration ago (1h, 2d)");
+  list_cmd->add_option("--before", list.before, "Created before: RFC 3339 time or duration ago");
+  list_cmd->add_option("--limit", list.limit, "Page size 1..1000 (default 50)");
+  list_cmd->add_option("--page-token", list.page_token, "Token printed after the previous page");
+  list_cmd->footer(
+      "Examples:\n  conveyor list --state failed --since 1h\n"
+      "  conveyor list --label team=web --limit 10 --json | jq -r '.chains[].name'");
+  list_cmd->callback([&] { exit_code = conveyor::client::RunList(global, list); });
+
+  // status
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "System status: stages (targets, health, queued, in flight), Redis, replicas");
+  status_cmd->footer("Examples:\n  conveyor status\n  conveyor status --json");
+  status_cmd->callback([&] { exit_code = conveyor::client::RunStatus(global); });
+
+  // batch
+  BatchOptions batch;
+  CLI::App* batch_cmd = app.add_subcommand(
+      "batch", "Submit one chain per URL / image file and follow them all, with a summary");
+  batch_cmd
+      ->add_option("input", batch.input,
+                   "File with one URL or image path per line ('-' = stdin), or a directory of "
+                   "images (.jpg .jpeg .png .webp)")
+      ->required();
+  batch_cmd->add_option("--concurrency", batch.concurrency, "Chains in flight at once")
+      ->capture_default_str();
+  AddStepFlags(*batch_cmd, batch.chain, /*with_idempotency=*/false);
+  AddMaxWait(*batch_cmd, batch.max_wait);
+  batch_cmd->footer(
+      "Exit 0 if every chain SUCCEEDED, 1 otherwise (each failure is listed with its reason).\n"
+      "Examples:\n"
+      "  conveyor batch urls.txt --resize 800x --upload file:///srv/out --concurrency 16\n"
+      "  ls photos/*.jpg | conveyor batch - --filter grayscale --upload s3://bucket\n"
+      "  conveyor batch ./photos --resize 400x400 --fit cover --format webp --upload file:///out");
+  batch_cmd->callback([&] { exit_code = conveyor::client::RunBatch(global, batch); });
+
+  // purge
+  conveyor::client::PurgeOptions purge;
+  CLI::App* purge_cmd =
+      app.add_subcommand("purge", "Delete finished chains by state and age (running ones never)");
+  purge_cmd->add_option("--state", purge.state,
+                        "succeeded, failed or cancelled (default: all three)");
+  purge_cmd->add_option("--older-than", purge.older_than,
+                        "Only chains that ended this long ago (e.g. 7d)");
+  purge_cmd->add_flag("--dry-run", purge.dry_run, "Only count what would be deleted");
+  purge_cmd->footer(
+      "Examples:\n  conveyor purge --state succeeded --older-than 7d --dry-run\n"
+      "  conveyor purge --older-than 30d");
+  purge_cmd->callback([&] { exit_code = conveyor::client::RunPurge(global, purge); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; every real parse error is a usage error.
+    const int rc = app.exit(e);
+    return rc == 0 ? conveyor::client::kExitOk : conveyor::client::kExitUsage;
+  }
+  return exit_code;
+}

@@ -1,0 +1,167 @@
+// The storage seam: everything the orchestrator persists, behind one
+// interface. RedisChainStore is the implementation; all state lives there so
+// any number of replicas can share it.
+//
+// Contract for every method: UNAVAILABLE when the store cannot be reached
+// (nothing was half-written: each write is one atomic script), NOT_FOUND for
+// a chain that does not exist (or expired). Apply() is a compare-and-set on
+// Chain.version: a stale writer gets ABORTED with error reason
+// "STALE_VERSION" (IsStaleVersion) and changes nothing.
+//
+// Thread-safety: implementations are thread-safe.
+#ifndef CONVEYOR_ORCHESTRATOR_CHAIN_STORE_H_
+#define CONVEYOR_ORCHESTRATOR_CHAIN_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "conveyor/v1/chain.pb.h"
+#include "conveyor/v1/orchestrator.pb.h"
+#include "orchestrator/scheduler.h"
+
+namespace conveyor::orchestrator {
+
+// ABORTED with reason STALE_VERSION.
+absl::Status StaleVersionError(int64_t expected, const std::string& actual);
+bool IsStaleVersion(const absl::Status& status);
+
+struct StoredChain {
+  conveyor::v1::Chain chain;
+  // Chain.version at the time its current step was queued; entries carrying
+  // another token are leftovers.
+  int64_t queue_token = 0;
+};
+
+// One entry of a ready stream, owned by this replica until acknowledged.
+struct QueueEntry {
+  std::string stream;  // the stream key
+  std::string id;      // stream entry id
+  std::string chain_id;
+  int step = -1;
+  int64_t token = 0;
+  conveyor::v1::StageKind kind = conveyor::v1::STAGE_KIND_UNSPECIFIED;
+  // Blob holding the step's input image (see InputBlobIndex).
+  int input_blob = 0;
+  conveyor::v1::Priority priority = conveyor::v1::PRIORITY_NORMAL;
+  // Taken over from another replica (XAUTOCLAIM), not read fresh.
+  bool reclaimed = false;
+};
+
+// What Apply() does besides the transition's own effects.
+struct ApplyExtras {
+  // Acknowledge and delete this entry in the same script.
+  const QueueEntry* ack = nullptr;
+  // Bytes for transition.effects.output_blob.
+  const std::string* output_blob = nullptr;
+  // Extra counters (e.g. "<stage>.queued" -1 for a fresh claim).
+  std::vector<std::pair<std::string, int>> counters;
+};
+
+struct SubmitOutcome {
+  conveyor::v1::Chain chain;
+  // True if the idempotency key matched an existing chain with the same spec.
+  bool existing = false;
+};
+
+struct ListQuery {
+  int page_size = 50;
+  std::string page_token;
+  conveyor::v1::State state = conveyor::v1::STATE_UNSPECIFIED;
+  std::map<std::string, std::string> labels;
+  absl::optional<absl::Time> created_after;   // inclusive
+  absl::optional<absl::Time> created_before;  // exclusive
+};
+
+struct ListPage {
+  std::vector<conveyor::v1::Chain> chains;
+  std::string next_page_token;
+};
+
+struct PurgeOutcome {
+  int64_t count = 0;
+  std::vector<std::string> sample_names;  // up to 100
+};
+
+struct StageCounters {
+  int64_t queued = 0, succeeded = 0, failed = 0, retried = 0, in_flight = 0;
+};
+
+struct ReplicaInfo {
+  std::string name;
+  std::string address;
+  absl::Time heartbeat;
+  std::map<std::string, int64_t> in_flight;  // by stage name
+};
+
+struct StoreStatus {
+  std::map<std::string, StageCounters> stages;  // by stage name
+  std::vector<ReplicaInfo> replicas;
+  std::map<std::string, int64_t> chains_by_state;
+};
+
+struct EventBatch {
+  std::vector<conveyor::v1::ChainEvent> events;  // event_id filled
+};
+
+class ChainStore {
+ public:
+  virtual ~ChainStore() = default;
+
+  // Stores a new chain (transition from Scheduler::Submit) with its inline
+  // source bytes, atomically. With an idempotency key: the same key and
+  // `spec_hash` returns the existing chain (existing = true); another hash is
+  // ALREADY_EXISTS.
+  virtual absl::StatusOr<SubmitOutcome> Submit(const Transition& transition,
+                                               const std::string& spec_hash,
+                                               const std::string* source_bytes) = 0;
+
+  virtual absl::StatusOr<StoredChain> Load(const std::string& id) = 0;
+  // The chain and blob `blob` (nullopt if absent), in one round trip.
+  virtual absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> LoadWithBlob(
+      const std::string& id, int blob) = 0;
+
+  // Compare-and-set: applies `transition` if the stored version is
+  // `expected_version`.
+  virtual absl::Status Apply(int64_t expected_version, const Transition& transition,
+                             const ApplyExtras& extras) = 0;
+
+  // Blocking read of new ready entries for `consumer` (high, normal, low; up
+  // to `count` of each). Empty after `block` with nothing ready.
+  virtual absl::StatusOr<std::vector<QueueEntry>> ClaimReady(const std::string& consumer,
+                                                             int count, absl::Duration block) = 0;
+  // Takes over entries idle longer than `min_idle` (their replica died).
+  virtual absl::StatusOr<std::vector<QueueEntry>> Reclaim(const std::string& consumer,
+                                                          absl::Duration min_idle, int count) = 0;
+  // Resets the idle time of entries this replica still works on.
+  virtual absl::Status Heartbeat(const std::string& consumer,
+                                 const std::vector<QueueEntry>& entries) = 0;
+  // Acknowledges and deletes a stale entry.
+  virtual absl::Status Ack(const QueueEntry& entry,
+                           const std::vector<std::pair<std::string, int>>& counters) = 0;
+  // Moves delayed entries due by `now` into their ready streams. Returns the
+  // next due time, if any remains.
+  virtual absl::StatusOr<absl::optional<absl::Time>> PromoteDue(absl::Time now) = 0;
+
+  virtual absl::StatusOr<ListPage> List(const ListQuery& query) = 0;
+  virtual absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
+                                             bool dry_run) = 0;
+  // Events after `after_id` ("0" = from the start), waiting up to `block` for
+  // new ones when there are none (zero = do not wait).
+  virtual absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id,
+                                            int count, absl::Duration block) = 0;
+
+  virtual absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) = 0;
+  virtual absl::StatusOr<StoreStatus> Status(absl::Time live_after) = 0;
+  // PING round trip.
+  virtual absl::StatusOr<absl::Duration> Ping() = 0;
+};
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_CHAIN_STORE_H_

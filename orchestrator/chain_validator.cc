@@ -1,0 +1,319 @@
+#include "orchestrator/chain_validator.h"
+
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/duration.pb.h"
+#include "stages/common/status_details.h"
+
+namespace conveyor::orchestrator {
+namespace {
+
+using conveyor::v1::ChainSpec;
+using conveyor::v1::StageKind;
+using conveyor::v1::Step;
+
+enum class DataKind { kNone, kImage, kStoredObject };
+
+absl::string_view KindName(DataKind kind) {
+  switch (kind) {
+    case DataKind::kNone:
+      return "nothing";
+    case DataKind::kImage:
+      return "an image";
+    case DataKind::kStoredObject:
+      return "a stored object";
+  }
+  return "?";
+}
+
+absl::string_view StepName(StageKind kind) {
+  switch (kind) {
+    case conveyor::v1::STAGE_KIND_DOWNLOAD:
+      return "download";
+    case conveyor::v1::STAGE_KIND_RESIZE:
+      return "resize";
+    case conveyor::v1::STAGE_KIND_FILTER:
+      return "filter";
+    case conveyor::v1::STAGE_KIND_UPLOAD:
+      return "upload";
+    case conveyor::v1::STAGE_KIND_WEBHOOK:
+      return "webhook";
+    default:
+      return "unset";
+  }
+}
+
+constexpr int64_t kOneHourSeconds = 3600;
+constexpr int64_t kMaxChainTimeoutSeconds = 30LL * 24 * 3600;
+
+std::string Describe(const google::protobuf::Duration& d) {
+  return absl::StrCat(d.seconds(), "s+", d.nanos(), "ns");
+}
+
+// 0 <= d <= max_seconds, with well-formed nanos.
+absl::Status CheckDuration(absl::string_view field, const google::protobuf::Duration& d,
+                           int64_t max_seconds, absl::string_view limit_text) {
+  bool malformed = d.nanos() < 0 || d.nanos() > 999999999 || d.seconds() < 0;
+  bool too_long = d.seconds() > max_seconds || (d.seconds() == max_seconds && d.nanos() > 0);
+  if (malformed || too_long) {
+    return InvalidField(field, absl::StrCat("want 0..", limit_text, ", got ", Describe(d)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsHttpUrl(absl::string_view url) {
+  return (absl::StartsWithIgnoreCase(url, "http://") && url.size() > 7) ||
+         (absl::StartsWithIgnoreCase(url, "https://") && url.size() > 8);
+}
+
+absl::Status CheckRetry(absl::string_view field, const conveyor::v1::RetryPolicy& retry) {
+  if (retry.max_attempts() < 0 || retry.max_attempts() > 20) {
+    return InvalidField(absl::StrCat(field, ".max_attempts"),
+                        absl::StrCat("want 1..20 (0 = 3), got ", retry.max_attempts()));
+  }
+  if (absl::Status s = CheckDuration(absl::StrCat(field, ".initial_backoff"),
+                                     retry.initial_backoff(), kOneHourSeconds, "1h");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckDuration(absl::StrCat(field, ".max_backoff"), retry.max_backoff(),
+                                     kOneHourSeconds, "1h");
+      !s.ok()) {
+    return s;
+  }
+  double m = retry.backoff_multiplier();
+  if (!std::isfinite(m) || (m != 0 && (m < 1 || m > 10))) {
+    return InvalidField(absl::StrCat(field, ".backoff_multiplier"),
+                        absl::StrCat("want 1..10 (0 = 2), got ", m));
+  }
+  double j = retry.jitter();
+  if (!std::isfinite(j) || j < 0 || j > 1) {
+    return InvalidField(absl::StrCat(field, ".jitter"), absl::StrCat("want 0..1, got ", j));
+  }
+  for (int i = 0; i < retry.retryable_codes_size(); ++i) {
+    int code = retry.retryable_codes(i);
+    if (code <= 0 || code > 16) {
+      return InvalidField(absl::StrCat(field, ".retryable_codes[", i, "]"),
+                          absl::StrCat("want a google.rpc.Code 1..16, got ", code));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckEncode(absl::string_view field, const conveyor::v1::EncodeOptions& out) {
+  if (!conveyor::v1::ImageFormat_IsValid(out.format())) {
+    return InvalidField(absl::StrCat(field, ".format"),
+                        absl::StrCat("unknown image format ", out.format()));
+  }
+  if (out.quality() < 0 || out.quality() > 100) {
+    return InvalidField(absl::StrCat(field, ".quality"),
+                        absl::StrCat("want 1..100 (0 = 85), got ", out.quality()));
+  }
+  return absl::OkStatus();
+}
+
+// Cheap checks of a step's own spec; the worker validates fully.
+absl::Status CheckStepSpec(const std::string& f, const Step& step) {
+  switch (step.kind_case()) {
+    case Step::kDownload: {
+      const auto& s = step.download();
+      if (!IsHttpUrl(s.url())) {
+        return InvalidField(f + ".download.url",
+                            absl::StrCat("want an http:// or https:// URL, got \"", s.url(), "\""));
+      }
+      if (s.max_bytes() < 0) {
+        return InvalidField(f + ".download.max_bytes",
+                            absl::StrCat("want >= 0, got ", s.max_bytes()));
+      }
+      return absl::OkStatus();
+    }
+    case Step::kResize: {
+      const auto& s = step.resize();
+      if (s.width() < 0 || s.width() > 16384) {
+        return InvalidField(f + ".resize.width", absl::StrCat("want 0..16384, got ", s.width()));
+      }
+      if (s.height() < 0 || s.height() > 16384) {
+        return InvalidField(f + ".resize.height",
+                            absl::StrCat("want 0..16384, got ", s.height()));
+      }
+      if (s.width() == 0 && s.height() == 0) {
+        return InvalidField(f + ".resize.width", "set width, height or both");
+      }
+      if ((s.fit() == conveyor::v1::ResizeSpec::COVER ||
+           s.fit() == conveyor::v1::ResizeSpec::FILL) &&
+          (s.width() == 0 || s.height() == 0)) {
+        return InvalidField(f + ".resize.fit", "COVER and FILL need both width and height");
+      }
+      if (!conveyor::v1::ResizeSpec::Fit_IsValid(s.fit())) {
+        return InvalidField(f + ".resize.fit", absl::StrCat("unknown fit ", s.fit()));
+      }
+      return CheckEncode(f + ".resize.output", s.output());
+    }
+    case Step::kFilter: {
+      const auto& s = step.filter();
+      if (s.ops_size() < 1 || s.ops_size() > 32) {
+        return InvalidField(f + ".filter.ops", absl::StrCat("want 1..32 ops, got ", s.ops_size()));
+      }
+      for (int i = 0; i < s.ops_size(); ++i) {
+        if (s.ops(i).op_case() == conveyor::v1::FilterOp::OP_NOT_SET) {
+          return InvalidField(absl::StrCat(f, ".filter.ops[", i, "]"), "no operation set");
+        }
+      }
+      return CheckEncode(f + ".filter.output", s.output());
+    }
+    case Step::kUpload: {
+      const auto& s = step.upload();
+      if (!absl::StartsWith(s.destination(), "file:///") &&
+          !(absl::StartsWith(s.destination(), "s3://") && s.destination().size() > 5)) {
+        return InvalidField(f + ".upload.destination",
+                            absl::StrCat("want file:///dir or s3://bucket[/prefix], got \"",
+                                         s.destination(), "\""));
+      }
+      return absl::OkStatus();
+    }
+    case Step::kWebhook:
+      if (!IsHttpUrl(step.webhook().url())) {
+        return InvalidField(f + ".webhook.url", absl::StrCat("want an http:// or https:// URL, got \"",
+                                                             step.webhook().url(), "\""));
+      }
+      return absl::OkStatus();
+    case Step::KIND_NOT_SET:
+      break;
+  }
+  return InvalidField(f, "set one of download, resize, filter, upload, webhook");
+}
+
+bool ValidLabelKey(absl::string_view key) {
+  if (key.empty() || key.size() > 63) return false;
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+StageKind StepKind(const Step& step) {
+  switch (step.kind_case()) {
+    case Step::kDownload:
+      return conveyor::v1::STAGE_KIND_DOWNLOAD;
+    case Step::kResize:
+      return conveyor::v1::STAGE_KIND_RESIZE;
+    case Step::kFilter:
+      return conveyor::v1::STAGE_KIND_FILTER;
+    case Step::kUpload:
+      return conveyor::v1::STAGE_KIND_UPLOAD;
+    case Step::kWebhook:
+      return conveyor::v1::STAGE_KIND_WEBHOOK;
+    case Step::KIND_NOT_SET:
+      break;
+  }
+  return conveyor::v1::STAGE_KIND_UNSPECIFIED;
+}
+
+absl::Status ValidateIdempotencyKey(absl::string_view key) {
+  if (key.size() > kMaxIdempotencyKeyChars) {
+    return InvalidField("idempotency_key",
+                        absl::StrCat("want at most 128 chars, got ", key.size()));
+  }
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e || c == '|') {
+      return InvalidField("idempotency_key", "want printable ASCII without spaces or '|'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateChainSpec(const ChainSpec& spec, bool has_inline_source) {
+  if (spec.steps_size() < 1 || spec.steps_size() > kMaxSteps) {
+    return InvalidField("spec.steps", absl::StrCat("want 1..", kMaxSteps, " steps, got ",
+                                                   spec.steps_size()));
+  }
+  if (spec.labels_size() > kMaxLabels) {
+    return InvalidField("spec.labels", absl::StrCat("want at most ", kMaxLabels, " labels, got ",
+                                                    spec.labels_size()));
+  }
+  for (const auto& [key, value] : spec.labels()) {
+    if (!ValidLabelKey(key)) {
+      return InvalidField(absl::StrCat("spec.labels[", key, "]"),
+                          "keys are 1..63 chars of [a-z0-9_.-]");
+    }
+    if (value.size() > 255) {
+      return InvalidField(absl::StrCat("spec.labels[", key, "]"),
+                          absl::StrCat("values are up to 255 chars, got ", value.size()));
+    }
+  }
+  if (!conveyor::v1::Priority_IsValid(spec.priority())) {
+    return InvalidField("spec.priority", absl::StrCat("unknown priority ", spec.priority()));
+  }
+  if (absl::Status s =
+          CheckDuration("spec.timeout", spec.timeout(), kMaxChainTimeoutSeconds, "30 days");
+      !s.ok()) {
+    return s;
+  }
+
+  DataKind flowing = has_inline_source ? DataKind::kImage : DataKind::kNone;
+  int producer = -1;  // index of the step that produced `flowing`; -1 = the request
+  for (int i = 0; i < spec.steps_size(); ++i) {
+    const Step& step = spec.steps(i);
+    const std::string f = absl::StrCat("spec.steps[", i, "]");
+    if (absl::Status s = CheckStepSpec(f, step); !s.ok()) return s;
+    if (absl::Status s = CheckDuration(f + ".timeout", step.timeout(), kOneHourSeconds, "1h");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckRetry(f + ".retry", step.retry()); !s.ok()) return s;
+
+    const StageKind kind = StepKind(step);
+    const std::string field = absl::StrCat(f, ".", StepName(kind));
+    auto from = [&]() -> std::string {
+      if (producer < 0) return has_inline_source ? "the inline source" : "the request";
+      return absl::StrCat("step ", producer, " (", StepName(StepKind(spec.steps(producer))), ")");
+    };
+    switch (kind) {
+      case conveyor::v1::STAGE_KIND_DOWNLOAD:
+        if (i == 0 && has_inline_source) {
+          return InvalidField(field,
+                              "the source image came with the request, so the chain must not "
+                              "start with a download");
+        }
+        if (i != 0) {
+          return InvalidField(field, "download can only be the first step");
+        }
+        flowing = DataKind::kImage;
+        producer = i;
+        break;
+      case conveyor::v1::STAGE_KIND_RESIZE:
+      case conveyor::v1::STAGE_KIND_FILTER:
+      case conveyor::v1::STAGE_KIND_UPLOAD:
+        if (flowing != DataKind::kImage) {
+          if (i == 0) {
+            return InvalidField(field,
+                                "needs an image: start the chain with a download step or send "
+                                "the source image with the request");
+          }
+          return InvalidField(field, absl::StrCat("needs an image but ", from(), " produces ",
+                                                  KindName(flowing)));
+        }
+        flowing = kind == conveyor::v1::STAGE_KIND_UPLOAD ? DataKind::kStoredObject
+                                                          : DataKind::kImage;
+        producer = i;
+        break;
+      case conveyor::v1::STAGE_KIND_WEBHOOK:
+        if (flowing == DataKind::kNone) {
+          return InvalidField(field,
+                              "needs something to report: start the chain with a download step "
+                              "or send the source image with the request");
+        }
+        break;  // pass-through: kind and producer unchanged
+      default:
+        return InvalidField(f, "set one of download, resize, filter, upload, webhook");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace conveyor::orchestrator

@@ -1,0 +1,173 @@
+// conveyor-orchestrator: flags -> construct -> serve.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "orchestrator/chain_api.h"
+#include "orchestrator/dispatcher.h"
+#include "orchestrator/grpc_stage_client.h"
+#include "orchestrator/orchestrator_service.h"
+#include "orchestrator/redis/redis_connection.h"
+#include "orchestrator/redis_chain_store.h"
+#include "orchestrator/scheduler.h"
+#include "stages/common/log.h"
+#include "stages/common/server.h"
+#include "stages/common/server_flags.h"
+#include "stages/common/worker_pool.h"
+
+namespace {
+
+std::string DefaultReplicaName() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] ? host : "orchestrator", "-", getpid());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace conveyor;
+  using namespace conveyor::orchestrator;
+  BlockTerminationSignals();
+
+  CLI::App app{
+      "conveyor-orchestrator: the Orchestrator gRPC service. Stores every chain in Redis and "
+      "drives it through the stage workers; run any number of replicas against one Redis."};
+  ServerOptions server;
+  server.listen = "127.0.0.1:50051";
+  server.worker_threads = 8;
+  server.max_queued = 256;
+  AddServerFlags(app, server);
+
+  std::string redis_url = "redis://127.0.0.1:6379";
+  app.add_option("--redis-url", redis_url,
+                 "Redis holding all state: redis://[:password@]host:port[/db]")
+      ->envname("CONVEYOR_REDIS_URL")
+      ->capture_default_str();
+  std::map<v1::StageKind, std::string> targets = {
+      {v1::STAGE_KIND_DOWNLOAD, "127.0.0.1:50061"}, {v1::STAGE_KIND_RESIZE, "127.0.0.1:50062"},
+      {v1::STAGE_KIND_FILTER, "127.0.0.1:50063"},   {v1::STAGE_KIND_UPLOAD, "127.0.0.1:50064"},
+      {v1::STAGE_KIND_WEBHOOK, "127.0.0.1:50065"}};
+  const std::pair<v1::StageKind, const char*> kTargetFlags[] = {
+      {v1::STAGE_KIND_DOWNLOAD, "download"}, {v1::STAGE_KIND_RESIZE, "resize"},
+      {v1::STAGE_KIND_FILTER, "filter"},     {v1::STAGE_KIND_UPLOAD, "upload"},
+      {v1::STAGE_KIND_WEBHOOK, "webhook"}};
+  for (const auto& [kind, name] : kTargetFlags) {
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(c));
+    app.add_option(absl::StrCat("--", name, "-target"), targets[kind],
+                   absl::StrCat("gRPC target of the ", name,
+                                " workers, e.g. dns:///conveyor-", name,
+                                ":port (round_robin over every address)"))
+        ->envname(absl::StrCat("CONVEYOR_", upper, "_TARGET"))
+        ->capture_default_str();
+  }
+  DispatcherOptions dispatch;
+  app.add_option("--max-in-flight", dispatch.max_in_flight,
+                 "per stage, the most calls this replica has in flight")
+      ->envname("CONVEYOR_MAX_IN_FLIGHT")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  AddDurationFlag(app, "--lease-timeout", dispatch.lease_timeout,
+                  "a step whose replica stopped heartbeating this long is taken over by another",
+                  "CONVEYOR_LEASE_TIMEOUT");
+  RedisChainStoreOptions store_options;
+  AddDurationFlag(app, "--retention", store_options.retention,
+                  "how long finished chains (and idempotency keys) are kept",
+                  "CONVEYOR_RETENTION");
+  app.add_option("--max-intermediate-bytes", dispatch.max_intermediate_bytes,
+                 "largest image kept between steps (and largest inline source)")
+      ->envname("CONVEYOR_MAX_INTERMEDIATE_BYTES")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30))
+      ->capture_default_str();
+  dispatch.replica_name = DefaultReplicaName();
+  app.add_option("--replica-name", dispatch.replica_name,
+                 "this replica's consumer name in the dispatch group (unique per replica)")
+      ->envname("CONVEYOR_REPLICA_NAME")
+      ->capture_default_str();
+  OrchestratorServiceOptions service_options;
+  app.add_option("--max-watches", service_options.max_watches,
+                 "concurrent WatchChain streams; beyond that RESOURCE_EXHAUSTED")
+      ->envname("CONVEYOR_MAX_WATCHES")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (dispatch.lease_timeout < absl::Milliseconds(300)) {
+    std::fprintf(stderr, "--lease-timeout: want at least 300ms\n");
+    return 2;
+  }
+  if (store_options.retention < absl::Seconds(1)) {
+    std::fprintf(stderr, "--retention: want at least 1s\n");
+    return 2;
+  }
+  absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(redis_url);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  dispatch.address = server.listen;
+  service_options.max_source_bytes = dispatch.max_intermediate_bytes;
+
+  RedisConnectionPool redis(*endpoint, absl::Seconds(1), absl::Seconds(5), 64);
+  RedisChainStore store(redis, store_options);
+  if (absl::Status s = store.EnsureGroups(); !s.ok()) {
+    LogLine(LogLevel::kWarning).Add("msg", "redis not reachable at start; will keep trying")
+        .Add("error", s.ToString());
+  }
+  RealClock clock;
+  RealRandomSource random;
+  Scheduler scheduler(clock, random);
+  StageTargets stage_targets;
+  stage_targets.targets = targets;
+  stage_targets.max_message_bytes = server.max_message_bytes;
+  GrpcStageClient stages(stage_targets);
+  ChainApiOptions api_options;
+  api_options.max_intermediate_bytes = dispatch.max_intermediate_bytes;
+  api_options.lease_timeout = dispatch.lease_timeout;
+  api_options.max_in_flight = dispatch.max_in_flight;
+  ChainApi api(store, scheduler, stages, clock, api_options);
+  WorkerPool pool(static_cast<size_t>(server.worker_threads),
+                  static_cast<size_t>(server.max_queued));
+  OrchestratorService service(api, store, pool, service_options);
+  Dispatcher dispatcher(store, redis, stages, scheduler, dispatch);
+
+  // Health follows Redis: NOT_SERVING while it cannot be reached.
+  absl::Notification stop_health;
+  std::thread health_thread;
+  ServerHooks hooks;
+  hooks.on_started = [&](grpc::Server& srv) {
+    dispatcher.Start();
+    health_thread = std::thread([&, health = srv.GetHealthCheckService()] {
+      bool serving = true;
+      do {
+        bool ok = store.Ping().ok();
+        if (ok != serving) {
+          LogLine(ok ? LogLevel::kInfo : LogLevel::kWarning)
+              .Add("msg", ok ? "redis reachable: SERVING" : "redis unreachable: NOT_SERVING");
+          health->SetServingStatus(ok);
+          serving = ok;
+        }
+      } while (!stop_health.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+    });
+  };
+  hooks.on_draining = [&] {
+    stop_health.Notify();
+    if (health_thread.joinable()) health_thread.join();
+    dispatcher.Stop(server.shutdown_grace / 2);
+  };
+  LogLine(LogLevel::kInfo).Add("msg", "orchestrator starting").Add("replica", dispatch.replica_name)
+      .Add("redis", absl::StrCat(endpoint->host, ":", endpoint->port, "/", endpoint->db));
+  int code = RunServer(server, {&service}, hooks);
+  if (!stop_health.HasBeenNotified()) stop_health.Notify();
+  if (health_thread.joinable()) health_thread.join();
+  dispatcher.Stop(absl::ZeroDuration());
+  pool.Shutdown();
+  return code;
+}

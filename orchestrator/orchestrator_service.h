@@ -1,0 +1,64 @@
+// conveyor.v1.Orchestrator over gRPC's callback API: a thin adapter over
+// ChainApi. Handlers never block a gRPC thread: unary work goes to the
+// WorkerPool (full -> RESOURCE_EXHAUSTED at once); each WatchChain has its own
+// thread reading the chain's event stream (bounded by max_watches).
+#ifndef CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+#define CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+
+#include <atomic>
+
+#include "conveyor/v1/orchestrator.grpc.pb.h"
+#include "orchestrator/chain_api.h"
+#include "orchestrator/chain_store.h"
+#include "stages/common/worker_pool.h"
+
+namespace conveyor::orchestrator {
+
+struct OrchestratorServiceOptions {
+  int max_watches = 256;
+  int64_t max_source_bytes = 64 << 20;
+};
+
+class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackService {
+ public:
+  OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
+                      OrchestratorServiceOptions options)
+      : api_(api), store_(store), pool_(pool), options_(options) {}
+
+  grpc::ServerUnaryReactor* SubmitChain(grpc::CallbackServerContext* ctx,
+                                        const conveyor::v1::SubmitChainRequest* request,
+                                        conveyor::v1::Chain* response) override;
+  grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk>* StreamSubmitChain(
+      grpc::CallbackServerContext* ctx, conveyor::v1::Chain* response) override;
+  grpc::ServerUnaryReactor* GetChain(grpc::CallbackServerContext* ctx,
+                                     const conveyor::v1::GetChainRequest* request,
+                                     conveyor::v1::Chain* response) override;
+  grpc::ServerUnaryReactor* ListChains(grpc::CallbackServerContext* ctx,
+                                       const conveyor::v1::ListChainsRequest* request,
+                                       conveyor::v1::ListChainsResponse* response) override;
+  grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* WatchChain(
+      grpc::CallbackServerContext* ctx, const conveyor::v1::WatchChainRequest* request) override;
+  grpc::ServerUnaryReactor* CancelChain(grpc::CallbackServerContext* ctx,
+                                        const conveyor::v1::CancelChainRequest* request,
+                                        conveyor::v1::Chain* response) override;
+  grpc::ServerUnaryReactor* RetryChain(grpc::CallbackServerContext* ctx,
+                                       const conveyor::v1::RetryChainRequest* request,
+                                       conveyor::v1::Chain* response) override;
+  grpc::ServerUnaryReactor* PurgeChains(grpc::CallbackServerContext* ctx,
+                                        const conveyor::v1::PurgeChainsRequest* request,
+                                        conveyor::v1::PurgeChainsResponse* response) override;
+  grpc::ServerUnaryReactor* GetSystemStatus(grpc::CallbackServerContext* ctx,
+                                            const conveyor::v1::GetSystemStatusRequest* request,
+                                            conveyor::v1::SystemStatus* response) override;
+
+ private:
+  ChainApi& api_;
+  ChainStore& store_;
+  WorkerPool& pool_;
+  const OrchestratorServiceOptions options_;
+  std::atomic<int> active_watches_{0};
+};
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_

@@ -1,0 +1,65 @@
+// Redis key names: this header comment is the schema.
+//
+// Per chain (hash tag = chain id, so one chain lives in one cluster slot):
+//   cv:{<id>}:meta     hash  pb=<Chain, serialized>  version=<int64, = Chain.version>
+//                            state=<State number>     qtoken=<version that last queued
+//                            a step; a ready/delayed entry whose token differs is stale>
+//                            create_ms=<int64>        end_ms=<int64, terminal only>
+//   cv:{<id>}:events   stream, one entry per ChainEvent: e=<ChainEvent, serialized>
+//   cv:{<id>}:blob:<i> string, image bytes: blob:0 = the inline source, blob:<i+1> =
+//                      the output of step i (download/resize/filter). Deleted when the
+//                      chain succeeds; expire with the chain otherwise.
+//
+// Shared (hash tag {q}):
+//   cv:{q}:ready:high|normal|low  streams of ready steps, consumer group "dispatch";
+//                      entry fields c=<chain id> s=<step> t=<qtoken> k=<StageKind>
+//                      b=<blob index of the step's input image>
+//   cv:{q}:delayed     zset score=due ms, member "<id>|<step>|<qtoken>|<priority>|<kind>|<b>"
+//   cv:{q}:idx:all     zset score=create ms, member chain id (every chain)
+//   cv:{q}:idx:state:<STATE>     same, chains currently in STATE
+//   cv:{q}:idx:label:<k>=<v>     same, chains carrying that label
+//   cv:{q}:idem:<key>  string "<chain id>|<spec hash>", EX = retention
+//   cv:{q}:stats       hash "<stage>.<counter>" -> int64 (queued, succeeded, failed, retried)
+//   cv:{q}:replicas    zset score=last heartbeat ms, member replica name
+//   cv:{q}:replica:<name>  hash address, in_flight.<stage> ..., EX = 3 x lease
+//   channel cv:cancel  pub/sub, message = chain id (cancel its in-flight call)
+//
+// Index entries are not removed when a retained chain expires: List drops
+// entries whose meta is gone (lazily), PurgeChains removes them for good.
+//
+// Cluster note: a transition touches one chain's keys and some {q} keys in one
+// script, so on Redis Cluster both hash tags must be on one shard (e.g. a
+// single-shard deployment, or a proxy that pins them). See docs/orchestrator.md.
+#ifndef CONVEYOR_ORCHESTRATOR_REDIS_REDIS_KEYS_H_
+#define CONVEYOR_ORCHESTRATOR_REDIS_REDIS_KEYS_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "conveyor/v1/chain.pb.h"
+
+namespace conveyor::orchestrator {
+
+inline constexpr absl::string_view kDispatchGroup = "dispatch";
+inline constexpr absl::string_view kCancelChannel = "cv:cancel";
+inline constexpr absl::string_view kDelayedKey = "cv:{q}:delayed";
+inline constexpr absl::string_view kAllIndexKey = "cv:{q}:idx:all";
+inline constexpr absl::string_view kStatsKey = "cv:{q}:stats";
+inline constexpr absl::string_view kReplicasKey = "cv:{q}:replicas";
+
+std::string ChainMetaKey(absl::string_view id);
+std::string ChainEventsKey(absl::string_view id);
+std::string ChainBlobKey(absl::string_view id, int index);
+// Priority LOW/NORMAL/HIGH (UNSPECIFIED = NORMAL).
+std::string ReadyStreamKey(conveyor::v1::Priority priority);
+std::string StateIndexKey(conveyor::v1::State state);
+std::string LabelIndexKey(absl::string_view key, absl::string_view value);
+std::string IdempotencyKey(absl::string_view key);
+std::string ReplicaKey(absl::string_view name);
+
+// "download", "resize", ... (stats field prefixes and log fields).
+absl::string_view StageName(conveyor::v1::StageKind kind);
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_REDIS_REDIS_KEYS_H_

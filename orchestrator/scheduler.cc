@@ -1,0 +1,410 @@
+#include "orchestrator/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "orchestrator/chain_validator.h"
+#include "orchestrator/redis/redis_keys.h"
+#include "stages/common/status_details.h"
+
+namespace conveyor::orchestrator {
+
+using conveyor::v1::Chain;
+using conveyor::v1::ChainEvent;
+using conveyor::v1::ChainSpec;
+using conveyor::v1::State;
+using conveyor::v1::StepStatus;
+
+namespace {
+
+int Progress(const Chain& chain) {
+  if (chain.steps_size() == 0) return 0;
+  int done = 0;
+  for (const StepStatus& s : chain.steps()) done += s.state() == conveyor::v1::SUCCEEDED;
+  return done * 100 / chain.steps_size();
+}
+
+std::string StepLabel(const Chain& chain, int step) {
+  return absl::StrCat("step ", step, " (",
+                      StageName(StepKind(chain.spec().steps(step))), ")");
+}
+
+}  // namespace
+
+bool EffectiveRetryPolicy::IsRetryable(absl::StatusCode code) const {
+  return std::find(retryable_codes.begin(), retryable_codes.end(), code) != retryable_codes.end();
+}
+
+EffectiveRetryPolicy ResolveRetryPolicy(const conveyor::v1::RetryPolicy& p) {
+  EffectiveRetryPolicy r;
+  if (p.max_attempts() > 0) r.max_attempts = p.max_attempts();
+  if (p.has_initial_backoff() && FromProtoDuration(p.initial_backoff()) > absl::ZeroDuration()) {
+    r.initial_backoff = FromProtoDuration(p.initial_backoff());
+  }
+  if (p.has_max_backoff() && FromProtoDuration(p.max_backoff()) > absl::ZeroDuration()) {
+    r.max_backoff = FromProtoDuration(p.max_backoff());
+  }
+  if (p.backoff_multiplier() > 0) r.multiplier = p.backoff_multiplier();
+  if (p.jitter() > 0) r.jitter = p.jitter();
+  if (p.retryable_codes_size() == 0) {
+    r.retryable_codes = {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
+                         absl::StatusCode::kResourceExhausted, absl::StatusCode::kAborted};
+  } else {
+    for (int code : p.retryable_codes()) {
+      r.retryable_codes.push_back(static_cast<absl::StatusCode>(code));
+    }
+  }
+  return r;
+}
+
+absl::Duration Backoff(const EffectiveRetryPolicy& policy, int failed_attempt, double u) {
+  const double initial_s = absl::ToDoubleSeconds(policy.initial_backoff);
+  const double max_s = absl::ToDoubleSeconds(policy.max_backoff);
+  double base = initial_s * std::pow(policy.multiplier, std::max(0, failed_attempt - 1));
+  base = std::min(base, max_s);
+  double factor = 1.0 + policy.jitter * (2.0 * u - 1.0);
+  return absl::Seconds(std::max(0.0, base * factor));
+}
+
+absl::Duration StepTimeout(const conveyor::v1::Step& step) {
+  absl::Duration d = FromProtoDuration(step.timeout());
+  return d > absl::ZeroDuration() ? d : absl::Seconds(30);
+}
+
+bool IsTerminal(State state) {
+  return state == conveyor::v1::SUCCEEDED || state == conveyor::v1::FAILED ||
+         state == conveyor::v1::CANCELLED;
+}
+
+int FirstUnfinishedStep(const Chain& chain) {
+  for (int i = 0; i < chain.steps_size(); ++i) {
+    if (chain.steps(i).state() != conveyor::v1::SUCCEEDED) return i;
+  }
+  return chain.steps_size();
+}
+
+bool ProducesImage(const conveyor::v1::Step& step) {
+  return step.has_download() || step.has_resize() || step.has_filter();
+}
+
+int InputBlobIndex(const ChainSpec& spec, int step) {
+  for (int k = step - 1; k >= 0; --k) {
+    if (ProducesImage(spec.steps(k))) return k + 1;
+  }
+  return 0;
+}
+
+std::vector<int> BlobIndexes(const Chain& chain) {
+  std::vector<int> out;
+  if (chain.has_inline_source()) out.push_back(0);
+  for (int k = 0; k < chain.spec().steps_size(); ++k) {
+    if (ProducesImage(chain.spec().steps(k))) out.push_back(k + 1);
+  }
+  return out;
+}
+
+std::string ChainIdFromName(const std::string& name) {
+  absl::string_view id = name;
+  if (absl::StartsWith(id, "chains/")) id.remove_prefix(7);
+  return std::string(id);
+}
+
+ChainEvent Scheduler::NewEvent(const Chain& chain, ChainEvent::Type type, int step) const {
+  ChainEvent e;
+  e.set_chain(chain.name());
+  *e.mutable_time() = ToProtoTime(clock_.Now());
+  e.set_type(type);
+  e.set_step_index(step);
+  if (step >= 0 && step < chain.steps_size()) e.set_attempt(chain.steps(step).attempts());
+  e.set_chain_state(chain.state());
+  e.set_progress_percent(chain.progress_percent());
+  return e;
+}
+
+Transition Scheduler::Submit(const ChainSpec& spec, const std::string& id,
+                             const std::string& idempotency_key,
+                             const absl::optional<conveyor::v1::ImageInfo>& inline_source) const {
+  const absl::Time now = clock_.Now();
+  Transition t;
+  Chain& c = t.chain;
+  c.set_name(absl::StrCat("chains/", id));
+  *c.mutable_spec() = spec;
+  c.set_state(conveyor::v1::PENDING);
+  for (int i = 0; i < spec.steps_size(); ++i) {
+    StepStatus* s = c.add_steps();
+    s->set_name(absl::StrCat(c.name(), "/steps/", i));
+    s->set_index(i);
+    s->set_kind(StepKind(spec.steps(i)));
+    s->set_state(conveyor::v1::PENDING);
+  }
+  *c.mutable_create_time() = ToProtoTime(now);
+  *c.mutable_update_time() = ToProtoTime(now);
+  if (FromProtoDuration(spec.timeout()) > absl::ZeroDuration()) {
+    *c.mutable_deadline() = ToProtoTime(now + FromProtoDuration(spec.timeout()));
+  }
+  c.set_idempotency_key(idempotency_key);
+  if (inline_source.has_value()) *c.mutable_inline_source() = *inline_source;
+  c.set_version(1);
+  t.effects.enqueue_step = 0;
+  t.effects.events.push_back(NewEvent(c, ChainEvent::CHAIN_SUBMITTED, -1));
+  t.effects.counters.emplace_back(absl::StrCat(StageName(c.steps(0).kind()), ".queued"), 1);
+  return t;
+}
+
+absl::Time Scheduler::AttemptDeadline(const Chain& chain, int step) const {
+  absl::Time deadline = clock_.Now() + StepTimeout(chain.spec().steps(step));
+  if (chain.has_deadline()) deadline = std::min(deadline, FromProtoTime(chain.deadline()));
+  return deadline;
+}
+
+void Scheduler::FailChain(Chain& c, int step, const absl::Status& error,
+                          SideEffects& effects) const {
+  const absl::Time now = clock_.Now();
+  StepStatus* s = c.mutable_steps(step);
+  s->set_state(conveyor::v1::FAILED);
+  *s->mutable_end_time() = ToProtoTime(now);
+  *s->mutable_error() = ToRpcStatus(error);
+  s->clear_next_attempt_time();
+  c.set_state(conveyor::v1::FAILED);
+  *c.mutable_end_time() = ToProtoTime(now);
+  absl::Status chain_error(error.code(),
+                           absl::StrCat(StepLabel(c, step), " failed: ", error.message()));
+  *c.mutable_error() = ToRpcStatus(chain_error);
+  c.set_progress_percent(Progress(c));
+  ChainEvent step_failed = NewEvent(c, ChainEvent::STEP_FAILED, step);
+  *step_failed.mutable_error() = s->error();
+  step_failed.set_worker(s->worker());
+  effects.events.push_back(std::move(step_failed));
+  ChainEvent chain_failed = NewEvent(c, ChainEvent::CHAIN_FAILED, -1);
+  *chain_failed.mutable_error() = c.error();
+  effects.events.push_back(std::move(chain_failed));
+  effects.counters.emplace_back(absl::StrCat(StageName(s->kind()), ".failed"), 1);
+  effects.expire = true;
+}
+
+ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matches) const {
+  ClaimDecision d;
+  if (IsTerminal(chain.state())) {
+    d.reason = absl::StrCat("chain is ", conveyor::v1::State_Name(chain.state()));
+    return d;
+  }
+  if (!token_matches) {
+    d.reason = "stale queue entry";
+    return d;
+  }
+  if (step < 0 || step >= chain.steps_size() || step != FirstUnfinishedStep(chain)) {
+    d.reason = absl::StrCat("step ", step, " is not the chain's next step");
+    return d;
+  }
+  const absl::Time now = clock_.Now();
+  d.transition.chain = chain;
+  d.transition.previous_state = chain.state();
+  Chain& c = d.transition.chain;
+  c.set_version(chain.version() + 1);
+  *c.mutable_update_time() = ToProtoTime(now);
+  StepStatus* s = c.mutable_steps(step);
+
+  if (chain.has_deadline() && now >= FromProtoTime(chain.deadline())) {
+    d.action = ClaimDecision::Action::kFinish;
+    FailChain(c, step,
+              absl::DeadlineExceededError(absl::StrCat(
+                  "chain timeout of ", absl::FormatDuration(FromProtoDuration(chain.spec().timeout())),
+                  " passed before the step could start")),
+              d.transition.effects);
+    return d;
+  }
+  const EffectiveRetryPolicy policy = ResolveRetryPolicy(chain.spec().steps(step).retry());
+  if (s->state() == conveyor::v1::RUNNING && s->attempts() >= policy.max_attempts) {
+    // Taken over from a dead replica with no attempts left.
+    d.action = ClaimDecision::Action::kFinish;
+    FailChain(c, step,
+              absl::UnavailableError(absl::StrCat(
+                  "the coordinator running attempt ", s->attempts(),
+                  " stopped (lease expired) and no attempts are left of ", policy.max_attempts)),
+              d.transition.effects);
+    return d;
+  }
+  d.action = ClaimDecision::Action::kStart;
+  if (s->attempts() == 0 || !s->has_start_time()) *s->mutable_start_time() = ToProtoTime(now);
+  s->set_state(conveyor::v1::RUNNING);
+  // Count the attempt before dispatch: a crash mid-call must still spend retry
+  // budget.
+  s->set_attempts(s->attempts() + 1);
+  s->clear_next_attempt_time();
+  c.set_state(conveyor::v1::RUNNING);
+  d.transition.effects.events.push_back(NewEvent(c, ChainEvent::STEP_STARTED, step));
+  return d;
+}
+
+Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
+                                      const AttemptResult& result) const {
+  Transition t;
+  t.chain = chain;
+  t.previous_state = chain.state();
+  if (IsTerminal(chain.state()) || step < 0 || step >= chain.steps_size() ||
+      chain.steps(step).state() != conveyor::v1::RUNNING ||
+      chain.steps(step).attempts() != attempt) {
+    t.changed = false;
+    return t;
+  }
+  const absl::Time now = clock_.Now();
+  Chain& c = t.chain;
+  c.set_version(chain.version() + 1);
+  *c.mutable_update_time() = ToProtoTime(now);
+  StepStatus* s = c.mutable_steps(step);
+  s->set_worker(result.worker);
+  const std::string stage(StageName(s->kind()));
+
+  if (result.status.ok()) {
+    s->set_state(conveyor::v1::SUCCEEDED);
+    *s->mutable_end_time() = ToProtoTime(now);
+    s->clear_error();
+    *s->mutable_output() = result.output;
+    *s->mutable_duration() = ToProtoDuration(result.duration);
+    if (result.output.has_stored_object()) *c.add_results() = result.output.stored_object();
+    if (ProducesImage(chain.spec().steps(step))) t.effects.output_blob = step + 1;
+    c.set_progress_percent(Progress(c));
+    t.effects.counters.emplace_back(stage + ".succeeded", 1);
+    ChainEvent done = NewEvent(c, ChainEvent::STEP_SUCCEEDED, step);
+    *done.mutable_output() = result.output;
+    done.set_worker(result.worker);
+    if (step + 1 == c.steps_size()) {
+      c.set_state(conveyor::v1::SUCCEEDED);
+      *c.mutable_end_time() = ToProtoTime(now);
+      done.set_chain_state(c.state());
+      t.effects.events.push_back(std::move(done));
+      t.effects.events.push_back(NewEvent(c, ChainEvent::CHAIN_SUCCEEDED, -1));
+      t.effects.delete_blobs = true;
+      t.effects.expire = true;
+    } else {
+      t.effects.events.push_back(std::move(done));
+      t.effects.enqueue_step = step + 1;
+      t.effects.counters.emplace_back(
+          absl::StrCat(StageName(c.steps(step + 1).kind()), ".queued"), 1);
+    }
+    return t;
+  }
+
+  // The chain's own deadline passed: no retry can help.
+  if (c.has_deadline() && now >= FromProtoTime(c.deadline())) {
+    FailChain(c, step,
+              absl::DeadlineExceededError(absl::StrCat(
+                  "chain timeout of ", absl::FormatDuration(FromProtoDuration(c.spec().timeout())),
+                  " passed during attempt ", attempt, " (", result.status.message(), ")")),
+              t.effects);
+    return t;
+  }
+  const EffectiveRetryPolicy policy = ResolveRetryPolicy(chain.spec().steps(step).retry());
+  const bool retryable = !result.permanent && policy.IsRetryable(result.status.code());
+  if (!retryable || attempt >= policy.max_attempts) {
+    absl::Status error = result.status;
+    if (retryable) {
+      error = absl::Status(result.status.code(),
+                           absl::StrCat(result.status.message(), " (attempt ", attempt, " of ",
+                                        policy.max_attempts, ", no attempts left)"));
+    }
+    FailChain(c, step, error, t.effects);
+    return t;
+  }
+  const absl::Time due = now + Backoff(policy, attempt, random_.Uniform01());
+  if (c.has_deadline() && due >= FromProtoTime(c.deadline())) {
+    FailChain(c, step,
+              absl::DeadlineExceededError(absl::StrCat(
+                  "chain timeout of ", absl::FormatDuration(FromProtoDuration(c.spec().timeout())),
+                  " passes before attempt ", attempt + 1, " would start (last error: ",
+                  result.status.message(), ")")),
+              t.effects);
+    return t;
+  }
+  s->set_state(conveyor::v1::RETRYING);
+  *s->mutable_error() = ToRpcStatus(result.status);
+  *s->mutable_next_attempt_time() = ToProtoTime(due);
+  c.set_state(conveyor::v1::RETRYING);
+  t.effects.enqueue_step = step;
+  t.effects.retry_at = due;
+  t.effects.counters.emplace_back(stage + ".retried", 1);
+  t.effects.counters.emplace_back(stage + ".queued", 1);
+  ChainEvent e = NewEvent(c, ChainEvent::STEP_RETRYING, step);
+  *e.mutable_error() = s->error();
+  *e.mutable_next_attempt_time() = s->next_attempt_time();
+  e.set_worker(result.worker);
+  t.effects.events.push_back(std::move(e));
+  return t;
+}
+
+absl::StatusOr<Transition> Scheduler::Cancel(const Chain& chain) const {
+  if (chain.state() == conveyor::v1::SUCCEEDED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(chain.name(), " already SUCCEEDED; nothing to cancel"));
+  }
+  Transition t;
+  t.chain = chain;
+  t.previous_state = chain.state();
+  if (chain.state() == conveyor::v1::FAILED || chain.state() == conveyor::v1::CANCELLED) {
+    t.changed = false;
+    return t;
+  }
+  const absl::Time now = clock_.Now();
+  Chain& c = t.chain;
+  c.set_version(chain.version() + 1);
+  *c.mutable_update_time() = ToProtoTime(now);
+  *c.mutable_end_time() = ToProtoTime(now);
+  c.set_state(conveyor::v1::CANCELLED);
+  *c.mutable_error() = ToRpcStatus(absl::CancelledError("cancelled by CancelChain"));
+  const int step = FirstUnfinishedStep(chain);
+  if (step < c.steps_size()) {
+    StepStatus* s = c.mutable_steps(step);
+    s->set_state(conveyor::v1::CANCELLED);
+    *s->mutable_end_time() = ToProtoTime(now);
+    s->clear_next_attempt_time();
+  }
+  ChainEvent e = NewEvent(c, ChainEvent::CHAIN_CANCELLED, -1);
+  *e.mutable_error() = c.error();
+  t.effects.events.push_back(std::move(e));
+  t.effects.publish_cancel = true;
+  t.effects.expire = true;
+  return t;
+}
+
+absl::StatusOr<Transition> Scheduler::Retry(const Chain& chain) const {
+  if (chain.state() != conveyor::v1::FAILED && chain.state() != conveyor::v1::CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(chain.name(), " is ", conveyor::v1::State_Name(chain.state()),
+                     "; only FAILED or CANCELLED chains can be retried"));
+  }
+  const absl::Time now = clock_.Now();
+  Transition t;
+  t.chain = chain;
+  t.previous_state = chain.state();
+  Chain& c = t.chain;
+  c.set_version(chain.version() + 1);
+  *c.mutable_update_time() = ToProtoTime(now);
+  c.clear_end_time();
+  c.clear_error();
+  c.set_state(conveyor::v1::PENDING);
+  c.set_retries(chain.retries() + 1);
+  if (FromProtoDuration(c.spec().timeout()) > absl::ZeroDuration()) {
+    // A resumed chain gets its full timeout again.
+    *c.mutable_deadline() = ToProtoTime(now + FromProtoDuration(c.spec().timeout()));
+  }
+  const int first = FirstUnfinishedStep(chain);
+  for (int i = first; i < c.steps_size(); ++i) {
+    StepStatus* s = c.mutable_steps(i);
+    s->set_state(conveyor::v1::PENDING);
+    s->set_attempts(0);
+    s->clear_error();
+    s->clear_end_time();
+    s->clear_start_time();
+    s->clear_next_attempt_time();
+    s->clear_worker();
+  }
+  t.effects.enqueue_step = first;
+  t.effects.persist = true;
+  t.effects.counters.emplace_back(absl::StrCat(StageName(c.steps(first).kind()), ".queued"), 1);
+  t.effects.events.push_back(NewEvent(c, ChainEvent::CHAIN_RESUMED, first));
+  return t;
+}
+
+}  // namespace conveyor::orchestrator

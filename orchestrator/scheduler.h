@@ -1,0 +1,165 @@
+// The chain state machine: pure logic, no gRPC, no Redis.
+//
+// Given a Chain and an event (submit, claim of a queued step, the result of an
+// attempt, cancel, retry), computes the next Chain and the side effects the
+// store must apply atomically with it (queue a step now or at a due time,
+// store an output blob, delete blobs, set or drop the retention TTL, events to
+// append, counters). Every transition increments Chain.version by one; the
+// store applies it only if the stored version is still the one it was
+// computed from (compare-and-set), so a stale writer can never overwrite.
+//
+// Thread-safe (no mutable state beyond the injected clock and random source).
+#ifndef CONVEYOR_ORCHESTRATOR_SCHEDULER_H_
+#define CONVEYOR_ORCHESTRATOR_SCHEDULER_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "conveyor/v1/chain.pb.h"
+#include "orchestrator/clock.h"
+
+namespace conveyor::orchestrator {
+
+// A step's retry policy with the proto defaults filled in.
+struct EffectiveRetryPolicy {
+  int max_attempts = 3;
+  absl::Duration initial_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(30);
+  double multiplier = 2.0;
+  double jitter = 0.2;
+  std::vector<absl::StatusCode> retryable_codes;
+
+  bool IsRetryable(absl::StatusCode code) const;
+};
+EffectiveRetryPolicy ResolveRetryPolicy(const conveyor::v1::RetryPolicy& policy);
+
+// Delay before attempt `failed_attempt + 1`:
+//   min(max, initial * multiplier^(failed_attempt - 1)) * (1 + jitter * (2u - 1)).
+// `u` in [0, 1).
+absl::Duration Backoff(const EffectiveRetryPolicy& policy, int failed_attempt, double u);
+
+// A step's attempt timeout (0 in the spec = 30 s).
+absl::Duration StepTimeout(const conveyor::v1::Step& step);
+
+// What the store does along with writing the new chain.
+struct SideEffects {
+  // Queue this step (>= 0): at once, or at `retry_at` if set.
+  int enqueue_step = -1;
+  absl::optional<absl::Time> retry_at;
+  // Store the attempt's output bytes as blob `output_blob` (input of the
+  // next image-consuming step).
+  int output_blob = -1;
+  // The chain succeeded: delete every blob.
+  bool delete_blobs = false;
+  // The chain became terminal: every key of it expires after the retention.
+  bool expire = false;
+  // The chain resumed: drop the TTLs.
+  bool persist = false;
+  // Tell every replica to cancel the chain's in-flight call.
+  bool publish_cancel = false;
+  // Events to append (event_id is assigned by the store).
+  std::vector<conveyor::v1::ChainEvent> events;
+  // Counters: ("resize.succeeded", 1) ...
+  std::vector<std::pair<std::string, int>> counters;
+};
+
+struct Transition {
+  conveyor::v1::Chain chain;
+  SideEffects effects;
+  // False when nothing changes (e.g. cancelling a FAILED chain).
+  bool changed = true;
+  // The chain's state before (STATE_UNSPECIFIED for a new chain): the store
+  // moves the chain between state indexes.
+  conveyor::v1::State previous_state = conveyor::v1::STATE_UNSPECIFIED;
+};
+
+// What the dispatcher does with a step it took from a ready stream.
+struct ClaimDecision {
+  enum class Action {
+    // Stale or finished entry: acknowledge it, do nothing else.
+    kSkip,
+    // Apply `transition` (step RUNNING, attempt counted), then call the worker.
+    kStart,
+    // Apply `transition` (the step or chain ends here, e.g. its deadline
+    // passed), acknowledge, do not call the worker.
+    kFinish,
+  };
+  Action action = Action::kSkip;
+  Transition transition;
+  std::string reason;  // for kSkip, why (for logs)
+};
+
+// The outcome of one attempt, as the dispatcher saw it.
+struct AttemptResult {
+  absl::Status status;
+  conveyor::v1::StepOutput output;
+  // Worker address (gRPC peer), may be empty.
+  std::string worker;
+  absl::Duration duration;
+  // Fail the step at once whatever the code (e.g. output over the size cap).
+  bool permanent = false;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Clock& clock, RandomSource& random) : clock_(clock), random_(random) {}
+
+  // A new chain, PENDING, step 0 queued. `spec` must have been validated.
+  Transition Submit(const conveyor::v1::ChainSpec& spec, const std::string& id,
+                    const std::string& idempotency_key,
+                    const absl::optional<conveyor::v1::ImageInfo>& inline_source) const;
+
+  // A ready-stream entry for `step` was read (fresh, or taken over from a
+  // replica whose lease expired: then the step may still say RUNNING and runs
+  // again as a new attempt). `token_matches`: the entry's queue token equals
+  // the chain's (else it is a leftover of an earlier schedule).
+  ClaimDecision OnClaim(const conveyor::v1::Chain& chain, int step, bool token_matches) const;
+
+  // The attempt of `step` numbered `attempt` finished. If the chain no longer
+  // runs that attempt (cancelled, reclaimed) the result is dropped:
+  // changed = false.
+  Transition OnAttemptResult(const conveyor::v1::Chain& chain, int step, int attempt,
+                             const AttemptResult& result) const;
+
+  // FAILED_PRECONDITION if SUCCEEDED; unchanged (changed = false) if already
+  // FAILED or CANCELLED.
+  absl::StatusOr<Transition> Cancel(const conveyor::v1::Chain& chain) const;
+
+  // Resumes a FAILED or CANCELLED chain from its first unfinished step;
+  // FAILED_PRECONDITION otherwise.
+  absl::StatusOr<Transition> Retry(const conveyor::v1::Chain& chain) const;
+
+  // Deadline for a dispatch now: min(now + step timeout, chain deadline).
+  absl::Time AttemptDeadline(const conveyor::v1::Chain& chain, int step) const;
+
+ private:
+  conveyor::v1::ChainEvent NewEvent(const conveyor::v1::Chain& chain,
+                                    conveyor::v1::ChainEvent::Type type, int step) const;
+  void FailChain(conveyor::v1::Chain& chain, int step, const absl::Status& error,
+                 SideEffects& effects) const;
+
+  const Clock& clock_;
+  RandomSource& random_;
+};
+
+bool IsTerminal(conveyor::v1::State state);
+// First step that has not SUCCEEDED; steps_size() if all have.
+int FirstUnfinishedStep(const conveyor::v1::Chain& chain);
+// Index of the blob holding the input image of `step`: 0 (the inline source)
+// or k+1 for the nearest earlier download/resize/filter step k.
+int InputBlobIndex(const conveyor::v1::ChainSpec& spec, int step);
+// True for steps whose output is image bytes (download, resize, filter).
+bool ProducesImage(const conveyor::v1::Step& step);
+// Blob indexes a chain can have (for deletion).
+std::vector<int> BlobIndexes(const conveyor::v1::Chain& chain);
+// "chains/<id>" -> "<id>"; bare ids pass through.
+std::string ChainIdFromName(const std::string& name);
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_SCHEDULER_H_

@@ -1,0 +1,278 @@
+// The dispatcher against a real redis-server and a scripted StageClient (the
+// test decides when and how each worker call finishes).
+#include "orchestrator/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+
+#include "orchestrator/chain_api.h"
+#include "orchestrator/redis_chain_store.h"
+#include "tests/testing/process_fixture.h"
+
+namespace conveyor::orchestrator {
+namespace {
+
+using conveyor::v1::Chain;
+
+// Holds every call until the test finishes it.
+class ScriptedStageClient : public StageClient {
+ public:
+  struct Call {
+    StageCall call;
+    absl::AnyInvocable<void(StageReply) &&> done;
+  };
+  class Handle : public StageCallHandle {
+   public:
+    Handle(ScriptedStageClient* client, int index) : client_(client), index_(index) {}
+    void Cancel() override {
+      if (client_->ignore_cancel_) return;  // a worker that never hears of it
+      StageReply reply;
+      reply.status = absl::CancelledError("cancelled");
+      client_->Finish(index_, std::move(reply));
+    }
+
+   private:
+    ScriptedStageClient* client_;
+    int index_;
+  };
+
+  std::shared_ptr<StageCallHandle> Start(StageCall call,
+                                         absl::AnyInvocable<void(StageReply) &&> done) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(Call{std::move(call), std::move(done)});
+    ++running_;
+    max_running_ = std::max(max_running_, running_);
+    return std::make_shared<Handle>(this, static_cast<int>(calls_.size()) - 1);
+  }
+  std::string Target(conveyor::v1::StageKind) const override { return "scripted"; }
+  std::atomic<bool> ignore_cancel_{false};
+  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return absl::OkStatus();
+  }
+
+  // Waits until at least `n` calls were started.
+  bool WaitForCalls(size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  // Waits until call `i` has finished (e.g. by Cancel()).
+  bool WaitFinished(int i, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto finished = [this, i]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return static_cast<size_t>(i) < calls_.size() && !calls_[i].done;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&finished), timeout);
+  }
+  StageCall CallAt(int i) {
+    absl::MutexLock lock(&mu_);
+    return calls_[i].call;
+  }
+  size_t calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_.size();
+  }
+  int max_running() {
+    absl::MutexLock lock(&mu_);
+    return max_running_;
+  }
+  void Finish(int i, StageReply reply) {
+    absl::AnyInvocable<void(StageReply) &&> done;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!calls_[i].done) return;
+      done = std::move(calls_[i].done);
+      calls_[i].done = nullptr;
+      --running_;
+    }
+    std::move(done)(std::move(reply));
+  }
+  void FinishOk(int i, std::string bytes = "out", int width = 7) {
+    StageReply reply;
+    reply.output.mutable_image()->set_width(width);
+    reply.output.mutable_image()->set_media_type("image/jpeg");
+    reply.output_bytes = std::move(bytes);
+    reply.worker = "scripted:1";
+    Finish(i, std::move(reply));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<Call> calls_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_running_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::string Jpeg() {
+  cv::Mat img(20, 30, CV_8UC3, cv::Scalar(1, 2, 3));
+  std::vector<uchar> out;
+  cv::imencode(".jpg", img, out);
+  return std::string(out.begin(), out.end());
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void Start(int max_in_flight = 64, int64_t max_bytes = 64 << 20) {
+    pool_ = std::make_unique<RedisConnectionPool>(*ParseRedisUrl(redis_.url()), absl::Seconds(1),
+                                                  absl::Seconds(5));
+    store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{absl::Hours(1)});
+    ASSERT_TRUE(store_->EnsureGroups().ok());
+    DispatcherOptions options;
+    options.replica_name = "test";
+    options.max_in_flight = max_in_flight;
+    options.max_intermediate_bytes = max_bytes;
+    options.lease_timeout = absl::Seconds(2);
+    ChainApiOptions api_options;
+    api_options.max_intermediate_bytes = max_bytes;
+    api_ = std::make_unique<ChainApi>(*store_, scheduler_, stages_, clock_, api_options);
+    dispatcher_ = std::make_unique<Dispatcher>(*store_, *pool_, stages_, scheduler_, options);
+    dispatcher_->Start();
+  }
+  void TearDown() override {
+    if (dispatcher_) dispatcher_->Stop(absl::ZeroDuration());
+  }
+  Chain Submit(std::vector<conveyor::v1::Step> steps) {
+    conveyor::v1::SubmitChainRequest req;
+    for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
+    req.mutable_source()->set_data(source_);
+    absl::StatusOr<Chain> c = api_->Submit(req);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : Chain();
+  }
+  Chain WaitTerminal(const std::string& name) {
+    Chain c;
+    for (int i = 0; i < 1000; ++i) {
+      c = *api_->Get(name);
+      if (IsTerminal(c.state())) return c;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ADD_FAILURE() << "not terminal: " << c.ShortDebugString();
+    return c;
+  }
+  static conveyor::v1::Step Resize() {
+    conveyor::v1::Step s;
+    s.mutable_resize()->set_width(10);
+    return s;
+  }
+
+  conveyor::testing::RedisServer redis_;
+  RealClock clock_;
+  RealRandomSource random_;
+  Scheduler scheduler_{clock_, random_};
+  ScriptedStageClient stages_;
+  std::unique_ptr<RedisConnectionPool> pool_;
+  std::unique_ptr<RedisChainStore> store_;
+  std::unique_ptr<ChainApi> api_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::string source_ = Jpeg();
+};
+
+TEST_F(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
+  Start();
+  conveyor::v1::Step hook;
+  hook.mutable_webhook()->set_url("https://example.com/h");
+  Chain c = Submit({Resize(), hook, Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  StageCall first = stages_.CallAt(0);
+  EXPECT_EQ(first.kind, conveyor::v1::STAGE_KIND_RESIZE);
+  EXPECT_EQ(first.input.data(), source_);
+  EXPECT_EQ(first.input.media_type(), "image/jpeg");
+  EXPECT_EQ(first.input.width(), 30);
+  EXPECT_EQ(first.context.chain(), c.name());
+  EXPECT_EQ(first.context.attempt(), 1);
+  EXPECT_LT(first.deadline, absl::Now() + absl::Seconds(31));
+  stages_.FinishOk(0, "resized-bytes");
+  ASSERT_TRUE(stages_.WaitForCalls(2));
+  StageCall webhook = stages_.CallAt(1);
+  EXPECT_EQ(webhook.kind, conveyor::v1::STAGE_KIND_WEBHOOK);
+  ASSERT_EQ(webhook.report.outputs_size(), 1);
+  EXPECT_EQ(webhook.report.outputs(0).image().width(), 7);
+  stages_.FinishOk(1, "");
+  ASSERT_TRUE(stages_.WaitForCalls(3));
+  // The step after the webhook gets the resize's checkpointed output.
+  EXPECT_EQ(stages_.CallAt(2).input.data(), "resized-bytes");
+  EXPECT_EQ(stages_.CallAt(2).input.width(), 7);
+  stages_.FinishOk(2);
+  EXPECT_EQ(WaitTerminal(c.name()).state(), conveyor::v1::SUCCEEDED);
+}
+
+TEST_F(DispatcherTest, PerStageInFlightCapHoldsBackTheRest) {
+  Start(/*max_in_flight=*/2);
+  std::vector<std::string> names;
+  for (int i = 0; i < 5; ++i) names.push_back(Submit({Resize()}).name());
+  ASSERT_TRUE(stages_.WaitForCalls(2));
+  // With both slots taken nothing else may start, whatever the wait.
+  EXPECT_FALSE(stages_.WaitForCalls(3, absl::Milliseconds(300)));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(stages_.WaitForCalls(static_cast<size_t>(i + 1)));
+    stages_.FinishOk(i);
+  }
+  for (const auto& n : names) EXPECT_EQ(WaitTerminal(n).state(), conveyor::v1::SUCCEEDED);
+  EXPECT_EQ(stages_.max_running(), 2);
+  EXPECT_EQ(stages_.calls(), 5u);
+}
+
+TEST_F(DispatcherTest, OutputOverTheIntermediateCapFailsTheStepForGood) {
+  Start(64, /*max_bytes=*/2048);
+  Chain c = Submit({Resize(), Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  stages_.FinishOk(0, std::string(4096, 'x'));
+  Chain done = WaitTerminal(c.name());
+  EXPECT_EQ(done.state(), conveyor::v1::FAILED);
+  EXPECT_EQ(done.steps(0).attempts(), 1);
+  EXPECT_EQ(done.steps(0).error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(done.steps(0).error().message(),
+            "step 0 (resize) produced 4096 bytes, over --max-intermediate-bytes 2048");
+  EXPECT_EQ(stages_.calls(), 1u);
+}
+
+TEST_F(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
+  Start(64, /*max_bytes=*/100);
+  conveyor::v1::SubmitChainRequest req;
+  *req.mutable_spec()->add_steps() = Resize();
+  req.mutable_source()->set_data(source_);
+  absl::StatusOr<Chain> c = api_->Submit(req);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message().substr(0, 12), "source.data:");
+}
+
+TEST_F(DispatcherTest, CancelChainCancelsTheInFlightCall) {
+  Start();
+  Chain c = Submit({Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  absl::StatusOr<Chain> cancelled = api_->Cancel(c.name());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), conveyor::v1::CANCELLED);
+  // The dispatcher hears of it over pub/sub and cancels its call.
+  EXPECT_TRUE(stages_.WaitFinished(0));
+  Chain after = WaitTerminal(c.name());
+  EXPECT_EQ(after.state(), conveyor::v1::CANCELLED);
+  EXPECT_EQ(api_->Get("chains/not-hex").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(api_->Get("chains/0123456789abcdef0123456789abcdef").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
+  Start();
+  stages_.ignore_cancel_ = true;
+  Chain c = Submit({Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  ASSERT_TRUE(api_->Cancel(c.name()).ok());
+  absl::StatusOr<Chain> resumed = api_->Retry(c.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE(stages_.WaitForCalls(2));  // the resumed run, attempt 1 again
+  EXPECT_EQ(stages_.CallAt(1).context.attempt(), 1);
+  stages_.FinishOk(0, "old", /*width=*/1);  // the cancelled call answers late
+  stages_.FinishOk(1, "new", /*width=*/2);
+  Chain done = WaitTerminal(c.name());
+  ASSERT_EQ(done.state(), conveyor::v1::SUCCEEDED);
+  EXPECT_EQ(done.steps(0).output().image().width(), 2);
+  EXPECT_EQ(done.retries(), 1);
+}
+
+}  // namespace
+}  // namespace conveyor::orchestrator
