@@ -9,6 +9,9 @@ jobs="${CONVEYOR_JOBS:-$(nproc)}"
 
 "$root/tools/setup.sh"
 
+# ccache hits across checkouts in different folders (CI clones afresh).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVEYOR_BUILD_TESTS=ON
 cmake --build "$build" -j "$jobs"
 cd "$build"
