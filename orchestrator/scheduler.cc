@@ -297,6 +297,22 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
     return t;
   }
   const EffectiveRetryPolicy policy = ResolveRetryPolicy(chain.spec().steps(step).retry());
+  // A busy worker refused the call before doing anything: back off and try
+  // again without spending an attempt, up to kMaxDeferrals times (then such
+  // refusals count like any other error, so a step cannot wait forever).
+  if (result.status.code() == absl::StatusCode::kResourceExhausted && !result.permanent &&
+      ErrorReason(result.status) == kReasonWorkerBusy && s->deferrals() < kMaxDeferrals) {
+    s->set_deferrals(s->deferrals() + 1);
+    s->set_attempts(s->attempts() - 1);
+    const absl::Duration delay =
+        std::min(kDeferralBaseDelay * (1 << std::min(s->deferrals() - 1, 5)), kMaxDeferralDelay) *
+        (0.5 + random_.Uniform01());
+    const absl::Time due = now + delay;
+    if (!c.has_deadline() || due < FromProtoTime(c.deadline())) {
+      ScheduleRetry(c, step, result, due, t);
+      return t;
+    }
+  }
   const bool retryable = !result.permanent && policy.IsRetryable(result.status.code());
   if (!retryable || attempt >= policy.max_attempts) {
     absl::Status error = result.status;
@@ -318,6 +334,14 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
               t.effects);
     return t;
   }
+  ScheduleRetry(c, step, result, due, t);
+  return t;
+}
+
+void Scheduler::ScheduleRetry(Chain& c, int step, const AttemptResult& result, absl::Time due,
+                              Transition& t) const {
+  StepStatus* s = c.mutable_steps(step);
+  const std::string stage(StageName(s->kind()));
   s->set_state(conveyor::v1::RETRYING);
   *s->mutable_error() = ToRpcStatus(result.status);
   *s->mutable_next_attempt_time() = ToProtoTime(due);
@@ -331,7 +355,6 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
   *e.mutable_next_attempt_time() = s->next_attempt_time();
   e.set_worker(result.worker);
   t.effects.events.push_back(std::move(e));
-  return t;
 }
 
 absl::StatusOr<Transition> Scheduler::Cancel(const Chain& chain) const {

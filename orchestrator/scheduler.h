@@ -105,6 +105,13 @@ struct AttemptResult {
   bool permanent = false;
 };
 
+// A worker that refuses a call as busy (WORKER_BUSY) gets the step again
+// after a short, growing, jittered delay, without spending an attempt; at most
+// this many times per step.
+inline constexpr int kMaxDeferrals = 100;
+inline constexpr absl::Duration kDeferralBaseDelay = absl::Milliseconds(20);
+inline constexpr absl::Duration kMaxDeferralDelay = absl::Milliseconds(500);
+
 class Scheduler {
  public:
   Scheduler(const Clock& clock, RandomSource& random) : clock_(clock), random_(random) {}
@@ -142,6 +149,9 @@ class Scheduler {
                                     conveyor::v1::ChainEvent::Type type, int step) const;
   void FailChain(conveyor::v1::Chain& chain, int step, const absl::Status& error,
                  SideEffects& effects) const;
+  // Puts `step` in RETRYING until `due` (queued in the delayed set).
+  void ScheduleRetry(conveyor::v1::Chain& chain, int step, const AttemptResult& result,
+                     absl::Time due, Transition& t) const;
 
   const Clock& clock_;
   RandomSource& random_;

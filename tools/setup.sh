@@ -15,10 +15,16 @@ packages=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server
-  iproute2 python3 python3-yaml nodejs npm
+  iproute2 python3 python3-yaml
   # real photos for the demo and the benchmarks
   mate-backgrounds
 )
+
+# Node.js runs s3rver. A machine that already has node and npm (from any
+# source) keeps them: Debian's npm conflicts with other Node.js builds.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -25,6 +25,10 @@ absl::Status InvalidField(absl::string_view field, absl::string_view description
 // `status` (a no-op on OK). Reasons are UPPER_SNAKE_CASE, e.g. "SSRF_BLOCKED".
 absl::Status WithErrorReason(absl::Status status, absl::string_view reason);
 
+// RESOURCE_EXHAUSTED with this reason means a worker refused a call at once,
+// before doing any work, because it was at its concurrency limit.
+inline constexpr absl::string_view kReasonWorkerBusy = "WORKER_BUSY";
+
 // Returns the ErrorInfo reason attached to `status`, or "" if none.
 std::string ErrorReason(const absl::Status& status);
 

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "stages/common/grpc_status.h"
 #include "stages/common/log.h"
+#include "stages/common/status_details.h"
 #include "stages/common/worker_pool.h"
 
 namespace conveyor {
@@ -79,8 +80,12 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const Reque
     finish(status, scope);
   });
   if (!accepted) {
-    finish(absl::ResourceExhaustedError(
-               "worker is at its concurrency limit (--worker-threads + --max-queued); retry later"),
+    // The reason tells the orchestrator that the work never started, so the
+    // refusal is backpressure, not a failed attempt.
+    finish(WithErrorReason(absl::ResourceExhaustedError("worker is at its concurrency limit "
+                                                         "(--worker-threads + --max-queued); "
+                                                         "retry later"),
+                           kReasonWorkerBusy),
            CallScope{});
   }
   return reactor;

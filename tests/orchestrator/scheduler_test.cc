@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "stages/common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 
 namespace conveyor::orchestrator {
@@ -246,6 +247,41 @@ TEST_F(SchedulerTest, RetriesExhaustedFails) {
   EXPECT_EQ(t.chain.state(), conveyor::v1::FAILED);
   EXPECT_EQ(t.chain.steps(0).error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_NE(t.chain.steps(0).error().message().find("no attempts left"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, BusyWorkerDefersWithoutSpendingAnAttempt) {
+  Chain c = Started(FiveStepSpec());
+  const absl::Status busy =
+      WithErrorReason(absl::ResourceExhaustedError("at its concurrency limit"), kReasonWorkerBusy);
+  // Far more refusals than max_attempts (3): none of them spends an attempt.
+  for (int i = 1; i <= 10; ++i) {
+    Transition t = scheduler_.OnAttemptResult(c, 0, 1, Error(busy));
+    ASSERT_EQ(t.chain.state(), conveyor::v1::RETRYING) << "refusal " << i;
+    EXPECT_EQ(t.chain.steps(0).attempts(), 0);
+    EXPECT_EQ(t.chain.steps(0).deferrals(), i);
+    ASSERT_TRUE(t.effects.retry_at.has_value());
+    EXPECT_LE(*t.effects.retry_at, clock_.Now() + kMaxDeferralDelay * 1.5);
+    c = scheduler_.OnClaim(t.chain, 0, true).transition.chain;
+    ASSERT_EQ(c.steps(0).attempts(), 1);
+  }
+  EXPECT_EQ(scheduler_.OnAttemptResult(c, 0, 1, Ok()).chain.steps(0).state(),
+            conveyor::v1::SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, BusyRefusalsCountAsAttemptsAfterTheDeferralCap) {
+  Chain c = Started(FiveStepSpec());
+  c.mutable_steps(0)->set_deferrals(kMaxDeferrals);
+  const absl::Status busy =
+      WithErrorReason(absl::ResourceExhaustedError("at its concurrency limit"), kReasonWorkerBusy);
+  Transition t = scheduler_.OnAttemptResult(c, 0, 1, Error(busy));
+  EXPECT_EQ(t.chain.state(), conveyor::v1::RETRYING);
+  EXPECT_EQ(t.chain.steps(0).attempts(), 1);  // spent, like any retryable error
+  // A RESOURCE_EXHAUSTED without the reason is an ordinary failed attempt.
+  Chain fresh = Started(FiveStepSpec());
+  Transition plain =
+      scheduler_.OnAttemptResult(fresh, 0, 1, Error(absl::ResourceExhaustedError("quota")));
+  EXPECT_EQ(plain.chain.steps(0).attempts(), 1);
+  EXPECT_EQ(plain.chain.steps(0).deferrals(), 0);
 }
 
 TEST_F(SchedulerTest, PermanentResultFailsEvenWithRetryableCode) {
