@@ -28,7 +28,7 @@ std::string Relative(const google::protobuf::Timestamp& t, absl::Time now) {
 
 std::string KindAt(const std::vector<StageKind>& kinds, int index) {
   if (index < 0 || index >= static_cast<int>(kinds.size())) return "";
-  return StageName(kinds[index]);
+  return std::string(StageName(kinds[index]));
 }
 
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
@@ -53,40 +53,6 @@ std::string StateName(State state) {
   if (state == conveyor::v1::STATE_UNSPECIFIED) return "-";
   const std::string& name = conveyor::v1::State_Name(state);
   return name.empty() ? absl::StrCat(static_cast<int>(state)) : name;
-}
-
-std::string StageName(StageKind kind) {
-  switch (kind) {
-    case conveyor::v1::STAGE_KIND_DOWNLOAD:
-      return "download";
-    case conveyor::v1::STAGE_KIND_RESIZE:
-      return "resize";
-    case conveyor::v1::STAGE_KIND_FILTER:
-      return "filter";
-    case conveyor::v1::STAGE_KIND_UPLOAD:
-      return "upload";
-    case conveyor::v1::STAGE_KIND_WEBHOOK:
-      return "webhook";
-    default:
-      return "?";
-  }
-}
-
-StageKind StepKind(const conveyor::v1::Step& step) {
-  switch (step.kind_case()) {
-    case conveyor::v1::Step::kDownload:
-      return conveyor::v1::STAGE_KIND_DOWNLOAD;
-    case conveyor::v1::Step::kResize:
-      return conveyor::v1::STAGE_KIND_RESIZE;
-    case conveyor::v1::Step::kFilter:
-      return conveyor::v1::STAGE_KIND_FILTER;
-    case conveyor::v1::Step::kUpload:
-      return conveyor::v1::STAGE_KIND_UPLOAD;
-    case conveyor::v1::Step::kWebhook:
-      return conveyor::v1::STAGE_KIND_WEBHOOK;
-    default:
-      return conveyor::v1::STAGE_KIND_UNSPECIFIED;
-  }
 }
 
 std::string CodeName(int code) {
@@ -288,7 +254,7 @@ std::string FormatChain(const Chain& chain, absl::Time now) {
     if (step.state() == conveyor::v1::RETRYING && IsSet(step.next_attempt_time())) {
       absl::StrAppend(&detail, " (next attempt ", Relative(step.next_attempt_time(), now), ")");
     }
-    rows.push_back({absl::StrCat(step.index()), StageName(kind), StateName(step.state()),
+    rows.push_back({absl::StrCat(step.index()), std::string(StageName(kind)), StateName(step.state()),
                     absl::StrCat(step.attempts()), StepElapsed(step, now),
                     step.worker().empty() ? "-" : step.worker(), detail});
   }
@@ -313,7 +279,7 @@ std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, ab
     int done = 0;
     for (const auto& step : chain.steps()) done += step.state() == conveyor::v1::SUCCEEDED;
     std::vector<std::string> stages;
-    for (const auto& step : chain.spec().steps()) stages.push_back(StageName(StepKind(step)));
+    for (const auto& step : chain.spec().steps()) stages.emplace_back(StageName(StepKind(step)));
     std::string took = "-";
     if (IsSet(chain.end_time()) && IsSet(chain.create_time())) {
       took = ShortDuration(FromProtoTimestamp(chain.end_time()) -
@@ -349,7 +315,7 @@ std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::T
       default:
         health = "-";
     }
-    rows.push_back({StageName(stage.kind()), stage.target(), health, absl::StrCat(stage.queued()),
+    rows.push_back({std::string(StageName(stage.kind())), stage.target(), health, absl::StrCat(stage.queued()),
                     absl::StrCat(stage.in_flight(), "/", stage.max_in_flight()),
                     absl::StrCat(stage.succeeded()), absl::StrCat(stage.failed()),
                     absl::StrCat(stage.retried())});

@@ -15,15 +15,12 @@
 #include "conveyor/v1/orchestrator.pb.h"
 #include "google/protobuf/message.h"
 #include "google/rpc/status.pb.h"
+#include "stages/common/stage_kind.h"
 
 namespace conveyor::client {
 
 // "SUCCEEDED", ...; "-" for STATE_UNSPECIFIED.
 std::string StateName(conveyor::v1::State state);
-// "download", "resize", ...; "?" for unspecified.
-std::string StageName(conveyor::v1::StageKind kind);
-// The stage a spec step runs.
-conveyor::v1::StageKind StepKind(const conveyor::v1::Step& step);
 // gRPC / google.rpc code name: "NOT_FOUND". Unknown numbers print as digits.
 std::string CodeName(int code);
 

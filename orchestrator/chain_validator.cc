@@ -28,23 +28,6 @@ absl::string_view KindName(DataKind kind) {
   return "?";
 }
 
-absl::string_view StepName(StageKind kind) {
-  switch (kind) {
-    case conveyor::v1::STAGE_KIND_DOWNLOAD:
-      return "download";
-    case conveyor::v1::STAGE_KIND_RESIZE:
-      return "resize";
-    case conveyor::v1::STAGE_KIND_FILTER:
-      return "filter";
-    case conveyor::v1::STAGE_KIND_UPLOAD:
-      return "upload";
-    case conveyor::v1::STAGE_KIND_WEBHOOK:
-      return "webhook";
-    default:
-      return "unset";
-  }
-}
-
 constexpr int64_t kOneHourSeconds = 3600;
 constexpr int64_t kMaxChainTimeoutSeconds = 30LL * 24 * 3600;
 
@@ -196,24 +179,6 @@ bool ValidLabelKey(absl::string_view key) {
 
 }  // namespace
 
-StageKind StepKind(const Step& step) {
-  switch (step.kind_case()) {
-    case Step::kDownload:
-      return conveyor::v1::STAGE_KIND_DOWNLOAD;
-    case Step::kResize:
-      return conveyor::v1::STAGE_KIND_RESIZE;
-    case Step::kFilter:
-      return conveyor::v1::STAGE_KIND_FILTER;
-    case Step::kUpload:
-      return conveyor::v1::STAGE_KIND_UPLOAD;
-    case Step::kWebhook:
-      return conveyor::v1::STAGE_KIND_WEBHOOK;
-    case Step::KIND_NOT_SET:
-      break;
-  }
-  return conveyor::v1::STAGE_KIND_UNSPECIFIED;
-}
-
 absl::Status ValidateIdempotencyKey(absl::string_view key) {
   if (key.size() > kMaxIdempotencyKeyChars) {
     return InvalidField("idempotency_key",
@@ -268,10 +233,10 @@ absl::Status ValidateChainSpec(const ChainSpec& spec, bool has_inline_source) {
     if (absl::Status s = CheckRetry(f + ".retry", step.retry()); !s.ok()) return s;
 
     const StageKind kind = StepKind(step);
-    const std::string field = absl::StrCat(f, ".", StepName(kind));
+    const std::string field = absl::StrCat(f, ".", StageName(kind));
     auto from = [&]() -> std::string {
       if (producer < 0) return has_inline_source ? "the inline source" : "the request";
-      return absl::StrCat("step ", producer, " (", StepName(StepKind(spec.steps(producer))), ")");
+      return absl::StrCat("step ", producer, " (", StageName(StepKind(spec.steps(producer))), ")");
     };
     switch (kind) {
       case conveyor::v1::STAGE_KIND_DOWNLOAD:

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "conveyor/v1/chain.pb.h"
+#include "stages/common/stage_kind.h"
 
 namespace conveyor::orchestrator {
 
@@ -27,8 +28,6 @@ absl::Status ValidateChainSpec(const conveyor::v1::ChainSpec& spec, bool has_inl
 // Up to 128 chars, printable ASCII without '|' (it separates stored fields).
 absl::Status ValidateIdempotencyKey(absl::string_view key);
 
-// The stage a step runs; STAGE_KIND_UNSPECIFIED if no kind is set.
-conveyor::v1::StageKind StepKind(const conveyor::v1::Step& step);
 
 }  // namespace conveyor::orchestrator
 

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_WATCHES")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   if (dispatch.lease_timeout < absl::Milliseconds(300)) {
     std::fprintf(stderr, "--lease-timeout: want at least 300ms\n");

@@ -36,21 +36,4 @@ std::string LabelIndexKey(absl::string_view key, absl::string_view value) {
 std::string IdempotencyKey(absl::string_view key) { return absl::StrCat("cv:{q}:idem:", key); }
 std::string ReplicaKey(absl::string_view name) { return absl::StrCat("cv:{q}:replica:", name); }
 
-absl::string_view StageName(StageKind kind) {
-  switch (kind) {
-    case conveyor::v1::STAGE_KIND_DOWNLOAD:
-      return "download";
-    case conveyor::v1::STAGE_KIND_RESIZE:
-      return "resize";
-    case conveyor::v1::STAGE_KIND_FILTER:
-      return "filter";
-    case conveyor::v1::STAGE_KIND_UPLOAD:
-      return "upload";
-    case conveyor::v1::STAGE_KIND_WEBHOOK:
-      return "webhook";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace conveyor::orchestrator

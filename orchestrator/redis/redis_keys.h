@@ -37,6 +37,7 @@
 
 #include "absl/strings/string_view.h"
 #include "conveyor/v1/chain.pb.h"
+#include "stages/common/stage_kind.h"
 
 namespace conveyor::orchestrator {
 
@@ -57,8 +58,6 @@ std::string LabelIndexKey(absl::string_view key, absl::string_view value);
 std::string IdempotencyKey(absl::string_view key);
 std::string ReplicaKey(absl::string_view name);
 
-// "download", "resize", ... (stats field prefixes and log fields).
-absl::string_view StageName(conveyor::v1::StageKind kind);
 
 }  // namespace conveyor::orchestrator
 

@@ -5,9 +5,11 @@
 #define CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
 
 #include <CLI/CLI.hpp>
+#include <iostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "absl/time/time.h"
 #include "stages/common/server.h"
 
@@ -31,6 +33,23 @@ inline CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name,
           help + " (default " + absl::FormatDuration(target) + ")")
       ->envname(env)
       ->type_name("DURATION");
+}
+
+// Parses the command line. Returns the exit code when main() should stop at
+// once: 0 after --help, 2 after a bad flag (one clear line on stderr);
+// nullopt to go on.
+inline absl::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    std::string name = app.get_name();
+    name = name.substr(name.rfind('/') + 1);
+    std::cerr << name << ": " << error.what() << " (see --help)\n";
+    return 2;
+  }
+  return absl::nullopt;
 }
 
 inline void AddServerFlags(CLI::App& app, ServerOptions& options) {

@@ -3,12 +3,11 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
-#include <vector>
 
 #include "stages/common/http_client.h"
+#include "stages/common/http_client_flags.h"
 #include "stages/common/server.h"
 #include "stages/common/server_flags.h"
-#include "stages/common/ssrf_guard.h"
 #include "stages/common/worker_pool.h"
 #include "stages/download/download.h"
 #include "stages/download/download_service.h"
@@ -25,13 +24,7 @@ int main(int argc, char** argv) {
 
   conveyor::HttpClientOptions http_options;
   conveyor::stages::download::DownloadOptions download_options;
-  conveyor::AddDurationFlag(app, "--connect-timeout", http_options.connect_timeout,
-                            "time to connect to a server, per redirect hop",
-                            "CONVEYOR_CONNECT_TIMEOUT");
-  conveyor::AddDurationFlag(app, "--total-timeout", http_options.total_timeout,
-                            "time for a whole download, redirects included (the gRPC deadline "
-                            "applies too, whichever is sooner)",
-                            "CONVEYOR_TOTAL_TIMEOUT");
+  conveyor::AddHttpClientFlags(app, http_options, "time for a whole download, redirects included");
   app.add_option("--max-bytes", download_options.max_bytes,
                  "largest body accepted, enforced while streaming; more is INVALID_ARGUMENT "
                  "TOO_LARGE (keep it below --max-message-bytes)")
@@ -43,22 +36,7 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_REDIRECTS")
       ->check(CLI::Range(0, 50))
       ->capture_default_str();
-  app.add_flag("--allow-private-networks", http_options.ssrf_policy.allow_private_networks,
-               "also connect to loopback, private, link-local, metadata and other special "
-               "addresses (local use and tests only)")
-      ->envname("CONVEYOR_ALLOW_PRIVATE_NETWORKS");
-  app.add_option("--ca-file", http_options.ca_file,
-                 "PEM file of CA certificates trusted for https (default: the system store)")
-      ->envname("CONVEYOR_CA_FILE")
-      ->check(CLI::ExistingFile);
-  std::vector<std::string> allow_cidrs;
-  app.add_option("--allow-cidr", allow_cidrs,
-                 "a network to allow whatever its class, e.g. 127.0.0.1/32; repeatable "
-                 "(comma-separated in the environment variable)")
-      ->envname("CONVEYOR_ALLOW_CIDR")
-      ->delimiter(',')
-      ->type_name("CIDR");
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
   // The image travels back in one gRPC message, with a few other fields.
   constexpr int64_t kResponseOverheadBytes = 64 << 10;
   if (download_options.max_bytes > options.max_message_bytes - kResponseOverheadBytes) {
@@ -66,14 +44,6 @@ int main(int argc, char** argv) {
               << " does not fit in a response of --max-message-bytes " << options.max_message_bytes
               << " (keep it at least 64 KiB below)\n";
     return 2;
-  }
-  for (const std::string& text : allow_cidrs) {
-    auto network = conveyor::ParseIpNetwork(text);
-    if (!network.ok()) {
-      std::cerr << "--allow-cidr: " << network.status().message() << "\n";
-      return 2;
-    }
-    http_options.ssrf_policy.allowed_networks.push_back(*network);
   }
 
   // Declared before the pool, so the pool's destructor joins any late task

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_PIXELS")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   // Declared before the pool, so the pool's destructor joins any late task
   // before the resizer it uses goes away.

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   conveyor::AddDurationFlag(app, "--s3-timeout", s3.timeout,
                             "whole S3 PUT timeout (the call's deadline may shorten it)",
                             "CONVEYOR_S3_TIMEOUT");
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
   // names every S3 tool understands.

@@ -2,12 +2,11 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
-#include <vector>
 
 #include "stages/common/http_client.h"
+#include "stages/common/http_client_flags.h"
 #include "stages/common/server.h"
 #include "stages/common/server_flags.h"
-#include "stages/common/ssrf_guard.h"
 #include "stages/common/worker_pool.h"
 #include "stages/webhook/signature.h"
 #include "stages/webhook/webhook.h"
@@ -31,40 +30,12 @@ int main(int argc, char** argv) {
                  "the environment variable, command lines are visible to other users")
       ->envname("CONVEYOR_WEBHOOK_SECRET")
       ->required();
-  conveyor::AddDurationFlag(app, "--connect-timeout", http_options.connect_timeout,
-                            "time to connect to the receiver", "CONVEYOR_CONNECT_TIMEOUT");
-  conveyor::AddDurationFlag(app, "--total-timeout", http_options.total_timeout,
-                            "time for a whole delivery (the gRPC deadline applies too, "
-                            "whichever is sooner)",
-                            "CONVEYOR_TOTAL_TIMEOUT");
-  app.add_flag("--allow-private-networks", http_options.ssrf_policy.allow_private_networks,
-               "also deliver to loopback, private, link-local, metadata and other special "
-               "addresses (local use and tests only)")
-      ->envname("CONVEYOR_ALLOW_PRIVATE_NETWORKS");
-  app.add_option("--ca-file", http_options.ca_file,
-                 "PEM file of CA certificates trusted for https (default: the system store)")
-      ->envname("CONVEYOR_CA_FILE")
-      ->check(CLI::ExistingFile);
-  std::vector<std::string> allow_cidrs;
-  app.add_option("--allow-cidr", allow_cidrs,
-                 "a network to allow whatever its class, e.g. 127.0.0.1/32; repeatable "
-                 "(comma-separated in the environment variable)")
-      ->envname("CONVEYOR_ALLOW_CIDR")
-      ->delimiter(',')
-      ->type_name("CIDR");
-  CLI11_PARSE(app, argc, argv);
+  conveyor::AddHttpClientFlags(app, http_options, "time for a whole delivery");
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
   auto key = conveyor::stages::webhook::ParseWebhookSecret(secret);
   if (!key.ok()) {
     std::cerr << "--secret: " << key.status().message() << "\n";
     return 2;
-  }
-  for (const std::string& text : allow_cidrs) {
-    auto network = conveyor::ParseIpNetwork(text);
-    if (!network.ok()) {
-      std::cerr << "--allow-cidr: " << network.status().message() << "\n";
-      return 2;
-    }
-    http_options.ssrf_policy.allowed_networks.push_back(*network);
   }
 
   const conveyor::HttpClient client(http_options);

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   conveyor::AddDurationFlag(app, "--delay", b.delay, "time each call takes",
                             "CONVEYOR_TEST_DELAY");
   app.add_option("--calls-file", b.calls_file, "append one line per call here");
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
   bool found = false;
   for (int c = 1; c <= 16; ++c) {
     if (absl::StatusCodeToString(static_cast<absl::StatusCode>(c)) == code_name) {

@@ -417,7 +417,7 @@ int Main(int argc, char** argv) {
   };
   std::vector<std::string> stage_names;
   for (const auto& step : request.spec().steps()) {
-    stage_names.push_back(client::StageName(client::StepKind(step)));
+    stage_names.emplace_back(StageName(StepKind(step)));
   }
   std::vector<std::string> stage_cells;
   for (size_t i = 0; i < stage_names.size(); ++i) {
