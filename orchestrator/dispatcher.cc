@@ -62,6 +62,7 @@ void Dispatcher::Stop(absl::Duration grace) {
     while (!in_flight_.empty() && absl::Now() < until) {
       completion_cv_.WaitWithDeadline(&mu_, std::min(until, absl::Now() + absl::Milliseconds(50)));
     }
+    cancelling_all_ = true;
     for (auto& [id, call] : in_flight_) {
       if (call->handle) to_cancel.push_back(call->handle);
     }
@@ -389,9 +390,11 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   {
     absl::MutexLock lock(&mu_);
     record->handle = handle;
-    // Cancelled meanwhile, or the replica began stopping after this call was
-    // reserved (Stop() only cancels calls whose handle it saw).
-    cancel_now = record->cancel_requested || stopping_;
+    // Cancelled meanwhile, or the drain's grace ran out after this call was
+    // reserved (Stop() only cancels calls whose handle it saw). A call that
+    // starts while the replica drains runs: its RUNNING is recorded already,
+    // and finishing it beats re-running it elsewhere.
+    cancel_now = record->cancel_requested || cancelling_all_;
   }
   if (cancel_now && handle) handle->Cancel();
 }

@@ -103,6 +103,9 @@ class Dispatcher {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by Stop() once the grace period is over: every call still in flight,
+  // or starting after that, is cancelled.
+  bool cancelling_all_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_ ABSL_GUARDED_BY(mu_);  // by entry id
   std::map<conveyor::v1::StageKind, int> in_flight_by_stage_ ABSL_GUARDED_BY(mu_);

@@ -205,20 +205,18 @@ struct PendingCall {
 
 TEST(FilterServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   FilterWorker worker({"--worker-threads", "1", "--max-queued", "0"});
-  // A slow call (~2 s here): a wide gaussian blur (301-tap kernel) on 1 MP.
+  // A slow call: three wide gaussian blurs (301-tap kernels) on 1 MP.
   const v1::FilterRequest slow =
-      Request(Png(1000, 1000, cv::Scalar(1, 2, 3)), {Blur(50)});
+      Request(Png(1000, 1000, cv::Scalar(1, 2, 3)), {Blur(50), Blur(50), Blur(50)});
   const v1::FilterRequest quick = Request(Png(4, 4, cv::Scalar::all(0)), {Invert()});
   // Probes are refused at once while the slow call holds the only thread; if a
   // probe wins the race for the thread the slow call is refused and re-sent.
   std::unique_ptr<PendingCall> slow_call;
   bool exhausted = false;
   for (int i = 0; i < 500 && !exhausted; ++i) {
+    // A slow call that finished (refused, or done before a probe arrived on a
+    // fast machine) is simply sent again; the loop is bounded.
     if (slow_call == nullptr || slow_call->Done()) {
-      if (slow_call != nullptr) {
-        ASSERT_EQ(slow_call->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-            << "the slow call finished before any probe was refused";
-      }
       slow_call = std::make_unique<PendingCall>();
       slow_call->Start(worker.stub(), slow);
     }
