@@ -118,7 +118,7 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 absl::Status TooLarge(const HttpRequest& request) {
-  return WithErrorInfo(
+  return WithErrorReason(
       InvalidField(request.url_field, absl::StrCat("response body is larger than the limit of ",
                                                    request.max_response_bytes, " bytes")),
       kTooLarge, {{"max_bytes", absl::StrCat(request.max_response_bytes)}});
@@ -266,7 +266,7 @@ absl::StatusOr<HttpResponse> HttpClient::Fetch(const HttpRequest& request) const
         return absl::CancelledError("the call was cancelled during the transfer");
       break;
     case CURLE_TOO_MANY_REDIRECTS:
-      return WithErrorInfo(
+      return WithErrorReason(
           InvalidField(request.url_field, absl::StrCat("more than ", request.max_redirects,
                                                        " redirects from \"", request.url, "\"")),
           kTooManyRedirects, {{"max_redirects", absl::StrCat(request.max_redirects)}});

@@ -1,8 +1,17 @@
 #include "stages/common/image_codec.h"
 
+// libjpeg's headers need size_t and FILE declared first.
+#include <algorithm>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
-#include <opencv2/imgcodecs.hpp>
+#include <jpeglib.h>
+#include <png.h>
+#include <webp/decode.h>
+#include <webp/encode.h>
 
 #include "absl/strings/str_cat.h"
 #include "stages/common/status_details.h"
@@ -12,14 +21,416 @@ namespace {
 
 // libwebp's WEBP_MAX_DIMENSION.
 constexpr int kMaxWebpSide = 16383;
+// OpenCV's CV_IO_MAX_IMAGE_WIDTH/HEIGHT and CV_IO_MAX_IMAGE_PIXELS: imdecode
+// refused larger images, so we still do, whatever --max-pixels allows.
+constexpr int64_t kMaxDecodeSide = int64_t{1} << 20;
+constexpr int64_t kMaxDecodePixels = int64_t{1} << 30;
+// zlib level 3: close to the size of level 6 at a fraction of its time.
+constexpr int kPngCompressionLevel = 3;
 
-int ReducedReadFlag(int reduce) {
-  switch (reduce) {
-    case 2: return cv::IMREAD_REDUCED_COLOR_2;
-    case 4: return cv::IMREAD_REDUCED_COLOR_4;
-    case 8: return cv::IMREAD_REDUCED_COLOR_8;
-    default: return cv::IMREAD_COLOR;
+// --- EXIF orientation ---------------------------------------------------------
+
+// The TIFF Orientation tag of IFD0 in `tiff` (the bytes after "Exif\0\0" in a
+// JPEG APP1, or a PNG eXIf chunk), or 1 (no change). Reads as OpenCV 4.6's
+// ExifReader does, so images turn exactly as imdecode turned them: byte order
+// little-endian only for "II" (anything else reads big-endian), magic 42, the
+// first Orientation entry wins, its SHORT value is taken whatever the declared
+// type, and a read past the end ends the parse keeping what was found.
+int ExifOrientation(const uint8_t* tiff, size_t size) {
+  const bool little_endian = size >= 2 && tiff[0] == 'I' && tiff[1] == 'I';
+  auto u16 = [&](size_t offset, uint32_t& out) {
+    if (offset + 1 >= size) return false;
+    out = little_endian ? tiff[offset] | tiff[offset + 1] << 8
+                        : tiff[offset] << 8 | tiff[offset + 1];
+    return true;
+  };
+  uint32_t magic = 0;
+  uint32_t hi = 0;
+  uint32_t lo = 0;
+  if (!u16(2, magic) || magic != 0x2A) return 1;
+  if (size < 8) return 1;
+  if (!u16(little_endian ? 6 : 4, hi) || !u16(little_endian ? 4 : 6, lo)) return 1;
+  size_t offset = size_t{hi} << 16 | lo;
+  uint32_t entries = 0;
+  if (!u16(offset, entries)) return 1;
+  offset += 2;
+  constexpr uint32_t kOrientationTag = 0x0112;
+  constexpr size_t kEntryBytes = 12;
+  for (uint32_t i = 0; i < entries; ++i, offset += kEntryBytes) {
+    uint32_t tag = 0;
+    if (!u16(offset, tag)) return 1;
+    if (tag != kOrientationTag) continue;
+    uint32_t value = 0;
+    if (!u16(offset + 8, value)) return 1;
+    return static_cast<int>(value);
   }
+  return 1;
+}
+
+// Turns `image` upright as OpenCV's ApplyExifOrientation does (TIFF values
+// 1..8; anything else leaves the image as stored).
+void ApplyOrientation(int orientation, cv::Mat& image) {
+  switch (orientation) {
+    case 2: cv::flip(image, image, 1); break;
+    case 3: cv::rotate(image, image, cv::ROTATE_180); break;
+    case 4: cv::flip(image, image, 0); break;
+    case 5: cv::transpose(image, image); break;
+    case 6: cv::rotate(image, image, cv::ROTATE_90_CLOCKWISE); break;
+    case 7:
+      cv::transpose(image, image);
+      cv::flip(image, image, -1);
+      break;
+    case 8: cv::rotate(image, image, cv::ROTATE_90_COUNTERCLOCKWISE); break;
+    default: break;
+  }
+}
+
+// --- JPEG (libjpeg-turbo) -------------------------------------------------------
+
+// libjpeg reports fatal errors through error_exit, which must not return:
+// jump back to the setjmp in the function that owns the codec object.
+struct JpegErrorManager {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+};
+
+[[noreturn]] void JpegErrorExit(j_common_ptr cinfo) {
+  std::longjmp(reinterpret_cast<JpegErrorManager*>(cinfo->err)->jump, 1);
+}
+
+// Warnings ("Corrupt JPEG data: premature end of data segment") are not
+// errors, as in imdecode; they must not reach stderr next to our log lines.
+void JpegSilence(j_common_ptr) {}
+
+// The decode state lives in the caller so that nothing with a destructor sits
+// between setjmp and longjmp.
+struct JpegDecodeState {
+  jpeg_decompress_struct cinfo;
+  JpegErrorManager error;
+  std::vector<JSAMPROW> rows;
+  cv::Mat cmyk;  // only for 4-component (CMYK/YCCK) files
+  int orientation = 1;
+  bool created = false;
+  // Frees libjpeg's memory on every path, cv::Mat::create throwing included.
+  ~JpegDecodeState() {
+    if (created) jpeg_destroy_decompress(&cinfo);
+  }
+};
+
+// OpenCV's icvCvt_CMYK2BGR_8u_C4C3R: libjpeg hands Adobe's inverted CMYK.
+void CmykToBgr(const cv::Mat& cmyk, cv::Mat& bgr) {
+  for (int y = 0; y < cmyk.rows; ++y) {
+    const uint8_t* in = cmyk.ptr<uint8_t>(y);
+    uint8_t* out = bgr.ptr<uint8_t>(y);
+    for (int x = 0; x < cmyk.cols; ++x, in += 4, out += 3) {
+      const int k = in[3];
+      out[2] = static_cast<uint8_t>(k - ((255 - in[0]) * k >> 8));
+      out[1] = static_cast<uint8_t>(k - ((255 - in[1]) * k >> 8));
+      out[0] = static_cast<uint8_t>(k - ((255 - in[2]) * k >> 8));
+    }
+  }
+}
+
+// Runs libjpeg over `bytes` into `out` (8UC3 BGR). False on a fatal libjpeg
+// error. May throw cv::Exception or std::bad_alloc from cv::Mat::create.
+bool DecodeJpegInto(absl::string_view bytes, int reduce, JpegDecodeState& state, cv::Mat& out) {
+  jpeg_decompress_struct& cinfo = state.cinfo;
+  cinfo.err = jpeg_std_error(&state.error.pub);
+  state.error.pub.error_exit = JpegErrorExit;
+  state.error.pub.output_message = JpegSilence;
+  jpeg_create_decompress(&cinfo);
+  state.created = true;
+  if (setjmp(state.error.jump) != 0) {
+    return false;
+  }
+  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
+               static_cast<unsigned long>(bytes.size()));
+  // Keep APP1 (Exif) markers for the orientation, as OpenCV's decoder does.
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_read_header(&cinfo, TRUE);
+  // The same DCT scaling as IMREAD_REDUCED_COLOR_<reduce>: sides round up.
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = static_cast<unsigned int>(reduce);
+  const bool cmyk = cinfo.num_components == 4;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
+  jpeg_calc_output_dimensions(&cinfo);
+  const int width = static_cast<int>(cinfo.output_width);
+  const int height = static_cast<int>(cinfo.output_height);
+  if (width > kMaxDecodeSide || height > kMaxDecodeSide ||
+      int64_t{width} * height > kMaxDecodePixels) {
+    return false;
+  }
+  out.create(height, width, CV_8UC3);
+  cv::Mat& target = cmyk ? state.cmyk : out;
+  if (cmyk) target.create(height, width, CV_8UC4);
+  state.rows.resize(static_cast<size_t>(height));
+  for (int y = 0; y < height; ++y) state.rows[y] = target.ptr<JSAMPLE>(y);
+
+  jpeg_start_decompress(&cinfo);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    // With jpeg_mem_src libjpeg never suspends: truncated data ends in a
+    // warning and gray rows, as with imdecode, not in a hang.
+    jpeg_read_scanlines(&cinfo, &state.rows[cinfo.output_scanline],
+                        cinfo.output_height - cinfo.output_scanline);
+  }
+  for (jpeg_saved_marker_ptr marker = cinfo.marker_list; marker != nullptr;
+       marker = marker->next) {
+    if (marker->marker != JPEG_APP0 + 1) continue;
+    // OpenCV skips "Exif\0\0" without checking it, and reads only the first
+    // APP1 (an XMP APP1 first hides a later Exif one).
+    constexpr size_t kExifHeaderBytes = 6;
+    if (marker->data_length > kExifHeaderBytes) {
+      state.orientation = ExifOrientation(marker->data + kExifHeaderBytes,
+                                          marker->data_length - kExifHeaderBytes);
+    }
+    break;
+  }
+  jpeg_finish_decompress(&cinfo);
+  if (cmyk) CmykToBgr(state.cmyk, out);
+  return true;
+}
+
+// Appends libjpeg's output to a string in 16 KiB steps.
+struct JpegStringDestination {
+  jpeg_destination_mgr pub;
+  std::string* out;
+  JOCTET buffer[16384];
+};
+
+void JpegInitDestination(j_compress_ptr cinfo) {
+  auto* dest = reinterpret_cast<JpegStringDestination*>(cinfo->dest);
+  dest->pub.next_output_byte = dest->buffer;
+  dest->pub.free_in_buffer = sizeof(dest->buffer);
+}
+
+boolean JpegEmptyOutputBuffer(j_compress_ptr cinfo) {
+  auto* dest = reinterpret_cast<JpegStringDestination*>(cinfo->dest);
+  dest->out->append(reinterpret_cast<const char*>(dest->buffer), sizeof(dest->buffer));
+  JpegInitDestination(cinfo);
+  return TRUE;
+}
+
+void JpegTermDestination(j_compress_ptr cinfo) {
+  auto* dest = reinterpret_cast<JpegStringDestination*>(cinfo->dest);
+  dest->out->append(reinterpret_cast<const char*>(dest->buffer),
+                    sizeof(dest->buffer) - dest->pub.free_in_buffer);
+}
+
+struct JpegEncodeState {
+  jpeg_compress_struct cinfo;
+  JpegErrorManager error;
+  JpegStringDestination destination;
+  std::vector<JSAMPROW> rows;
+  bool created = false;
+  ~JpegEncodeState() {
+    if (created) jpeg_destroy_compress(&cinfo);
+  }
+};
+
+// `image` is 8UC1 or 8UC3 (BGR). False on a libjpeg error.
+bool EncodeJpegInto(const cv::Mat& image, int quality, JpegEncodeState& state,
+                    std::string& out) {
+  jpeg_compress_struct& cinfo = state.cinfo;
+  cinfo.err = jpeg_std_error(&state.error.pub);
+  state.error.pub.error_exit = JpegErrorExit;
+  state.error.pub.output_message = JpegSilence;
+  jpeg_create_compress(&cinfo);
+  state.created = true;
+  if (setjmp(state.error.jump) != 0) {
+    return false;
+  }
+  state.destination.pub.init_destination = JpegInitDestination;
+  state.destination.pub.empty_output_buffer = JpegEmptyOutputBuffer;
+  state.destination.pub.term_destination = JpegTermDestination;
+  state.destination.out = &out;
+  cinfo.dest = &state.destination.pub;
+  cinfo.image_width = static_cast<JDIMENSION>(image.cols);
+  cinfo.image_height = static_cast<JDIMENSION>(image.rows);
+  const bool color = image.channels() == 3;
+  cinfo.input_components = color ? 3 : 1;
+  cinfo.in_color_space = color ? JCS_EXT_BGR : JCS_GRAYSCALE;
+  // What imencode(".jpg", {IMWRITE_JPEG_QUALITY, q}) set: baseline tables,
+  // 4:2:0, not progressive, no optimized Huffman tables, no restarts.
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  state.rows.resize(static_cast<size_t>(image.rows));
+  for (int y = 0; y < image.rows; ++y) {
+    state.rows[y] = const_cast<JSAMPLE*>(image.ptr<JSAMPLE>(y));
+  }
+  while (cinfo.next_scanline < cinfo.image_height) {
+    jpeg_write_scanlines(&cinfo, &state.rows[cinfo.next_scanline],
+                         cinfo.image_height - cinfo.next_scanline);
+  }
+  jpeg_finish_compress(&cinfo);
+  return true;
+}
+
+// --- PNG (libpng) ---------------------------------------------------------------
+
+struct PngReadSource {
+  const uint8_t* data;
+  size_t size;
+  size_t offset;
+};
+
+void PngRead(png_structp png, png_bytep out, png_size_t length) {
+  auto* source = static_cast<PngReadSource*>(png_get_io_ptr(png));
+  if (length > source->size - source->offset) png_error(png, "PNG data is truncated");
+  std::memcpy(out, source->data + source->offset, length);
+  source->offset += length;
+}
+
+// libpng's default handlers print to stderr; errors still end in a longjmp.
+[[noreturn]] void PngErrorExit(png_structp png, png_const_charp) { png_longjmp(png, 1); }
+void PngSilence(png_structp, png_const_charp) {}
+
+struct PngDecodeState {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  png_infop end_info = nullptr;
+  PngReadSource source{};
+  std::vector<png_bytep> rows;
+  int orientation = 1;
+  ~PngDecodeState() { png_destroy_read_struct(&png, &info, &end_info); }
+};
+
+// The transformations OpenCV 4.6's PngDecoder asks for with IMREAD_COLOR:
+// 16-bit samples keep their high byte, alpha is dropped (not composited),
+// palettes and low-depth gray expand, gray becomes three equal channels.
+bool DecodePngInto(absl::string_view bytes, PngDecodeState& state, cv::Mat& out) {
+  state.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, PngErrorExit, PngSilence);
+  if (state.png == nullptr) return false;
+  state.info = png_create_info_struct(state.png);
+  state.end_info = png_create_info_struct(state.png);
+  if (state.info == nullptr || state.end_info == nullptr) return false;
+  if (setjmp(png_jmpbuf(state.png)) != 0) return false;
+  state.source = {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), 0};
+  png_set_read_fn(state.png, &state.source, PngRead);
+  png_read_info(state.png, state.info);
+  png_uint_32 width = 0;
+  png_uint_32 height = 0;
+  int bit_depth = 0;
+  int color_type = 0;
+  png_get_IHDR(state.png, state.info, &width, &height, &bit_depth, &color_type, nullptr, nullptr,
+               nullptr);
+  if (width > kMaxDecodeSide || height > kMaxDecodeSide ||
+      int64_t{width} * height > kMaxDecodePixels) {
+    return false;
+  }
+  // OpenCV reads an eXIf chunk placed before the image data.
+  png_uint_32 exif_size = 0;
+  png_bytep exif = nullptr;
+  if (png_get_valid(state.png, state.info, PNG_INFO_eXIf) != 0 &&
+      png_get_eXIf_1(state.png, state.info, &exif_size, &exif) != 0 && exif != nullptr &&
+      exif_size > 0) {
+    state.orientation = ExifOrientation(exif, exif_size);
+  }
+  if (bit_depth == 16) png_set_strip_16(state.png);
+  png_set_strip_alpha(state.png);
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(state.png);
+  if ((color_type & PNG_COLOR_MASK_COLOR) == 0 && bit_depth < 8) {
+    png_set_expand_gray_1_2_4_to_8(state.png);
+  }
+  if ((color_type & PNG_COLOR_MASK_COLOR) != 0) {
+    png_set_bgr(state.png);
+  } else {
+    png_set_gray_to_rgb(state.png);
+  }
+  png_set_interlace_handling(state.png);
+  png_read_update_info(state.png, state.info);
+  if (png_get_rowbytes(state.png, state.info) != size_t{width} * 3) return false;
+  out.create(static_cast<int>(height), static_cast<int>(width), CV_8UC3);
+  state.rows.resize(height);
+  for (png_uint_32 y = 0; y < height; ++y) state.rows[y] = out.ptr<png_byte>(static_cast<int>(y));
+  png_read_image(state.png, state.rows.data());
+  png_read_end(state.png, state.end_info);
+  return true;
+}
+
+struct PngEncodeState {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  std::vector<png_bytep> rows;
+  std::string* out = nullptr;
+  ~PngEncodeState() { png_destroy_write_struct(&png, &info); }
+};
+
+void PngWrite(png_structp png, png_bytep data, png_size_t length) {
+  auto* state = static_cast<PngEncodeState*>(png_get_io_ptr(png));
+  state->out->append(reinterpret_cast<const char*>(data), length);
+}
+void PngFlush(png_structp) {}
+
+// imencode(".png", {IMWRITE_PNG_COMPRESSION, 3}): zlib level 3, default
+// strategy and filters, no ancillary chunks. `image` is 8UC1 or 8UC3 (BGR).
+bool EncodePngInto(const cv::Mat& image, PngEncodeState& state) {
+  state.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, PngErrorExit, PngSilence);
+  if (state.png == nullptr) return false;
+  state.info = png_create_info_struct(state.png);
+  if (state.info == nullptr) return false;
+  if (setjmp(png_jmpbuf(state.png)) != 0) return false;
+  png_set_write_fn(state.png, &state, PngWrite, PngFlush);
+  png_set_compression_level(state.png, kPngCompressionLevel);
+  png_set_compression_strategy(state.png, 0);  // Z_DEFAULT_STRATEGY
+  const bool color = image.channels() == 3;
+  png_set_IHDR(state.png, state.info, static_cast<png_uint_32>(image.cols),
+               static_cast<png_uint_32>(image.rows), 8,
+               color ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(state.png, state.info);
+  png_set_bgr(state.png);
+  state.rows.resize(static_cast<size_t>(image.rows));
+  for (int y = 0; y < image.rows; ++y) state.rows[y] = const_cast<png_bytep>(image.ptr<png_byte>(y));
+  png_write_image(state.png, state.rows.data());
+  png_write_end(state.png, state.info);
+  return true;
+}
+
+// --- shared ---------------------------------------------------------------------
+
+absl::Status CannotDecode(absl::string_view field, ImageKind kind) {
+  return WithErrorReason(
+      InvalidField(field, absl::StrCat("cannot decode the ", MediaTypeOf(kind),
+                                       " data (corrupt or truncated)")),
+      kReasonNotAnImage);
+}
+
+// Decodes without orientation; `orientation` gets the EXIF value (1 if none).
+absl::StatusOr<cv::Mat> DecodeUnoriented(absl::string_view bytes, ImageKind kind, int reduce,
+                                         absl::string_view field, int& orientation) {
+  cv::Mat image;
+  switch (kind) {
+    case ImageKind::kJpeg: {
+      JpegDecodeState state;
+      if (!DecodeJpegInto(bytes, reduce, state, image)) return CannotDecode(field, kind);
+      orientation = state.orientation;
+      break;
+    }
+    case ImageKind::kPng: {
+      PngDecodeState state;
+      if (!DecodePngInto(bytes, state, image)) return CannotDecode(field, kind);
+      orientation = state.orientation;
+      break;
+    }
+    case ImageKind::kWebp: {
+      WebPBitstreamFeatures features;
+      if (WebPGetFeatures(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                          &features) != VP8_STATUS_OK ||
+          features.width <= 0 || features.height <= 0) {
+        return CannotDecode(field, kind);
+      }
+      image.create(features.height, features.width, CV_8UC3);
+      // BGR without alpha equals OpenCV's BGRA decode with alpha dropped.
+      if (WebPDecodeBGRInto(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                            image.data, image.total() * image.elemSize(),
+                            static_cast<int>(image.step)) != image.data) {
+        return CannotDecode(field, kind);
+      }
+      break;
+    }
+  }
+  return image;
 }
 
 }  // namespace
@@ -48,25 +459,18 @@ absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& 
     return absl::InternalError(absl::StrCat("decode reduce factor ", reduce, " for ",
                                             MediaTypeOf(header.kind)));
   }
-  // imdecode only reads the buffer; wrapping it avoids copying the input.
-  const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
-                       const_cast<char*>(bytes.data()));
-  cv::Mat image;
   try {
-    image = cv::imdecode(buffer, ReducedReadFlag(reduce));
+    int orientation = 1;
+    absl::StatusOr<cv::Mat> image =
+        DecodeUnoriented(bytes, header.kind, reduce, field, orientation);
+    if (image.ok()) ApplyOrientation(orientation, *image);
+    return image;
   } catch (const cv::Exception& e) {
     return WithErrorReason(
         InvalidField(field, absl::StrCat("cannot decode ", MediaTypeOf(header.kind), ": ",
                                          e.err)),
         kReasonNotAnImage);
   }
-  if (image.empty()) {
-    return WithErrorReason(
-        InvalidField(field, absl::StrCat("cannot decode the ", MediaTypeOf(header.kind),
-                                         " data (corrupt or truncated)")),
-        kReasonNotAnImage);
-  }
-  return image;
 }
 
 absl::StatusOr<Encoding> ResolveEncoding(const v1::EncodeOptions& options, ImageKind input,
@@ -92,37 +496,55 @@ absl::StatusOr<Encoding> ResolveEncoding(const v1::EncodeOptions& options, Image
 
 absl::StatusOr<std::string> EncodeImage(const cv::Mat& image, const Encoding& encoding) {
   if (image.empty()) return absl::InternalError("encoding an empty image");
-  std::string extension;
-  std::vector<int> params;
-  switch (encoding.kind) {
-    case ImageKind::kJpeg:
-      extension = ".jpg";
-      params = {cv::IMWRITE_JPEG_QUALITY, encoding.quality};
-      break;
-    case ImageKind::kPng:
-      extension = ".png";
-      // zlib level 3: close to the size of level 6 at a fraction of its time.
-      params = {cv::IMWRITE_PNG_COMPRESSION, 3};
-      break;
-    case ImageKind::kWebp:
-      if (image.cols > kMaxWebpSide || image.rows > kMaxWebpSide) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("WebP cannot store ", image.cols, "x", image.rows, " pixels (max side ",
-                         kMaxWebpSide, ")"));
-      }
-      extension = ".webp";
-      params = {cv::IMWRITE_WEBP_QUALITY, encoding.quality};
-      break;
+  const absl::string_view extension = ExtensionOf(encoding.kind);
+  if (encoding.kind == ImageKind::kWebp &&
+      (image.cols > kMaxWebpSide || image.rows > kMaxWebpSide)) {
+    return absl::InvalidArgumentError(absl::StrCat("WebP cannot store ", image.cols, "x",
+                                                   image.rows, " pixels (max side ",
+                                                   kMaxWebpSide, ")"));
   }
-  std::vector<uchar> bytes;
+  if (image.channels() != 1 && image.channels() != 3) {
+    return absl::InternalError(
+        absl::StrCat("cannot encode .", extension, " from ", image.channels(), " channels"));
+  }
+  const int quality = std::clamp(encoding.quality, 1, 100);
   try {
-    if (!cv::imencode(extension, image, bytes, params)) {
-      return absl::InternalError(absl::StrCat("OpenCV could not encode ", extension));
+    // As imencode did, other depths are converted (saturated) to 8 bits.
+    cv::Mat pixels = image;
+    if (image.depth() != CV_8U) image.convertTo(pixels, CV_8U);
+    std::string bytes;
+    switch (encoding.kind) {
+      case ImageKind::kJpeg: {
+        JpegEncodeState state;
+        if (!EncodeJpegInto(pixels, quality, state, bytes)) {
+          return absl::InternalError("libjpeg could not encode .jpg");
+        }
+        break;
+      }
+      case ImageKind::kPng: {
+        PngEncodeState state;
+        state.out = &bytes;
+        if (!EncodePngInto(pixels, state)) return absl::InternalError("libpng could not encode .png");
+        break;
+      }
+      case ImageKind::kWebp: {
+        // imencode(".webp", {IMWRITE_WEBP_QUALITY, q}) with q <= 100 is lossy.
+        cv::Mat bgr = pixels;
+        if (pixels.channels() == 1) cv::merge(std::vector<cv::Mat>{pixels, pixels, pixels}, bgr);
+        uint8_t* out = nullptr;
+        const size_t size = WebPEncodeBGR(bgr.ptr<uint8_t>(), bgr.cols, bgr.rows,
+                                          static_cast<int>(bgr.step),
+                                          static_cast<float>(quality), &out);
+        if (size > 0) bytes.assign(reinterpret_cast<const char*>(out), size);
+        WebPFree(out);
+        if (size == 0) return absl::InternalError("libwebp could not encode .webp");
+        break;
+      }
     }
+    return bytes;
   } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("OpenCV could not encode ", extension, ": ", e.err));
+    return absl::InternalError(absl::StrCat("could not encode .", extension, ": ", e.err));
   }
-  return std::string(bytes.begin(), bytes.end());
 }
 
 absl::Status EncodeInto(const cv::Mat& image, const Encoding& encoding, v1::Image& out) {

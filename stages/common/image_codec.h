@@ -1,4 +1,8 @@
-// OpenCV decode and encode shared by the resize and filter stages.
+// JPEG, PNG and WebP decode and encode shared by the resize and filter stages,
+// with libjpeg-turbo, libpng and libwebp called directly: Debian's
+// libopencv_imgcodecs maps ~116 libraries (GDAL, poppler, ...) into every
+// worker and keeps idle RSS above 30 MB (docs/benchmarks.md). The results are
+// those of OpenCV 4.6's imdecode/imencode with the flags we used.
 //
 // The order every caller follows:
 //   1. CheckDeclaredSize: read the declared size from the header (no decode)
@@ -8,7 +12,8 @@
 //   3. ResolveEncoding + EncodeImage: write JPEG, PNG or WebP.
 //
 // Every function catches cv::Exception at the OpenCV call: no exception
-// leaves this library. Thread-safe (no shared state).
+// leaves this library. Thread-safe (no shared state); codec warnings are
+// swallowed, never printed.
 #ifndef CONVEYOR_STAGES_COMMON_IMAGE_CODEC_H_
 #define CONVEYOR_STAGES_COMMON_IMAGE_CODEC_H_
 
@@ -43,11 +48,13 @@ inline constexpr absl::string_view kReasonNotAnImage = "NOT_AN_IMAGE";
 absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t max_pixels,
                                               absl::string_view field = "image.data");
 
-// Decodes `bytes` to 8-bit, 3-channel BGR (alpha is dropped; EXIF orientation
-// is applied, so width and height may be swapped against the header).
+// Decodes `bytes` to 8-bit, 3-channel BGR (alpha is dropped, not composited;
+// 16-bit PNG keeps the high byte; gray becomes three equal channels). The EXIF
+// orientation of a JPEG (first APP1) or PNG (eXIf chunk) is applied, so width
+// and height may be swapped against the header.
 // `reduce` in {1, 2, 4, 8} decodes a JPEG at 1/reduce scale in libjpeg
-// (each side rounded up); it must be 1 for other formats. INVALID_ARGUMENT
-// (reason NOT_AN_IMAGE) if OpenCV cannot decode the bytes.
+// (each side rounded up); it must be 1 for other formats (INTERNAL otherwise).
+// INVALID_ARGUMENT (reason NOT_AN_IMAGE) if the codec cannot decode the bytes.
 absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& header,
                                     int reduce = 1, absl::string_view field = "image.data");
 
@@ -63,7 +70,9 @@ struct Encoding {
 absl::StatusOr<Encoding> ResolveEncoding(const v1::EncodeOptions& options, ImageKind input,
                                          absl::string_view field_prefix);
 
-// Encodes a BGR or gray 8-bit image. INTERNAL if OpenCV fails to encode;
+// Encodes a BGR or gray image (other depths are saturated to 8 bits): JPEG
+// baseline 4:2:0 at `quality`, PNG at zlib level 3, WebP lossy at `quality`.
+// INTERNAL if the codec fails or the image has 2 or 4 channels;
 // INVALID_ARGUMENT if a side exceeds what the format can store (WebP 16383).
 absl::StatusOr<std::string> EncodeImage(const cv::Mat& image, const Encoding& encoding);
 

@@ -266,7 +266,7 @@ absl::Status SsrfGuard::Check(absl::string_view host, const IpAddress& address) 
   if (IsAllowed(address)) return absl::OkStatus();
   const std::string text = address.ToString();
   const absl::string_view class_name = AddressClassName(ClassifyAddress(address));
-  return WithErrorInfo(
+  return WithErrorReason(
       absl::PermissionDeniedError(
           absl::StrCat("destination ", host, " resolves to ", text, " (", class_name,
                        "), which this worker does not connect to; start it with --allow-cidr or "
@@ -275,17 +275,5 @@ absl::Status SsrfGuard::Check(absl::string_view host, const IpAddress& address) 
       {{"host", std::string(host)}, {"address", text}, {"address_class", std::string(class_name)}});
 }
 
-absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
-                           const std::vector<std::pair<std::string, std::string>>& metadata) {
-  status = WithErrorReason(std::move(status), reason);
-  if (status.ok()) return status;
-  const std::string type_url =
-      absl::StrCat(kTypeUrlPrefix, google::rpc::ErrorInfo::descriptor()->full_name());
-  google::rpc::ErrorInfo info;
-  if (auto payload = status.GetPayload(type_url)) info.ParseFromString(std::string(*payload));
-  for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;
-  status.SetPayload(type_url, absl::Cord(info.SerializeAsString()));
-  return status;
-}
 
 }  // namespace conveyor

@@ -117,11 +117,6 @@ class SsrfGuard {
 // The ErrorInfo reason of a refused destination.
 inline constexpr absl::string_view kDestinationBlocked = "DESTINATION_BLOCKED";
 
-// Like WithErrorReason (status_details.h), with ErrorInfo.metadata filled in.
-// TODO(http): move to status_details.h (outside this helper's paths).
-absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
-                           const std::vector<std::pair<std::string, std::string>>& metadata);
-
 }  // namespace conveyor
 
 #endif  // CONVEYOR_STAGES_COMMON_SSRF_GUARD_H_

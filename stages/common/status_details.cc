@@ -31,11 +31,13 @@ absl::Status InvalidField(absl::string_view field, absl::string_view description
   return status;
 }
 
-absl::Status WithErrorReason(absl::Status status, absl::string_view reason) {
+absl::Status WithErrorReason(absl::Status status, absl::string_view reason,
+                             const std::vector<std::pair<std::string, std::string>>& metadata) {
   if (status.ok()) return status;
   google::rpc::ErrorInfo info;
   info.set_reason(std::string(reason));
   info.set_domain(std::string(kDomain));
+  for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;
   status.SetPayload(TypeUrl<google::rpc::ErrorInfo>(),
                     absl::Cord(info.SerializeAsString()));
   return status;

@@ -7,9 +7,12 @@
 #ifndef CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
 #define CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
 
-#include "absl/strings/string_view.h"
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/rpc/status.pb.h"
 
 namespace conveyor {
@@ -21,9 +24,12 @@ inline constexpr absl::string_view kTypeUrlPrefix = "type.googleapis.com/";
 // detail. The message reads "<field>: <description>".
 absl::Status InvalidField(absl::string_view field, absl::string_view description);
 
-// Adds a google.rpc.ErrorInfo detail {reason, domain "conveyor.dev"} to
-// `status` (a no-op on OK). Reasons are UPPER_SNAKE_CASE, e.g. "SSRF_BLOCKED".
-absl::Status WithErrorReason(absl::Status status, absl::string_view reason);
+// Adds a google.rpc.ErrorInfo detail {reason, domain "conveyor.dev",
+// metadata} to `status` (a no-op on OK). Reasons are UPPER_SNAKE_CASE, e.g.
+// "DESTINATION_BLOCKED"; metadata says what it concerns, e.g. {"host", "a.b"}.
+absl::Status WithErrorReason(
+    absl::Status status, absl::string_view reason,
+    const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
 // RESOURCE_EXHAUSTED with this reason means a worker refused a call at once,
 // before doing any work, because it was at its concurrency limit.

@@ -14,7 +14,7 @@ namespace {
 constexpr absl::string_view kUrlField = "spec.url";
 
 absl::Status HttpError(absl::StatusCode code, int http_status, absl::string_view url) {
-  return WithErrorInfo(
+  return WithErrorReason(
       absl::Status(code, absl::StrCat("GET \"", url, "\" answered HTTP ", http_status)),
       kHttpStatus, {{"http_status", absl::StrCat(http_status)}});
 }
@@ -80,7 +80,7 @@ absl::Status Downloader::Download(const v1::DownloadRequest& request,
 
   absl::StatusOr<ImageHeader> header = ParseImageHeader(fetched->body);
   if (!header.ok()) {
-    return WithErrorInfo(
+    return WithErrorReason(
         InvalidField(kUrlField, absl::StrCat("the ", fetched->body.size(),
                                              " bytes served are not a JPEG, PNG or WebP image (",
                                              header.status().message(), ")")),

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "stages/common/ssrf_guard.h"
+#include "stages/common/status_details.h"
 #include "stages/webhook/signature.h"
 
 namespace conveyor::stages::webhook {
@@ -54,7 +55,7 @@ absl::Status WebhookStatusFromHttp(int http_status, absl::string_view delivery_i
       retryable ? absl::StatusCode::kUnavailable : absl::StatusCode::kFailedPrecondition,
       absl::StrCat("webhook receiver answered HTTP ", http_status, " to delivery ", delivery_id,
                    retryable ? "" : "; it refuses this delivery, so it is not retried"));
-  return WithErrorInfo(
+  return WithErrorReason(
       std::move(status), kHttpStatus,
       {{"http_status", absl::StrCat(http_status)}, {"webhook_id", std::string(delivery_id)}});
 }
