@@ -21,6 +21,7 @@
 #include "stages/common/status_details.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/stage_worker.h"
 
 namespace conveyor::stages::download {
 namespace {
@@ -30,8 +31,8 @@ using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::ReadFile;
 using ::conveyor::testing::ScopedProcess;
+using ::conveyor::testing::StageWorker;
 using ::conveyor::testing::TempDir;
-using ::conveyor::testing::WaitForGrpcServing;
 
 std::string Encode(const std::string& ext, int width, int height) {
   cv::Mat image(height, width, CV_8UC3);
@@ -44,15 +45,9 @@ std::string Encode(const std::string& ext, int width, int height) {
 class DownloadWorker {
  public:
   DownloadWorker(const std::string& log_path, std::vector<std::string> flags,
-                 std::vector<std::string> env = {}) {
-    address_ = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-download", "--listen", address_};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    process_ = std::make_unique<ScopedProcess>(argv, log_path, env);
-    absl::Status serving = WaitForGrpcServing(address_, absl::Seconds(20));
-    EXPECT_TRUE(serving.ok()) << serving;
-    stub_ = v1::DownloadStage::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+                 std::vector<std::string> env = {})
+      : worker_("conveyor-download", std::move(flags), std::move(env), log_path) {
+    EXPECT_TRUE(worker_.ready().ok()) << worker_.ready();
   }
 
   grpc::Status Call(const std::string& url, v1::DownloadResponse* response, int64_t max_bytes = 0) {
@@ -64,15 +59,13 @@ class DownloadWorker {
     request.mutable_spec()->set_max_bytes(max_bytes);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return stub_->Download(&ctx, request, response);
+    return stub().Download(&ctx, request, response);
   }
 
-  v1::DownloadStage::Stub& stub() { return *stub_; }
+  v1::DownloadStage::Stub& stub() { return worker_.stub(); }
 
  private:
-  std::string address_;
-  std::unique_ptr<ScopedProcess> process_;
-  std::unique_ptr<v1::DownloadStage::Stub> stub_;
+  StageWorker<v1::DownloadStage> worker_;
 };
 
 std::string Reason(const grpc::Status& status) { return ErrorReason(FromGrpcStatus(status)); }

@@ -16,14 +16,14 @@
 #include "stages/common/grpc_status.h"
 #include "stages/common/status_details.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/stage_worker.h"
 
 namespace conveyor::stages::filter {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
+using conveyor::testing::BadRequestField;
 using conveyor::testing::ScopedProcess;
-using conveyor::testing::WaitForGrpcServing;
+using conveyor::testing::StageWorker;
 
 std::string Png(int width, int height, cv::Scalar color) {
   std::vector<uchar> bytes;
@@ -33,31 +33,21 @@ std::string Png(int width, int height, cv::Scalar color) {
 
 class FilterWorker {
  public:
-  explicit FilterWorker(std::vector<std::string> extra_flags = {}) {
-    address_ = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-filter", "--listen", address_};
-    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-    process_ = std::make_unique<ScopedProcess>(argv);
-    absl::Status serving = WaitForGrpcServing(address_, absl::Seconds(20));
-    EXPECT_TRUE(serving.ok()) << serving;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    stub_ = v1::FilterStage::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  explicit FilterWorker(std::vector<std::string> extra_flags = {})
+      : worker_("conveyor-filter", std::move(extra_flags)) {
+    EXPECT_TRUE(worker_.ready().ok()) << worker_.ready();
   }
-  v1::FilterStage::Stub& stub() { return *stub_; }
-  ScopedProcess& process() { return *process_; }
+  v1::FilterStage::Stub& stub() { return worker_.stub(); }
+  ScopedProcess& process() { return worker_.process(); }
 
   grpc::Status Call(const v1::FilterRequest& request, v1::FilterResponse* response) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return stub_->Filter(&ctx, request, response);
+    return stub().Filter(&ctx, request, response);
   }
 
  private:
-  std::string address_;
-  std::unique_ptr<ScopedProcess> process_;
-  std::unique_ptr<v1::FilterStage::Stub> stub_;
+  StageWorker<v1::FilterStage> worker_;
 };
 
 v1::FilterOp Invert() {
@@ -82,17 +72,6 @@ v1::FilterRequest Request(const std::string& data, std::vector<v1::FilterOp> ops
   return request;
 }
 
-std::string BadField(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  if (!rpc.ParseFromString(status.error_details())) return "";
-  for (const auto& detail : rpc.details()) {
-    google::rpc::BadRequest bad;
-    if (detail.UnpackTo(&bad) && bad.field_violations_size() > 0) {
-      return bad.field_violations(0).field();
-    }
-  }
-  return "";
-}
 
 class FilterServiceTest : public ::testing::Test {
  protected:
@@ -126,14 +105,14 @@ TEST_F(FilterServiceTest, OutOfRangeSigmaNamesTheField) {
       Request(Png(4, 4, cv::Scalar::all(0)), {Invert(), Invert(), Blur(0)}), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "spec.ops[2].gaussian_blur.sigma: want (0, 100], got 0");
-  EXPECT_EQ(BadField(status), "spec.ops[2].gaussian_blur.sigma");
+  EXPECT_EQ(BadRequestField(status), "spec.ops[2].gaussian_blur.sigma");
 }
 
 TEST_F(FilterServiceTest, NoOpsIsInvalidArgument) {
   v1::FilterResponse response;
   grpc::Status status = worker_->Call(Request(Png(4, 4, cv::Scalar::all(0)), {}), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "spec.ops");
+  EXPECT_EQ(BadRequestField(status), "spec.ops");
 }
 
 TEST_F(FilterServiceTest, TooManyOpsIsInvalidArgument) {
@@ -141,7 +120,7 @@ TEST_F(FilterServiceTest, TooManyOpsIsInvalidArgument) {
   grpc::Status status = worker_->Call(
       Request(Png(4, 4, cv::Scalar::all(0)), std::vector<v1::FilterOp>(33, Invert())), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "spec.ops");
+  EXPECT_EQ(BadRequestField(status), "spec.ops");
 }
 
 TEST_F(FilterServiceTest, EmptyOpIsInvalidArgument) {
@@ -149,7 +128,7 @@ TEST_F(FilterServiceTest, EmptyOpIsInvalidArgument) {
   grpc::Status status = worker_->Call(
       Request(Png(4, 4, cv::Scalar::all(0)), {Invert(), v1::FilterOp()}), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "spec.ops[1]");
+  EXPECT_EQ(BadRequestField(status), "spec.ops[1]");
 }
 
 TEST_F(FilterServiceTest, NonImageBytesAreInvalidArgument) {

@@ -16,14 +16,14 @@
 #include "stages/common/grpc_status.h"
 #include "stages/common/status_details.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/stage_worker.h"
 
 namespace conveyor::stages::resize {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
+using conveyor::testing::BadRequestField;
 using conveyor::testing::ScopedProcess;
-using conveyor::testing::WaitForGrpcServing;
+using conveyor::testing::StageWorker;
 
 std::string Jpeg(int width, int height) {
   cv::Mat image(height, width, CV_8UC3);
@@ -36,31 +36,21 @@ std::string Jpeg(int width, int height) {
 class ResizeWorker {
  public:
   explicit ResizeWorker(std::vector<std::string> extra_flags = {},
-                        std::vector<std::string> extra_env = {}) {
-    address_ = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-resize", "--listen", address_};
-    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-    process_ = std::make_unique<ScopedProcess>(argv, "", extra_env);
-    absl::Status serving = WaitForGrpcServing(address_, absl::Seconds(20));
-    EXPECT_TRUE(serving.ok()) << serving;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);  // the worker's default limit, not gRPC's 4 MB
-    stub_ = v1::ResizeStage::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+                        std::vector<std::string> extra_env = {})
+      : worker_("conveyor-resize", std::move(extra_flags), std::move(extra_env)) {
+    EXPECT_TRUE(worker_.ready().ok()) << worker_.ready();
   }
-  v1::ResizeStage::Stub& stub() { return *stub_; }
-  ScopedProcess& process() { return *process_; }
+  v1::ResizeStage::Stub& stub() { return worker_.stub(); }
+  ScopedProcess& process() { return worker_.process(); }
 
   grpc::Status Call(const v1::ResizeRequest& request, v1::ResizeResponse* response) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return stub_->Resize(&ctx, request, response);
+    return stub().Resize(&ctx, request, response);
   }
 
  private:
-  std::string address_;
-  std::unique_ptr<ScopedProcess> process_;
-  std::unique_ptr<v1::ResizeStage::Stub> stub_;
+  StageWorker<v1::ResizeStage> worker_;
 };
 
 v1::ResizeRequest Request(const std::string& data, int width, int height) {
@@ -75,17 +65,6 @@ v1::ResizeRequest Request(const std::string& data, int width, int height) {
 }
 
 // The BadRequest field named in a gRPC error's details, or "".
-std::string BadField(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  if (!rpc.ParseFromString(status.error_details())) return "";
-  for (const auto& detail : rpc.details()) {
-    google::rpc::BadRequest bad;
-    if (detail.UnpackTo(&bad) && bad.field_violations_size() > 0) {
-      return bad.field_violations(0).field();
-    }
-  }
-  return "";
-}
 
 class ResizeServiceTest : public ::testing::Test {
  protected:
@@ -128,14 +107,14 @@ TEST_F(ResizeServiceTest, BadWidthIsInvalidArgumentNamingField) {
   grpc::Status status = worker_->Call(Request(Jpeg(100, 100), -3, 0), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "spec.width: want 0..16384, got -3");
-  EXPECT_EQ(BadField(status), "spec.width");
+  EXPECT_EQ(BadRequestField(status), "spec.width");
 }
 
 TEST_F(ResizeServiceTest, NoTargetSizeIsInvalidArgument) {
   v1::ResizeResponse response;
   grpc::Status status = worker_->Call(Request(Jpeg(100, 100), 0, 0), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "spec.width");
+  EXPECT_EQ(BadRequestField(status), "spec.width");
 }
 
 TEST_F(ResizeServiceTest, BadQualityIsInvalidArgument) {
@@ -144,14 +123,14 @@ TEST_F(ResizeServiceTest, BadQualityIsInvalidArgument) {
   v1::ResizeResponse response;
   grpc::Status status = worker_->Call(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "spec.output.quality");
+  EXPECT_EQ(BadRequestField(status), "spec.output.quality");
 }
 
 TEST_F(ResizeServiceTest, NonImageBytesAreInvalidArgument) {
   v1::ResizeResponse response;
   grpc::Status status = worker_->Call(Request("<html>404</html>", 10, 10), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(BadField(status), "image.data");
+  EXPECT_EQ(BadRequestField(status), "image.data");
   EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "NOT_AN_IMAGE");
 }
 

@@ -28,6 +28,7 @@
 #include "stages/common/status_details.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/stage_worker.h"
 
 namespace conveyor::stages::webhook {
 namespace {
@@ -36,8 +37,8 @@ using ::conveyor::testing::HttpTestServer;
 using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::ScopedProcess;
+using ::conveyor::testing::StageWorker;
 using ::conveyor::testing::TempDir;
-using ::conveyor::testing::WaitForGrpcServing;
 
 constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -71,15 +72,9 @@ bool VerifySignature(const std::string& id, const std::string& timestamp, const 
 
 class WebhookWorker {
  public:
-  WebhookWorker(std::vector<std::string> flags, std::vector<std::string> env) {
-    address_ = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-webhook", "--listen", address_};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    process_ = std::make_unique<ScopedProcess>(argv, "", env);
-    absl::Status serving = WaitForGrpcServing(address_, absl::Seconds(20));
-    EXPECT_TRUE(serving.ok()) << serving;
-    stub_ = v1::WebhookStage::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  WebhookWorker(std::vector<std::string> flags, std::vector<std::string> env)
+      : worker_("conveyor-webhook", std::move(flags), std::move(env)) {
+    EXPECT_TRUE(worker_.ready().ok()) << worker_.ready();
   }
 
   grpc::Status Deliver(const std::string& url, int step, int attempt,
@@ -97,13 +92,11 @@ class WebhookWorker {
     image->set_height(30);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return stub_->Deliver(&ctx, request, response);
+    return worker_.stub().Deliver(&ctx, request, response);
   }
 
  private:
-  std::string address_;
-  std::unique_ptr<ScopedProcess> process_;
-  std::unique_ptr<v1::WebhookStage::Stub> stub_;
+  StageWorker<v1::WebhookStage> worker_;
 };
 
 std::string Reason(const grpc::Status& status) { return ErrorReason(FromGrpcStatus(status)); }

@@ -1,0 +1,61 @@
+// A real stage worker process for gRPC-level tests: the binary from
+// CONVEYOR_BIN_DIR on a free loopback port, serving (grpc.health.v1) before
+// the constructor returns, with a stub of its service.
+#ifndef CONVEYOR_TESTS_TESTING_STAGE_WORKER_H_
+#define CONVEYOR_TESTS_TESTING_STAGE_WORKER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "tests/testing/process_fixture.h"
+
+namespace conveyor::testing {
+
+// Service is a generated service class, e.g. conveyor::v1::ResizeStage.
+template <typename Service>
+class StageWorker {
+ public:
+  // Starts `binary` (a name in CONVEYOR_BIN_DIR) with --listen and `flags`,
+  // extra environment `env` ("NAME=value"), output to `log_path` (inherited
+  // if empty). ready() says whether it came up serving.
+  StageWorker(const std::string& binary, std::vector<std::string> flags = {},
+              std::vector<std::string> env = {}, std::string log_path = "")
+      : address_(LoopbackAddress(PickFreePort())) {
+    std::vector<std::string> argv = {std::string(CONVEYOR_BIN_DIR) + "/" + binary, "--listen",
+                                     address_};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    process_ = std::make_unique<ScopedProcess>(std::move(argv), std::move(log_path),
+                                                std::move(env));
+    ready_ = WaitForGrpcServing(address_, absl::Seconds(20));
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);  // the workers' default, not gRPC's 4 MB
+    args.SetMaxSendMessageSize(64 << 20);
+    stub_ = Service::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  const absl::Status& ready() const { return ready_; }
+  const std::string& address() const { return address_; }
+  typename Service::Stub& stub() { return *stub_; }
+  ScopedProcess& process() { return *process_; }
+
+ private:
+  std::string address_;
+  std::unique_ptr<ScopedProcess> process_;
+  absl::Status ready_;
+  std::unique_ptr<typename Service::Stub> stub_;
+};
+
+// The field of the first google.rpc.BadRequest violation in `status`'s
+// details, or "" if there is none.
+std::string BadRequestField(const grpc::Status& status);
+
+}  // namespace conveyor::testing
+
+#endif  // CONVEYOR_TESTS_TESTING_STAGE_WORKER_H_
