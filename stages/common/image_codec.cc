@@ -168,8 +168,9 @@ bool DecodeJpegInto(absl::string_view bytes, int reduce, JpegDecodeState& state,
 
   jpeg_start_decompress(&cinfo);
   while (cinfo.output_scanline < cinfo.output_height) {
-    // With jpeg_mem_src libjpeg never suspends: truncated data ends in a
-    // warning and gray rows, as with imdecode, not in a hang.
+    // With jpeg_mem_src libjpeg never suspends: data cut short ends in a
+    // warning and mid-gray rows (imdecode's suspending source left them
+    // unwritten), never in a loop without progress.
     jpeg_read_scanlines(&cinfo, &state.rows[cinfo.output_scanline],
                         cinfo.output_height - cinfo.output_scanline);
   }
