@@ -37,13 +37,19 @@ Dispatcher::Dispatcher(ChainStore& store, RedisConnectionPool& pool, StageClient
 Dispatcher::~Dispatcher() { Stop(absl::ZeroDuration()); }
 
 void Dispatcher::Start() {
-  absl::MutexLock lock(&mu_);
-  if (started_) return;
-  started_ = true;
-  threads_.emplace_back([this] { ReaderLoop(); });
-  threads_.emplace_back([this] { MaintenanceLoop(); });
-  threads_.emplace_back([this] { CompleterLoop(); });
-  threads_.emplace_back([this] { CancelLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return;
+    started_ = true;
+    threads_.emplace_back([this] { CancelLoop(); });
+    threads_.emplace_back([this] { ReaderLoop(); });
+    threads_.emplace_back([this] { MaintenanceLoop(); });
+    threads_.emplace_back([this] { CompleterLoop(); });
+  }
+  // Pub/sub does not keep messages for late subscribers: a CancelChain
+  // published before the subscription exists would never reach a call this
+  // replica starts. Wait for it (bounded: with Redis down, start anyway).
+  subscribed_.WaitForNotificationWithTimeout(absl::Seconds(2));
 }
 
 void Dispatcher::Stop(absl::Duration grace) {
@@ -240,6 +246,7 @@ void Dispatcher::CancelLoop() {
         if (!stopping_) maintenance_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(500));
         continue;
       }
+      if (!subscribed_.HasBeenNotified()) subscribed_.Notify();
     }
     absl::StatusOr<absl::optional<RedisValue>> msg = conn->ReadPush(absl::Milliseconds(250));
     if (!msg.ok()) {

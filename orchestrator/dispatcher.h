@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "orchestrator/chain_store.h"
 #include "orchestrator/redis/redis_connection.h"
@@ -116,6 +117,8 @@ class Dispatcher {
   absl::CondVar maintenance_cv_;
   absl::CondVar completion_cv_;
 
+  // Notified once the cancel subscription is first established.
+  absl::Notification subscribed_;
   std::vector<std::thread> threads_;
 };
 
