@@ -6,12 +6,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "tests/testing/process_fixture.h"
 
@@ -50,6 +52,43 @@ class StageWorker {
   std::unique_ptr<ScopedProcess> process_;
   absl::Status ready_;
   std::unique_ptr<typename Service::Stub> stub_;
+};
+
+// One asynchronous unary call whose completion a test can poll or wait for:
+//   PendingCall<v1::ResizeResponse> call;
+//   stub.async()->Resize(&call.context, &request, &call.response, call.Completion());
+// `request` must outlive the call.
+template <typename Response>
+struct PendingCall {
+  grpc::ClientContext context;
+  Response response;
+
+  std::function<void(grpc::Status)> Completion() {
+    return [this](grpc::Status status) {
+      absl::MutexLock lock(&mu_);
+      status_ = std::move(status);
+      done_ = true;
+    };
+  }
+  bool Done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  // True if the call finished within `timeout`.
+  bool Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  }
+  // Valid once Done().
+  grpc::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 // The field of the first google.rpc.BadRequest violation in `status`'s

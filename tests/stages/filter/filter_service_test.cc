@@ -2,9 +2,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <string>
@@ -22,6 +20,7 @@ namespace conveyor::stages::filter {
 namespace {
 
 using conveyor::testing::BadRequestField;
+using conveyor::testing::PendingCall;
 using conveyor::testing::ScopedProcess;
 using conveyor::testing::StageWorker;
 
@@ -156,32 +155,6 @@ TEST(FilterServiceFlagsTest, MaxPixelsFlagLowersTheLimit) {
   EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "IMAGE_TOO_LARGE");
 }
 
-struct PendingCall {
-  grpc::ClientContext ctx;
-  v1::FilterResponse response;
-  grpc::Status status;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-
-  void Start(v1::FilterStage::Stub& stub, const v1::FilterRequest& request) {
-    stub.async()->Filter(&ctx, &request, &response, [this](grpc::Status s) {
-      std::lock_guard<std::mutex> lock(mu);
-      status = std::move(s);
-      done = true;
-      cv.notify_all();
-    });
-  }
-  bool Done() {
-    std::lock_guard<std::mutex> lock(mu);
-    return done;
-  }
-  bool Wait(std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, timeout, [this] { return done; });
-  }
-};
-
 TEST(FilterServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   FilterWorker worker({"--worker-threads", "1", "--max-queued", "0"});
   // A slow call: three wide gaussian blurs (301-tap kernels) on 1 MP.
@@ -190,14 +163,15 @@ TEST(FilterServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   const v1::FilterRequest quick = Request(Png(4, 4, cv::Scalar::all(0)), {Invert()});
   // Probes are refused at once while the slow call holds the only thread; if a
   // probe wins the race for the thread the slow call is refused and re-sent.
-  std::unique_ptr<PendingCall> slow_call;
+  std::unique_ptr<PendingCall<v1::FilterResponse>> slow_call;
   bool exhausted = false;
   for (int i = 0; i < 500 && !exhausted; ++i) {
     // A slow call that finished (refused, or done before a probe arrived on a
     // fast machine) is simply sent again; the loop is bounded.
     if (slow_call == nullptr || slow_call->Done()) {
-      slow_call = std::make_unique<PendingCall>();
-      slow_call->Start(worker.stub(), slow);
+      slow_call = std::make_unique<PendingCall<v1::FilterResponse>>();
+      worker.stub().async()->Filter(&slow_call->context, &slow, &slow_call->response,
+                                     slow_call->Completion());
     }
     v1::FilterResponse response;
     grpc::Status status = worker.Call(quick, &response);
@@ -208,8 +182,8 @@ TEST(FilterServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
     }
   }
   EXPECT_TRUE(exhausted);
-  ASSERT_TRUE(slow_call->Wait(std::chrono::seconds(90)));
-  EXPECT_TRUE(slow_call->status.ok()) << slow_call->status.error_message();
+  ASSERT_TRUE(slow_call->Wait(absl::Seconds(90)));
+  EXPECT_TRUE(slow_call->status().ok()) << slow_call->status().error_message();
   // Free again once the slow call is done. The client may see the slow
   // answer a moment before the worker thread returns to the pool, so a few
   // immediate refusals are allowed (bounded, no sleeping).

@@ -2,9 +2,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <string>
@@ -22,6 +20,7 @@ namespace conveyor::stages::resize {
 namespace {
 
 using conveyor::testing::BadRequestField;
+using conveyor::testing::PendingCall;
 using conveyor::testing::ScopedProcess;
 using conveyor::testing::StageWorker;
 
@@ -175,33 +174,6 @@ TEST(ResizeServiceFlagsTest, BadFlagExitsNonZero) {
   EXPECT_NE(process.Wait(absl::Seconds(20)), 0);
 }
 
-// One asynchronous call whose completion the test can wait for.
-struct PendingCall {
-  grpc::ClientContext ctx;
-  v1::ResizeResponse response;
-  grpc::Status status;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-
-  void Start(v1::ResizeStage::Stub& stub, const v1::ResizeRequest& request) {
-    stub.async()->Resize(&ctx, &request, &response, [this](grpc::Status s) {
-      std::lock_guard<std::mutex> lock(mu);
-      status = std::move(s);
-      done = true;
-      cv.notify_all();
-    });
-  }
-  bool Done() {
-    std::lock_guard<std::mutex> lock(mu);
-    return done;
-  }
-  bool Wait(std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, timeout, [this] { return done; });
-  }
-};
-
 TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   ResizeWorker worker({"--worker-threads", "1", "--max-queued", "0"});
   // A slow call: 1000x1000 upscaled to 9000x9000 (81 MP, cubic) and encoded.
@@ -210,16 +182,17 @@ TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   // Probe with quick calls while the slow call holds the only thread: they are
   // refused at once. A probe may win the race for the thread, refusing the
   // slow call instead; then the slow call is sent again. Bounded in count.
-  std::unique_ptr<PendingCall> slow_call;
+  std::unique_ptr<PendingCall<v1::ResizeResponse>> slow_call;
   bool exhausted = false;
   for (int i = 0; i < 500 && !exhausted; ++i) {
     if (slow_call == nullptr || slow_call->Done()) {
       if (slow_call != nullptr) {
-        ASSERT_EQ(slow_call->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        ASSERT_EQ(slow_call->status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
             << "the slow call finished before any probe was refused";
       }
-      slow_call = std::make_unique<PendingCall>();
-      slow_call->Start(worker.stub(), slow);
+      slow_call = std::make_unique<PendingCall<v1::ResizeResponse>>();
+      worker.stub().async()->Resize(&slow_call->context, &slow, &slow_call->response,
+                                     slow_call->Completion());
     }
     v1::ResizeResponse response;
     grpc::Status status = worker.Call(quick, &response);
@@ -230,8 +203,8 @@ TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
     }
   }
   EXPECT_TRUE(exhausted);
-  ASSERT_TRUE(slow_call->Wait(std::chrono::seconds(60)));
-  EXPECT_TRUE(slow_call->status.ok()) << slow_call->status.error_message();
+  ASSERT_TRUE(slow_call->Wait(absl::Seconds(60)));
+  EXPECT_TRUE(slow_call->status().ok()) << slow_call->status().error_message();
   EXPECT_EQ(slow_call->response.image().width(), 9000);
   // Free again once the slow call is done. The client may see the slow
   // answer a moment before the worker thread returns to the pool, so a few
