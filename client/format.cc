@@ -180,6 +180,7 @@ std::string FormatEventLine(const ChainEvent& event, const std::vector<StageKind
   absl::StrAppend(&line, " state=", StateName(event.chain_state()),
                   " progress=", event.progress_percent(), "%");
   if (!event.worker().empty()) absl::StrAppend(&line, " worker=", event.worker());
+  if (!event.coordinator().empty()) absl::StrAppend(&line, " coordinator=", event.coordinator());
   if (event.has_output()) {
     if (const std::string out = FormatStepOutput(event.output()); !out.empty()) {
       absl::StrAppend(&line, " output=\"", out, "\"");
@@ -253,6 +254,10 @@ std::string FormatChain(const Chain& chain, absl::Time now) {
     }
     if (step.state() == conveyor::v1::RETRYING && IsSet(step.next_attempt_time())) {
       absl::StrAppend(&detail, " (next attempt ", Relative(step.next_attempt_time(), now), ")");
+    }
+    if (step.state() == conveyor::v1::PENDING && IsSet(step.waiting_since())) {
+      detail = absl::StrCat("waiting for ", StageName(kind), ": ", step.waiting_reason(), " for ",
+                            ShortDuration(now - FromProtoTimestamp(step.waiting_since())));
     }
     rows.push_back({absl::StrCat(step.index()), std::string(StageName(kind)), StateName(step.state()),
                     absl::StrCat(step.attempts()), StepElapsed(step, now),
@@ -395,6 +400,9 @@ std::string WatchView::BarLine() const {
     if (const std::string kind = KindAt(kinds_, current_step_); !kind.empty()) {
       absl::StrAppend(&line, " ", kind);
     }
+    if (auto it = waiting_.find(current_step_); it != waiting_.end()) {
+      absl::StrAppend(&line, "  waiting: ", it->second.second);
+    }
   }
   return line;
 }
@@ -416,6 +424,24 @@ std::string WatchView::OnEvent(const ChainEvent& event) {
     case ChainEvent::STEP_STARTED:
       current_step_ = index;
       if (!step_start_.count(index)) step_start_[index] = time;
+      if (auto it = waiting_.find(index); it != waiting_.end()) {
+        line = absl::StrCat("  resume ", step_name, "  after waiting ",
+                            ShortDuration(time - it->second.first), " for ",
+                            KindAt(kinds_, index));
+        waiting_.erase(it);
+      }
+      break;
+    case ChainEvent::STEP_WAITING: {
+      current_step_ = index;
+      const std::string reason = FormatRpcStatus(event.error());
+      waiting_[index] = {time, reason};
+      line = absl::StrCat("  wait   ", step_name, "  waiting for ", KindAt(kinds_, index), ": ",
+                          reason);
+      break;
+    }
+    case ChainEvent::STEP_RECLAIMED:
+      line = absl::StrCat("  reclaim ", step_name, "  taken over from coordinator ",
+                          event.coordinator());
       break;
     case ChainEvent::STEP_SUCCEEDED: {
       std::string took;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -92,6 +93,8 @@ class WatchView {
   int progress_ = 0;
   int current_step_ = -1;
   std::map<int, absl::Time> step_start_;
+  // Steps waiting for their stage (STEP_WAITING): since when, and why.
+  std::map<int, std::pair<absl::Time, std::string>> waiting_;
 };
 
 // One chain of a `batch`, as the summary reports it.

@@ -51,6 +51,9 @@ struct QueueEntry {
   conveyor::v1::Priority priority = conveyor::v1::PRIORITY_NORMAL;
   // Taken over from another replica (XAUTOCLAIM), not read fresh.
   bool reclaimed = false;
+  // The stage's "queued" counter no longer counts this entry (it was
+  // decremented when the step first started); true for reclaimed entries.
+  bool counted = false;
 };
 
 // What Apply() does besides the transition's own effects.
@@ -122,6 +125,10 @@ class ChainStore {
                                                const std::string* source_bytes) = 0;
 
   virtual absl::StatusOr<StoredChain> Load(const std::string& id) = 0;
+  // The recorded state of each chain in `ids`, index-aligned; nullopt for a
+  // chain that does not exist (any more). One round trip.
+  virtual absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> States(
+      const std::vector<std::string>& ids) = 0;
   // The chain and blob `blob` (nullopt if absent), in one round trip.
   virtual absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> LoadWithBlob(
       const std::string& id, int blob) = 0;

@@ -7,6 +7,7 @@
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "stages/common/log.h"
+#include "stages/common/status_details.h"
 
 namespace conveyor::orchestrator {
 
@@ -22,10 +23,29 @@ bool NeedsInput(StageKind kind) {
 
 constexpr int kMaxCasRounds = 5;
 constexpr absl::Duration kPromoteRecheck = absl::Milliseconds(250);
+constexpr absl::Duration kReconcileInterval = absl::Seconds(1);
+// Redis could not be reached while handling an entry or recording a result:
+// try again after this long (the entry stays heartbeated meanwhile).
+constexpr absl::Duration kRedisRetryDelay = absl::Milliseconds(250);
+// Calls a stage may take at once right after an outage; the window then
+// grows by one per delivered call.
+constexpr int kRecoveryWindow = 4;
 
 std::vector<std::pair<std::string, int>> FreshCounters(const QueueEntry& entry) {
-  if (entry.reclaimed) return {};
+  if (entry.counted) return {};
   return {{absl::StrCat(StageName(entry.kind), ".queued"), -1}};
+}
+
+// When a waiting step must be released whatever its stage does: the chain's
+// deadline or the end of the stage's max outage.
+absl::Time WaitExpiry(const Chain& chain, int step, const SchedulerOptions& options) {
+  absl::Time expires = absl::InfiniteFuture();
+  if (chain.has_deadline()) expires = FromProtoTime(chain.deadline());
+  if (step >= 0 && step < chain.steps_size() && chain.steps(step).has_waiting_since()) {
+    const conveyor::v1::StepStatus& s = chain.steps(step);
+    expires = std::min(expires, FromProtoTime(s.waiting_since()) + options.MaxOutage(s.kind()));
+  }
+  return expires;
 }
 
 }  // namespace
@@ -45,6 +65,7 @@ void Dispatcher::Start() {
     threads_.emplace_back([this] { ReaderLoop(); });
     threads_.emplace_back([this] { MaintenanceLoop(); });
     threads_.emplace_back([this] { CompleterLoop(); });
+    threads_.emplace_back([this] { ProberLoop(); });
   }
   // Pub/sub does not keep messages for late subscribers: a CancelChain
   // published before the subscription exists would never reach a call this
@@ -63,6 +84,7 @@ void Dispatcher::Stop(absl::Duration grace) {
     stopping_ = true;
     capacity_cv_.SignalAll();
     maintenance_cv_.SignalAll();
+    prober_cv_.SignalAll();
     // Let in-flight calls finish within the grace period.
     const absl::Time until = absl::Now() + grace;
     while (!in_flight_.empty() && absl::Now() < until) {
@@ -74,7 +96,7 @@ void Dispatcher::Stop(absl::Duration grace) {
     }
   }
   // Cancelled calls are not recorded: their entries stay pending and another
-  // replica reclaims them after the lease.
+  // replica reclaims them after the lease (so do waiting steps).
   LogLine(LogLevel::kDebug).Add("msg", "dispatcher: drained")
       .Add("cancelling", static_cast<int64_t>(to_cancel.size()));
   for (auto& handle : to_cancel) handle->Cancel();
@@ -107,15 +129,35 @@ std::map<std::string, int64_t> Dispatcher::InFlightByStage() const {
   return out;
 }
 
-bool Dispatcher::HasCapacity(StageKind kind) const {
+Dispatcher::StageFlow& Dispatcher::Flow(StageKind kind) {
+  auto [it, inserted] = flows_.try_emplace(kind);
+  if (inserted) it->second.window = options_.max_in_flight;
+  return it->second;
+}
+
+bool Dispatcher::HasCapacity(StageKind kind) {
   auto it = in_flight_by_stage_.find(kind);
-  return it == in_flight_by_stage_.end() || it->second < options_.max_in_flight;
+  const int in_flight = it == in_flight_by_stage_.end() ? 0 : it->second;
+  return in_flight < Flow(kind).window;
 }
 
 int Dispatcher::TotalInFlight() const {
   int total = 0;
   for (const auto& [kind, n] : in_flight_by_stage_) total += n;
   return total;
+}
+
+int Dispatcher::TotalWaiting() const { return static_cast<int>(waiting_ids_.size()); }
+
+std::vector<QueueEntry> Dispatcher::HeldEntries() const {
+  std::vector<QueueEntry> held;
+  for (const auto& [id, call] : in_flight_) held.push_back(call->entry);
+  for (const QueueEntry& e : backlog_) held.push_back(e);
+  for (const auto& [kind, flow] : flows_) {
+    for (const Waiting& w : flow.waiting) held.push_back(w.entry);
+  }
+  for (const auto& [due, e] : deferred_) held.push_back(e);
+  return held;
 }
 
 void Dispatcher::ReaderLoop() {
@@ -126,7 +168,8 @@ void Dispatcher::ReaderLoop() {
     {
       absl::MutexLock lock(&mu_);
       while (!stopping_ &&
-             TotalInFlight() + static_cast<int>(backlog_.size()) >= total_cap) {
+             (TotalInFlight() + static_cast<int>(backlog_.size()) >= total_cap ||
+              TotalWaiting() >= options_.max_waiting)) {
         capacity_cv_.WaitWithTimeout(&mu_, absl::Seconds(1));
       }
       if (stopping_) return;
@@ -149,32 +192,42 @@ void Dispatcher::ReaderLoop() {
 }
 
 void Dispatcher::MaintenanceLoop() {
+  const absl::Duration period = options_.lease_timeout / 4;
   absl::Time next_heartbeat = absl::InfinitePast();
-  absl::Time next_reclaim = absl::Now() + options_.lease_timeout / 2;
+  absl::Time next_reclaim = absl::Now() + period;
+  absl::Time next_reconcile = absl::Now() + kReconcileInterval;
+  // Since when this replica's heartbeats have been going through. After
+  // Redis was away every lease looks expired, live replicas' too: reclaim
+  // only once every replica has had a lease to heartbeat again.
+  absl::Time heartbeats_ok_since = absl::InfiniteFuture();
   while (true) {
     const absl::Time now = absl::Now();
     if (now >= next_heartbeat) {
       std::vector<QueueEntry> mine;
-      ReplicaInfo me;
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
-        for (const auto& [id, call] : in_flight_) mine.push_back(call->entry);
-        for (const QueueEntry& e : backlog_) mine.push_back(e);
+        mine = HeldEntries();
       }
       absl::Status hb = store_.Heartbeat(options_.replica_name, mine);
+      ReplicaInfo me;
       me.name = options_.replica_name;
       me.address = options_.address;
       me.heartbeat = now;
       me.in_flight = InFlightByStage();
       absl::Status report = store_.ReportReplica(me, options_.lease_timeout * 3);
       if (!hb.ok() || !report.ok()) {
-        LogLine(LogLevel::kWarning).Add("msg", "heartbeat failed")
-            .Add("error", (!hb.ok() ? hb : report).ToString());
+        if (heartbeats_ok_since != absl::InfiniteFuture()) {
+          LogLine(LogLevel::kWarning).Add("msg", "heartbeat failed")
+              .Add("error", (!hb.ok() ? hb : report).ToString());
+        }
+        heartbeats_ok_since = absl::InfiniteFuture();
+      } else if (heartbeats_ok_since == absl::InfiniteFuture()) {
+        heartbeats_ok_since = now;
       }
-      next_heartbeat = now + options_.lease_timeout / 3;
+      next_heartbeat = now + period;
     }
-    if (now >= next_reclaim) {
+    if (now >= next_reclaim && now - heartbeats_ok_since >= options_.lease_timeout) {
       // A dead replica may have left many entries: take them in batches (the
       // ones beyond this replica's capacity wait in the backlog, heartbeated).
       constexpr int kReclaimBatch = 64;
@@ -193,7 +246,19 @@ void Dispatcher::MaintenanceLoop() {
           break;
         }
       }
-      next_reclaim = now + options_.lease_timeout / 2;
+      next_reclaim = now + period;
+    } else if (now >= next_reclaim) {
+      next_reclaim = now + period;
+    }
+    bool reconcile = false;
+    {
+      absl::MutexLock lock(&mu_);
+      reconcile = reconcile_now_ || now >= next_reconcile;
+      reconcile_now_ = false;
+    }
+    if (reconcile) {
+      Reconcile();
+      next_reconcile = now + kReconcileInterval;
     }
     bool promote = false;
     {
@@ -209,9 +274,65 @@ void Dispatcher::MaintenanceLoop() {
     }
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    const absl::Time wake = std::min({next_heartbeat, next_reclaim, next_due_});
+    if (reconcile_now_) continue;
+    const absl::Time wake = std::min({next_heartbeat, next_reclaim, next_due_, next_reconcile});
     if (wake > absl::Now()) maintenance_cv_.WaitWithDeadline(&mu_, wake);
   }
+}
+
+void Dispatcher::Reconcile() {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    for (const auto& [id, call] : in_flight_) ids.push_back(call->entry.chain_id);
+    for (const auto& [kind, flow] : flows_) {
+      for (const Waiting& w : flow.waiting) ids.push_back(w.entry.chain_id);
+    }
+  }
+  if (ids.empty()) return;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> states = store_.States(ids);
+  if (!states.ok()) return;
+  std::set<std::string> ended;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const absl::optional<conveyor::v1::State>& state = (*states)[i];
+    if (!state.has_value() || IsTerminal(*state)) ended.insert(ids[i]);
+  }
+  if (ended.empty()) return;
+  std::vector<std::shared_ptr<StageCallHandle>> handles;
+  std::vector<QueueEntry> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, call] : in_flight_) {
+      if (ended.count(call->entry.chain_id) == 0) continue;
+      if (call->handle) {
+        handles.push_back(call->handle);
+      } else {
+        call->cancel_requested = true;
+      }
+    }
+    for (auto& [kind, flow] : flows_) {
+      auto gone = std::stable_partition(flow.waiting.begin(), flow.waiting.end(),
+                                        [&](const Waiting& w) {
+                                          return ended.count(w.entry.chain_id) == 0;
+                                        });
+      for (auto it = gone; it != flow.waiting.end(); ++it) {
+        dropped.push_back(it->entry);
+        waiting_ids_.erase(it->entry.id);
+      }
+      flow.waiting.erase(gone, flow.waiting.end());
+    }
+    if (!dropped.empty()) capacity_cv_.SignalAll();
+  }
+  // The chain ended while this replica held its step (usually a cancel whose
+  // pub/sub message this replica missed): stop the work.
+  for (auto& h : handles) {
+    LogLine(LogLevel::kInfo).Add("msg", "reconcile: cancelling call of an ended chain");
+    h->Cancel();
+  }
+  for (const QueueEntry& e : dropped) store_.Ack(e, FreshCounters(e)).IgnoreError();
 }
 
 void Dispatcher::CompleterLoop() {
@@ -219,14 +340,30 @@ void Dispatcher::CompleterLoop() {
     Completion c;
     {
       absl::MutexLock lock(&mu_);
-      while (completions_.empty() && !(stopping_ && in_flight_.empty())) {
-        completion_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(500));
+      while (true) {
+        const absl::Time now = absl::Now();
+        // Once Stop() gives up on in-flight calls, results Redis would not
+        // take get one last try; their entries stay pending otherwise, and
+        // another replica re-runs them after the lease.
+        auto ready = std::find_if(completions_.begin(), completions_.end(),
+                                  [&](const Completion& x) {
+                                    return x.due <= now || cancelling_all_;
+                                  });
+        if (ready != completions_.end()) {
+          c = std::move(*ready);
+          completions_.erase(ready);
+          break;
+        }
+        if (stopping_ && in_flight_.empty() && completions_.empty()) return;
+        completion_cv_.WaitWithTimeout(
+            &mu_, completions_.empty() ? absl::Milliseconds(500) : kRedisRetryDelay);
       }
-      if (completions_.empty()) return;
-      c = std::move(completions_.front());
-      completions_.pop_front();
     }
-    Complete(std::move(c));
+    if (!Complete(c)) {
+      c.due = absl::Now() + kRedisRetryDelay;
+      absl::MutexLock lock(&mu_);
+      completions_.push_back(std::move(c));
+    }
   }
 }
 
@@ -246,7 +383,15 @@ void Dispatcher::CancelLoop() {
         if (!stopping_) maintenance_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(500));
         continue;
       }
-      if (!subscribed_.HasBeenNotified()) subscribed_.Notify();
+      if (!subscribed_.HasBeenNotified()) {
+        subscribed_.Notify();
+      } else {
+        // Messages published while we were not subscribed are gone: compare
+        // what runs here with the recorded states instead.
+        absl::MutexLock lock(&mu_);
+        reconcile_now_ = true;
+        maintenance_cv_.Signal();
+      }
     }
     absl::StatusOr<absl::optional<RedisValue>> msg = conn->ReadPush(absl::Milliseconds(250));
     if (!msg.ok()) {
@@ -255,8 +400,6 @@ void Dispatcher::CancelLoop() {
     }
     if (!msg->has_value()) continue;
     const RedisValue& m = **msg;
-    LogLine(LogLevel::kDebug).Add("msg", "cancel channel message")
-        .Add("parts", static_cast<int64_t>(m.elements.size()));
     if (!m.is_array() || m.elements.size() != 3 || m.elements[0].str != "message") continue;
     const std::string& chain_id = m.elements[2].str;
     std::vector<std::shared_ptr<StageCallHandle>> handles;
@@ -278,6 +421,90 @@ void Dispatcher::CancelLoop() {
   }
 }
 
+void Dispatcher::ProberLoop() {
+  while (true) {
+    std::vector<StageKind> in_outage;
+    std::vector<QueueEntry> release;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      const absl::Time now = absl::Now();
+      for (auto& [kind, flow] : flows_) {
+        if (!flow.outage.ok() && flow.next_probe <= now) {
+          in_outage.push_back(kind);
+          flow.next_probe = now + options_.probe_interval;
+        }
+        // The chain's deadline or the stage's max outage is over: release the
+        // entry; its claim fails the step.
+        auto expired = std::stable_partition(flow.waiting.begin(), flow.waiting.end(),
+                                             [&](const Waiting& w) { return w.expires > now; });
+        for (auto it = expired; it != flow.waiting.end(); ++it) {
+          waiting_ids_.erase(it->entry.id);
+          release.push_back(it->entry);
+        }
+        flow.waiting.erase(expired, flow.waiting.end());
+      }
+      while (!deferred_.empty() && deferred_.front().first <= now) {
+        release.push_back(deferred_.front().second);
+        deferred_.pop_front();
+      }
+    }
+    for (StageKind kind : in_outage) {
+      absl::Status health = stages_.CheckHealth(kind, options_.probe_interval * 2);
+      if (!health.ok()) continue;
+      std::vector<Waiting> waiting;
+      {
+        absl::MutexLock lock(&mu_);
+        StageFlow& flow = Flow(kind);
+        if (flow.outage.ok()) continue;
+        flow.outage = absl::OkStatus();
+        flow.window = std::min(kRecoveryWindow, options_.max_in_flight);
+        waiting.swap(flow.waiting);
+        for (const Waiting& w : waiting) waiting_ids_.erase(w.entry.id);
+        capacity_cv_.SignalAll();
+      }
+      LogLine(LogLevel::kInfo).Add("msg", "stage serves again; releasing waiting steps")
+          .Add("stage", StageName(kind)).Add("waiting", static_cast<int64_t>(waiting.size()));
+      // Highest priority first, then in the order they began to wait.
+      std::stable_sort(waiting.begin(), waiting.end(), [](const Waiting& a, const Waiting& b) {
+        if (a.entry.priority != b.entry.priority) return a.entry.priority > b.entry.priority;
+        return a.sequence < b.sequence;
+      });
+      for (Waiting& w : waiting) release.push_back(std::move(w.entry));
+    }
+    for (const QueueEntry& e : release) Handle(e);
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    bool busy = !deferred_.empty();
+    for (const auto& [kind, flow] : flows_) busy = busy || !flow.outage.ok() || !flow.waiting.empty();
+    prober_cv_.WaitWithTimeout(&mu_, busy ? options_.probe_interval : absl::Seconds(5));
+  }
+}
+
+void Dispatcher::Park(QueueEntry entry, const Chain& chain, const absl::Status& reason) {
+  if (waiting_ids_.count(entry.id) > 0) return;
+  StageFlow& flow = Flow(entry.kind);
+  if (flow.outage.ok()) {
+    LogLine(LogLevel::kWarning).Add("msg", "stage outage: steps wait for it")
+        .Add("stage", StageName(entry.kind)).Add("reason", reason.ToString());
+    flow.outage = reason;
+    prober_cv_.Signal();
+  }
+  waiting_ids_.insert(entry.id);
+  Waiting w;
+  w.expires = WaitExpiry(chain, entry.step, scheduler_.options());
+  w.sequence = waiting_sequence_++;
+  w.entry = std::move(entry);
+  flow.waiting.push_back(std::move(w));
+}
+
+void Dispatcher::Defer(const QueueEntry& entry) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  deferred_.emplace_back(absl::Now() + kRedisRetryDelay, entry);
+  prober_cv_.Signal();
+}
+
 void Dispatcher::Handle(const QueueEntry& entry) {
   if (entry.chain_id.empty()) {
     store_.Ack(entry, {}).IgnoreError();
@@ -287,63 +514,87 @@ void Dispatcher::Handle(const QueueEntry& entry) {
     absl::MutexLock lock(&mu_);
     // Stopping: leave the entry pending; another replica reclaims it.
     if (stopping_) return;
-    if (in_flight_.count(entry.id) > 0) return;  // ours, still running
-    if (!HasCapacity(entry.kind)) {
+    if (in_flight_.count(entry.id) > 0 || waiting_ids_.count(entry.id) > 0) return;  // ours
+    // A stage in an outage takes no calls: its entries go straight to wait.
+    if (Flow(entry.kind).outage.ok() && !HasCapacity(entry.kind)) {
       backlog_.push_back(entry);
       return;
     }
-    auto reserved = std::make_shared<InFlight>();
-    reserved->entry = entry;
-    in_flight_[entry.id] = reserved;
-    ++in_flight_by_stage_[entry.kind];
+    Reserve(entry);
   }
-  bool started = false;
-  for (int round = 0; round < kMaxCasRounds && !started; ++round) {
+  if (!Claim(entry)) Finished(entry.id, entry.kind);
+}
+
+void Dispatcher::Reserve(const QueueEntry& entry) {
+  auto reserved = std::make_shared<InFlight>();
+  reserved->entry = entry;
+  in_flight_[entry.id] = reserved;
+  ++in_flight_by_stage_[entry.kind];
+}
+
+bool Dispatcher::Claim(const QueueEntry& entry) {
+  ClaimContext context;
+  context.coordinator = options_.replica_name;
+  context.reclaimed = entry.reclaimed;
+  {
+    absl::MutexLock lock(&mu_);
+    context.stage_outage = Flow(entry.kind).outage;
+  }
+  for (int round = 0; round < kMaxCasRounds; ++round) {
     StoredChain stored;
     absl::optional<std::string> input;
-    if (NeedsInput(entry.kind)) {
+    absl::Status loaded_status;
+    if (NeedsInput(entry.kind) && context.stage_outage.ok()) {
       auto loaded = store_.LoadWithBlob(entry.chain_id, entry.input_blob);
-      if (!loaded.ok()) {
-        if (loaded.status().code() == absl::StatusCode::kNotFound) {
-          store_.Ack(entry, FreshCounters(entry)).IgnoreError();
-        }
-        break;
+      loaded_status = loaded.status();
+      if (loaded.ok()) {
+        stored = std::move(loaded->first);
+        input = std::move(loaded->second);
       }
-      stored = std::move(loaded->first);
-      input = std::move(loaded->second);
     } else {
       auto loaded = store_.Load(entry.chain_id);
-      if (!loaded.ok()) {
-        if (loaded.status().code() == absl::StatusCode::kNotFound) {
-          store_.Ack(entry, FreshCounters(entry)).IgnoreError();
-        }
-        break;
-      }
-      stored = *std::move(loaded);
+      loaded_status = loaded.status();
+      if (loaded.ok()) stored = *std::move(loaded);
     }
-    ClaimDecision d =
-        scheduler_.OnClaim(stored.chain, entry.step, stored.queue_token == entry.token);
+    if (loaded_status.code() == absl::StatusCode::kNotFound) {
+      store_.Ack(entry, FreshCounters(entry)).IgnoreError();
+      return false;
+    }
+    if (!loaded_status.ok()) {
+      Defer(entry);
+      return false;
+    }
+    ClaimDecision d = scheduler_.OnClaim(stored.chain, entry.step,
+                                         stored.queue_token == entry.token, context);
     ApplyExtras extras;
-    extras.counters = FreshCounters(entry);
+    if (d.action != ClaimDecision::Action::kWait) extras.counters = FreshCounters(entry);
     if (d.action == ClaimDecision::Action::kSkip) {
       LogLine(LogLevel::kDebug).Add("msg", "skip entry").Add("chain", entry.chain_id)
           .Add("step", entry.step).Add("reason", d.reason);
       store_.Ack(entry, extras.counters).IgnoreError();
-      break;
+      return false;
     }
     if (d.action == ClaimDecision::Action::kFinish) extras.ack = &entry;
-    absl::Status applied = store_.Apply(stored.chain.version(), d.transition, extras);
+    absl::Status applied = d.transition.changed
+                               ? store_.Apply(stored.chain.version(), d.transition, extras)
+                               : absl::OkStatus();
     if (IsStaleVersion(applied)) continue;
     if (!applied.ok()) {
       LogLine(LogLevel::kWarning).Add("msg", "cannot record step start")
           .Add("chain", entry.chain_id).Add("error", applied.ToString());
-      break;
+      if (applied.code() == absl::StatusCode::kUnavailable) Defer(entry);
+      return false;
     }
-    if (d.action == ClaimDecision::Action::kFinish) break;
+    if (d.action == ClaimDecision::Action::kFinish) return false;
+    if (d.action == ClaimDecision::Action::kWait) {
+      absl::MutexLock lock(&mu_);
+      Park(entry, d.transition.chain, context.stage_outage);
+      return false;
+    }
     StartCall(entry, d, std::move(input));
-    started = true;
+    return true;
   }
-  if (!started) Finished(entry.id, entry.kind);
+  return false;
 }
 
 void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decision,
@@ -375,6 +626,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   {
     absl::MutexLock lock(&mu_);
     record = in_flight_[entry.id];
+    record->entry.counted = true;  // the claim took it off the queued counter
     record->chain = chain;
     record->step = step;
     record->attempt = chain.steps(step).attempts();
@@ -406,7 +658,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   if (cancel_now && handle) handle->Cancel();
 }
 
-void Dispatcher::Complete(Completion completion) {
+bool Dispatcher::Complete(Completion& completion) {
   std::shared_ptr<InFlight> call = completion.call;
   StageReply& reply = completion.reply;
   const QueueEntry& entry = call->entry;
@@ -418,13 +670,14 @@ void Dispatcher::Complete(Completion completion) {
       in_flight_.erase(entry.id);
       --in_flight_by_stage_[entry.kind];
       completion_cv_.SignalAll();
-      return;
+      return true;
     }
   }
   AttemptResult result;
   result.status = reply.status;
   result.output = reply.output;
   result.worker = reply.worker;
+  result.not_delivered = reply.not_delivered;
   result.duration = absl::Now() - call->started;
   if (result.status.ok() &&
       static_cast<int64_t>(reply.output_bytes.size()) > options_.max_intermediate_bytes) {
@@ -435,8 +688,22 @@ void Dispatcher::Complete(Completion completion) {
     result.permanent = true;
     result.output.Clear();
   }
+  if (completion.due == absl::InfinitePast()) {
+    // First time this outcome is seen (not a retry of its recording): adapt
+    // the stage's window to what the worker said.
+    absl::MutexLock lock(&mu_);
+    StageFlow& flow = Flow(entry.kind);
+    if (!result.not_delivered) {
+      if (ErrorReason(result.status) == kReasonWorkerBusy) {
+        flow.window = std::max(1, flow.window / 2);
+      } else {
+        flow.window = std::min(options_.max_in_flight, flow.window + 1);
+      }
+    }
+  }
   Chain chain = call->chain;
   bool recorded = false;
+  bool waits = false;
   for (int round = 0; round < kMaxCasRounds; ++round) {
     Transition t = scheduler_.OnAttemptResult(chain, call->step, call->attempt, result);
     if (!t.changed) {
@@ -448,23 +715,53 @@ void Dispatcher::Complete(Completion completion) {
       recorded = true;
       break;
     }
+    waits = result.not_delivered && !IsTerminal(t.chain.state());
     ApplyExtras extras;
-    extras.ack = &entry;
+    if (waits) {
+      // The entry stays ours, waiting; its step counts as queued again.
+      extras.counters.emplace_back(absl::StrCat(StageName(entry.kind), ".queued"), 1);
+    } else {
+      extras.ack = &entry;
+    }
     if (result.status.ok()) extras.output_blob = &reply.output_bytes;
     absl::Status applied = store_.Apply(chain.version(), t, extras);
     if (applied.ok()) {
       recorded = true;
       if (t.effects.retry_at.has_value()) NotifyRetryScheduled(*t.effects.retry_at);
+      if (waits) {
+        QueueEntry parked = entry;
+        parked.counted = false;
+        absl::MutexLock lock(&mu_);
+        Park(std::move(parked), t.chain, result.status);
+      }
       break;
     }
     if (!IsStaleVersion(applied)) {
+      if (applied.code() == absl::StatusCode::kUnavailable) {
+        // Redis is away: keep the result (and the entry's lease) and record
+        // it when Redis is back, rather than re-running the step a lease
+        // later.
+        if (completion.due == absl::InfinitePast()) {
+          LogLine(LogLevel::kWarning).Add("msg", "cannot record step result yet; will retry")
+              .Add("chain", entry.chain_id).Add("step", call->step)
+              .Add("error", applied.ToString());
+        }
+        absl::MutexLock lock(&mu_);
+        if (!cancelling_all_) return false;
+      }
       LogLine(LogLevel::kWarning).Add("msg", "cannot record step result; it will be reclaimed")
           .Add("chain", entry.chain_id).Add("step", call->step)
           .Add("error", applied.ToString());
       break;
     }
     absl::StatusOr<StoredChain> fresh = store_.Load(entry.chain_id);
-    if (!fresh.ok()) break;
+    if (!fresh.ok()) {
+      if (fresh.status().code() == absl::StatusCode::kUnavailable) {
+        absl::MutexLock lock(&mu_);
+        if (!cancelling_all_) return false;
+      }
+      break;
+    }
     if (fresh->queue_token != entry.token) {
       // The step was queued again since (RetryChain after a cancel): this
       // attempt belongs to an old schedule. Drop it, release our entry.
@@ -478,29 +775,37 @@ void Dispatcher::Complete(Completion completion) {
       .Add("step", call->step).Add("stage", StageName(entry.kind)).Add("attempt", call->attempt)
       .Add("code", absl::StatusCodeToString(result.status.code()))
       .Add("ms", absl::ToInt64Milliseconds(result.duration)).Add("worker", result.worker)
-      .Add("recorded", recorded ? "true" : "false");
+      .Add("recorded", recorded ? "true" : "false").Add("waiting", waits ? "true" : "false");
   Finished(entry.id, entry.kind);
+  return true;
 }
 
-void Dispatcher::Finished(const std::string& entry_id, StageKind kind) {
-  std::vector<QueueEntry> runnable;
-  {
-    absl::MutexLock lock(&mu_);
-    in_flight_.erase(entry_id);
-    --in_flight_by_stage_[kind];
-    for (auto it = backlog_.begin(); it != backlog_.end();) {
-      if (HasCapacity(it->kind) && !stopping_) {
-        runnable.push_back(*it);
-        it = backlog_.erase(it);
-        break;  // one slot freed: one entry
-      } else {
-        ++it;
+void Dispatcher::Finished(std::string entry_id, StageKind kind) {
+  // The freed slot goes to the backlog's next startable entry. A loop, not
+  // recursion: an entry that does not start frees its slot at once.
+  while (true) {
+    QueueEntry next;
+    bool have_next = false;
+    {
+      absl::MutexLock lock(&mu_);
+      in_flight_.erase(entry_id);
+      --in_flight_by_stage_[kind];
+      for (auto it = backlog_.begin(); it != backlog_.end() && !stopping_; ++it) {
+        if (!Flow(it->kind).outage.ok() || HasCapacity(it->kind)) {
+          next = *it;
+          backlog_.erase(it);
+          Reserve(next);
+          have_next = true;
+          break;
+        }
       }
+      capacity_cv_.SignalAll();
+      completion_cv_.SignalAll();
     }
-    capacity_cv_.SignalAll();
-    completion_cv_.SignalAll();
+    if (!have_next || Claim(next)) return;
+    entry_id = next.id;
+    kind = next.kind;
   }
-  for (const QueueEntry& e : runnable) Handle(e);
 }
 
 }  // namespace conveyor::orchestrator

@@ -4,15 +4,29 @@
 // Threads (all owned and joined by Stop()):
 //   reader       blocking XREADGROUP over the high, normal and low streams;
 //                stops reading while every in-flight slot is taken.
-//   maintenance  every lease/3 heartbeats this replica's in-flight entries and
-//                reports the replica; every lease/2 reclaims entries whose
-//                lease expired (their replica died); moves due delayed retries
-//                into the ready streams (sleeping until the earliest due time,
-//                at most 250 ms, woken early when this replica schedules one).
-//   completer    records the outcome of each worker call (one Lua call).
+//   maintenance  every lease/4 heartbeats this replica's entries (in flight,
+//                backlog, waiting) and reports the replica; every lease/4
+//                reclaims entries whose lease expired (their replica died);
+//                moves due delayed retries into the ready streams; every
+//                second reconciles in-flight calls with their chains' state
+//                (a cancel whose pub/sub message was lost still lands).
+//   completer    records the outcome of each worker call (one Lua call); a
+//                result Redis could not take is recorded again when it can.
 //   canceller    SUBSCRIBE cv:cancel; cancels this replica's in-flight call of
 //                a cancelled chain.
+//   prober       while a stage is in an outage, checks its health every
+//                probe interval and releases its waiting steps when it serves;
+//                re-handles entries whose handling Redis interrupted.
 // Nothing polls in a busy loop: idle threads block in Redis or on a CondVar.
+//
+// Stage outages: a call that never reached a serving worker (StageReply::
+// not_delivered) spends no attempt; its step is recorded waiting and its
+// entry kept here (heartbeated, so no other replica takes it), and the stage
+// counts as in an outage: its next steps wait too, without calling it. When
+// its health check answers SERVING the waiting steps are released in
+// priority order through a window that starts small and grows by one per
+// delivered call (and halves on WORKER_BUSY), so a recovering worker is not
+// flooded past its concurrency cap.
 //
 // Delivery is at-least-once: a step whose replica dies mid-call runs again
 // (as a new attempt) on another replica after the lease timeout; a step whose
@@ -24,6 +38,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,8 +59,15 @@ struct DispatcherOptions {
   std::string address;
   // Per-stage cap on in-flight calls from this replica.
   int max_in_flight = 64;
-  absl::Duration lease_timeout = absl::Seconds(10);
+  // A replica that stopped heartbeating for this long has its steps taken
+  // over; heartbeats and reclaim checks run every lease/4.
+  absl::Duration lease_timeout = absl::Seconds(2);
   int64_t max_intermediate_bytes = 64 << 20;
+  // How often the health of a stage in an outage is checked.
+  absl::Duration probe_interval = absl::Milliseconds(250);
+  // Waiting steps this replica holds at most; beyond it stops reading new
+  // steps until some are released (bounds memory and heartbeat size).
+  int max_waiting = 10000;
 };
 
 class Dispatcher {
@@ -79,22 +101,62 @@ class Dispatcher {
   struct Completion {
     std::shared_ptr<InFlight> call;
     StageReply reply;
+    // Not before this time (a retry of a result Redis could not take).
+    absl::Time due = absl::InfinitePast();
+  };
+  // A step waiting for its stage to serve again.
+  struct Waiting {
+    QueueEntry entry;
+    // When the chain's deadline or the stage's max outage is over: then the
+    // entry is released anyway and its claim fails the step.
+    absl::Time expires = absl::InfiniteFuture();
+    uint64_t sequence = 0;
+  };
+  // What this replica knows of one stage's ability to take calls.
+  struct StageFlow {
+    // Not OK while the stage is in an outage (the reason).
+    absl::Status outage;
+    // Calls it may have in flight now (<= max_in_flight).
+    int window = 0;
+    // Health is checked at most once per probe interval, also when released
+    // steps find the stage down again at once.
+    absl::Time next_probe = absl::InfinitePast();
+    std::vector<Waiting> waiting;
   };
 
   void ReaderLoop();
   void MaintenanceLoop();
   void CompleterLoop();
   void CancelLoop();
+  void ProberLoop();
 
   // Handles one entry (fresh or reclaimed): skip, finish or start it. An
   // entry of a stage at capacity waits in the backlog.
   void Handle(const QueueEntry& entry);
+  // Takes a free in-flight slot for `entry`.
+  void Reserve(const QueueEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loads the chain of a reserved entry and starts, waits, finishes or skips
+  // its step. True if a call started (the slot stays taken until it ends).
+  bool Claim(const QueueEntry& entry);
   void StartCall(const QueueEntry& entry, const ClaimDecision& decision,
                  absl::optional<std::string> input);
-  void Complete(Completion completion);
-  void Finished(const std::string& entry_id, conveyor::v1::StageKind kind);
-  bool HasCapacity(conveyor::v1::StageKind kind) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a call's outcome. False if Redis could not take it (try again).
+  bool Complete(Completion& completion);
+  // Frees an entry's slot and hands it to the backlog's next entry.
+  void Finished(std::string entry_id, conveyor::v1::StageKind kind);
+  // Keeps `entry` until its stage serves again (see StageFlow).
+  void Park(QueueEntry entry, const conveyor::v1::Chain& chain, const absl::Status& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Handles `entry` again after a short delay (Redis could not be reached).
+  void Defer(const QueueEntry& entry);
+  // Cancels calls, and drops waiting steps, of chains that ended meanwhile.
+  void Reconcile();
+  // Every entry this replica holds (in flight, backlog, waiting, deferred).
+  std::vector<QueueEntry> HeldEntries() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  StageFlow& Flow(conveyor::v1::StageKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasCapacity(conveyor::v1::StageKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int TotalInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int TotalWaiting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ChainStore& store_;
   RedisConnectionPool& pool_;
@@ -112,10 +174,18 @@ class Dispatcher {
   std::map<conveyor::v1::StageKind, int> in_flight_by_stage_ ABSL_GUARDED_BY(mu_);
   std::deque<QueueEntry> backlog_ ABSL_GUARDED_BY(mu_);
   std::deque<Completion> completions_ ABSL_GUARDED_BY(mu_);
+  std::map<conveyor::v1::StageKind, StageFlow> flows_ ABSL_GUARDED_BY(mu_);
+  // Ids of the waiting entries (in flows_), so a re-read one is not doubled.
+  std::set<std::string> waiting_ids_ ABSL_GUARDED_BY(mu_);
+  uint64_t waiting_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::pair<absl::Time, QueueEntry>> deferred_ ABSL_GUARDED_BY(mu_);
   absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Set when the cancel subscription (re)connects: reconcile at once.
+  bool reconcile_now_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar capacity_cv_;
   absl::CondVar maintenance_cv_;
   absl::CondVar completion_cv_;
+  absl::CondVar prober_cv_;
 
   // Notified once the cancel subscription is first established.
   absl::Notification subscribed_;

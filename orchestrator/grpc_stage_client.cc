@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "conveyor/v1/stages.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -33,6 +34,27 @@ class CallState : public StageCallHandle {
   absl::AnyInvocable<void(StageReply) &&> done;
 };
 
+// True for a call that no worker of the stage received. UNIMPLEMENTED: the
+// target serves another service (our workers implement every method they
+// register). UNAVAILABLE from the channel's load balancer or resolver: no
+// connection to any worker existed, so the call was never sent. gRPC gives no
+// structured signal for that (peer() names the address it tried even when
+// the connect was refused), so these are gRPC 1.51's own messages for it;
+// tests/integration/outage_test.cc fails if a gRPC upgrade changes them. A
+// worker that dies mid-call ends the call with other messages ("Socket
+// closed", "Connection reset"): that is an attempt, as the work may have run.
+bool NeverReachedAWorker(const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return true;
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+  const std::string& message = status.error_message();
+  for (const char* marker : {"connections to all backends failing",
+                             "failed to connect to all addresses", "DNS resolution failed",
+                             "empty address list"}) {
+    if (absl::StrContains(message, marker)) return true;
+  }
+  return false;
+}
+
 void ImageOutput(conveyor::v1::Image* image, StageReply& reply) {
   conveyor::v1::ImageInfo* info = reply.output.mutable_image();
   info->set_media_type(image->media_type());
@@ -48,6 +70,7 @@ std::function<void(grpc::Status)> Completion(std::shared_ptr<State> state, Fill 
     StageReply reply;
     reply.status = FromGrpcStatus(status);
     reply.worker = state->context.peer();
+    reply.not_delivered = NeverReachedAWorker(status);
     if (status.ok()) fill(state->response, reply);
     // Move the callback out before running it: it (indirectly) owns `state`
     // through the dispatcher's in-flight record, and leaving it in place
@@ -64,6 +87,12 @@ GrpcStageClient::GrpcStageClient(const StageTargets& targets)
     : targets_(targets), stubs_(std::make_unique<Stubs>()) {
   grpc::ChannelArguments args;
   args.SetLoadBalancingPolicyName("round_robin");
+  // Reconnect to a worker that came back within a second: gRPC's default
+  // backoff grows to 120 s, which kept waiting steps waiting long after their
+  // stage served again.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(static_cast<int>(targets.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(targets.max_message_bytes));
   for (const auto& [kind, target] : targets.targets) {
@@ -189,8 +218,13 @@ std::shared_ptr<StageCallHandle> GrpcStageClient::Start(
 absl::Status GrpcStageClient::CheckHealth(StageKind kind, absl::Duration timeout) {
   auto it = channels_.find(kind);
   if (it == channels_.end()) return absl::FailedPreconditionError("no target configured");
+  // A check asks "does it serve now?": connect at once rather than when the
+  // channel's reconnect backoff would, and wait for that connection up to the
+  // timeout.
+  grpc::experimental::ChannelResetConnectionBackoff(it->second.get());
   auto stub = grpc::health::v1::Health::NewStub(it->second);
   grpc::ClientContext context;
+  context.set_wait_for_ready(true);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::health::v1::HealthCheckRequest request;
   grpc::health::v1::HealthCheckResponse response;

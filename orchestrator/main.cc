@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
   AddDurationFlag(app, "--lease-timeout", dispatch.lease_timeout,
                   "a step whose replica stopped heartbeating this long is taken over by another",
                   "CONVEYOR_LEASE_TIMEOUT");
+  std::string max_outage = "15m";
+  app.add_option("--max-outage", max_outage,
+                 "how long a step waits for its stage to serve again before it fails "
+                 "(UNAVAILABLE): a duration for every stage, and/or stage=duration items, "
+                 "e.g. 15m,download=1h")
+      ->envname("CONVEYOR_MAX_OUTAGE")
+      ->capture_default_str();
   RedisChainStoreOptions store_options;
   AddDurationFlag(app, "--retention", store_options.retention,
                   "how long finished chains (and idempotency keys) are kept",
@@ -103,6 +110,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--lease-timeout: want at least 300ms\n");
     return 2;
   }
+  SchedulerOptions scheduler_options;
+  if (absl::Status s = ParseMaxOutage(max_outage, scheduler_options); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (store_options.retention < absl::Seconds(1)) {
     std::fprintf(stderr, "--retention: want at least 1s\n");
     return 2;
@@ -123,7 +135,7 @@ int main(int argc, char** argv) {
   }
   RealClock clock;
   RealRandomSource random;
-  Scheduler scheduler(clock, random);
+  Scheduler scheduler(clock, random, scheduler_options);
   StageTargets stage_targets;
   stage_targets.targets = targets;
   stage_targets.max_message_bytes = server.max_message_bytes;

@@ -284,6 +284,28 @@ absl::StatusOr<StoredChain> RedisChainStore::Load(const std::string& id) {
   return ParseStored(reply->elements[0], reply->elements[1], id);
 }
 
+absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> RedisChainStore::States(
+    const std::vector<std::string>& ids) {
+  std::vector<absl::optional<conveyor::v1::State>> out;
+  if (ids.empty()) return out;
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(ids.size());
+  for (const std::string& id : ids) commands.push_back({"HGET", ChainMetaKey(id), "state"});
+  auto conn = pool_.Acquire();
+  absl::StatusOr<std::vector<RedisValue>> replies = conn->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  for (const RedisValue& r : *replies) {
+    int state = 0;
+    if (r.type == RedisValue::Type::kString && absl::SimpleAtoi(r.str, &state) &&
+        conveyor::v1::State_IsValid(state)) {
+      out.push_back(static_cast<conveyor::v1::State>(state));
+    } else {
+      out.push_back(absl::nullopt);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> RedisChainStore::LoadWithBlob(
     const std::string& id, int blob) {
   auto conn = pool_.Acquire();
@@ -336,6 +358,7 @@ absl::StatusOr<std::vector<QueueEntry>> RedisChainStore::ParseEntries(const Redi
     e.id = entry.elements[0].str;
     e.priority = priority;
     e.reclaimed = reclaimed;
+    e.counted = reclaimed;
     const RedisValue& fields = entry.elements[1];
     if (!fields.is_array()) {
       // Deleted while pending: nothing to run, just acknowledge it.

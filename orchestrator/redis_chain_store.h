@@ -28,6 +28,8 @@ class RedisChainStore : public ChainStore {
   absl::StatusOr<SubmitOutcome> Submit(const Transition& transition, const std::string& spec_hash,
                                        const std::string* source_bytes) override;
   absl::StatusOr<StoredChain> Load(const std::string& id) override;
+  absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> States(
+      const std::vector<std::string>& ids) override;
   absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> LoadWithBlob(
       const std::string& id, int blob) override;
   absl::Status Apply(int64_t expected_version, const Transition& transition,

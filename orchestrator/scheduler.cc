@@ -5,6 +5,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "stages/common/status_details.h"
@@ -184,7 +187,76 @@ void Scheduler::FailChain(Chain& c, int step, const absl::Status& error,
   effects.expire = true;
 }
 
-ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matches) const {
+absl::Duration SchedulerOptions::MaxOutage(conveyor::v1::StageKind kind) const {
+  auto it = max_outage_by_stage.find(kind);
+  return it == max_outage_by_stage.end() ? max_outage : it->second;
+}
+
+absl::Status ParseMaxOutage(absl::string_view value, SchedulerOptions& options) {
+  for (absl::string_view item : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
+    absl::string_view stage;
+    absl::string_view duration = item;
+    if (size_t eq = item.find('='); eq != absl::string_view::npos) {
+      stage = item.substr(0, eq);
+      duration = item.substr(eq + 1);
+    }
+    absl::Duration d;
+    if (!absl::ParseDuration(duration, &d) || d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--max-outage: '", item, "' is not a positive duration (e.g. 15m) or stage=duration"));
+    }
+    if (stage.empty()) {
+      options.max_outage = d;
+      continue;
+    }
+    conveyor::v1::StageKind kind = conveyor::v1::STAGE_KIND_UNSPECIFIED;
+    for (int k = conveyor::v1::StageKind_MIN; k <= conveyor::v1::StageKind_MAX; ++k) {
+      auto candidate = static_cast<conveyor::v1::StageKind>(k);
+      if (candidate != conveyor::v1::STAGE_KIND_UNSPECIFIED && StageName(candidate) == stage) {
+        kind = candidate;
+      }
+    }
+    if (kind == conveyor::v1::STAGE_KIND_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--max-outage: unknown stage '", stage,
+          "' (want download, resize, filter, upload or webhook)"));
+    }
+    options.max_outage_by_stage[kind] = d;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::OutageOver(const StepStatus& s, absl::Time now) const {
+  if (!s.has_waiting_since()) return absl::OkStatus();
+  const absl::Duration max_outage = options_.MaxOutage(s.kind());
+  const absl::Duration waited = now - FromProtoTime(s.waiting_since());
+  if (waited < max_outage) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      StageName(s.kind()), " has not served for ", absl::FormatDuration(waited),
+      ", longer than its max outage of ", absl::FormatDuration(max_outage), " (last: ",
+      s.waiting_reason(), ")"));
+}
+
+void Scheduler::MarkWaiting(Chain& c, int step, const absl::Status& reason,
+                            SideEffects& effects) const {
+  StepStatus* s = c.mutable_steps(step);
+  s->set_state(conveyor::v1::PENDING);
+  s->clear_next_attempt_time();
+  const std::string text =
+      absl::StrCat(absl::StatusCodeToString(reason.code()), ": ", reason.message());
+  if (s->has_waiting_since() && s->waiting_reason() == text) return;
+  s->set_waiting_reason(text);
+  if (s->has_waiting_since()) return;  // the same outage, another symptom
+  *s->mutable_waiting_since() = ToProtoTime(clock_.Now());
+  ChainEvent e = NewEvent(c, ChainEvent::STEP_WAITING, step);
+  *e.mutable_error() = ToRpcStatus(reason);
+  e.set_coordinator(s->coordinator());
+  effects.events.push_back(std::move(e));
+}
+
+ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matches,
+                                 const ClaimContext& context) const {
   ClaimDecision d;
   if (IsTerminal(chain.state())) {
     d.reason = absl::StrCat("chain is ", conveyor::v1::State_Name(chain.state()));
@@ -208,15 +280,33 @@ ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matche
 
   if (chain.has_deadline() && now >= FromProtoTime(chain.deadline())) {
     d.action = ClaimDecision::Action::kFinish;
+    std::string waiting;
+    if (s->has_waiting_since()) waiting = absl::StrCat(" (waiting for ", StageName(s->kind()),
+                                                       ": ", s->waiting_reason(), ")");
     FailChain(c, step,
               absl::DeadlineExceededError(absl::StrCat(
                   "chain timeout of ", absl::FormatDuration(FromProtoDuration(chain.spec().timeout())),
-                  " passed before the step could start")),
+                  " passed before the step could start", waiting)),
               d.transition.effects);
     return d;
   }
+  if (absl::Status over = OutageOver(*s, now); !over.ok()) {
+    d.action = ClaimDecision::Action::kFinish;
+    FailChain(c, step, over, d.transition.effects);
+    return d;
+  }
+  const bool lost_attempt = s->state() == conveyor::v1::RUNNING;
+  if (context.reclaimed && !s->coordinator().empty() && s->coordinator() != context.coordinator &&
+      (lost_attempt || s->has_waiting_since())) {
+    ChainEvent e = NewEvent(c, ChainEvent::STEP_RECLAIMED, step);
+    e.set_coordinator(s->coordinator());
+    *e.mutable_error() = ToRpcStatus(absl::UnavailableError(absl::StrCat(
+        "coordinator ", s->coordinator(), " stopped renewing its lease; taken over by ",
+        context.coordinator)));
+    d.transition.effects.events.push_back(std::move(e));
+  }
   const EffectiveRetryPolicy policy = ResolveRetryPolicy(chain.spec().steps(step).retry());
-  if (s->state() == conveyor::v1::RUNNING && s->attempts() >= policy.max_attempts) {
+  if (lost_attempt && s->attempts() >= policy.max_attempts) {
     // Taken over from a dead replica with no attempts left.
     d.action = ClaimDecision::Action::kFinish;
     FailChain(c, step,
@@ -224,6 +314,18 @@ ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matche
                   "the coordinator running attempt ", s->attempts(),
                   " stopped (lease expired) and no attempts are left of ", policy.max_attempts)),
               d.transition.effects);
+    return d;
+  }
+  s->set_coordinator(context.coordinator);
+  if (!context.stage_outage.ok()) {
+    d.action = ClaimDecision::Action::kWait;
+    // A lost attempt stays spent: the dead replica may have reached a worker.
+    MarkWaiting(c, step, context.stage_outage, d.transition.effects);
+    if (c.state() == conveyor::v1::PENDING) c.set_state(conveyor::v1::RUNNING);
+    // Parking a step that already waits for the same reason writes nothing.
+    d.transition.changed =
+        !d.transition.effects.events.empty() || c.state() != chain.state() ||
+        !google::protobuf::util::MessageDifferencer::Equals(chain.steps(step), *s);
     return d;
   }
   d.action = ClaimDecision::Action::kStart;
@@ -234,7 +336,9 @@ ClaimDecision Scheduler::OnClaim(const Chain& chain, int step, bool token_matche
   s->set_attempts(s->attempts() + 1);
   s->clear_next_attempt_time();
   c.set_state(conveyor::v1::RUNNING);
-  d.transition.effects.events.push_back(NewEvent(c, ChainEvent::STEP_STARTED, step));
+  ChainEvent started = NewEvent(c, ChainEvent::STEP_STARTED, step);
+  started.set_coordinator(context.coordinator);
+  d.transition.effects.events.push_back(std::move(started));
   return d;
 }
 
@@ -254,8 +358,29 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
   c.set_version(chain.version() + 1);
   *c.mutable_update_time() = ToProtoTime(now);
   StepStatus* s = c.mutable_steps(step);
-  s->set_worker(result.worker);
   const std::string stage(StageName(s->kind()));
+
+  if (!result.status.ok() && result.not_delivered && !result.permanent) {
+    // Nothing ran: give the attempt back and wait for the stage, unless the
+    // chain's deadline or the stage's max outage is over (then OnClaim, when
+    // the dispatcher releases the entry, fails the step).
+    s->set_attempts(s->attempts() - 1);
+    MarkWaiting(c, step, result.status, t.effects);
+    if (c.has_deadline() && now >= FromProtoTime(c.deadline())) {
+      FailChain(c, step,
+                absl::DeadlineExceededError(absl::StrCat(
+                    "chain timeout of ", absl::FormatDuration(FromProtoDuration(c.spec().timeout())),
+                    " passed while waiting for ", stage, " (", result.status.message(), ")")),
+                t.effects);
+    } else if (absl::Status over = OutageOver(*s, now); !over.ok()) {
+      FailChain(c, step, over, t.effects);
+    }
+    return t;
+  }
+  s->set_worker(result.worker);
+  // The call reached a worker: whatever outage there was is over.
+  s->clear_waiting_since();
+  s->clear_waiting_reason();
 
   if (result.status.ok()) {
     s->set_state(conveyor::v1::SUCCEEDED);
@@ -382,6 +507,7 @@ absl::StatusOr<Transition> Scheduler::Cancel(const Chain& chain) const {
     s->set_state(conveyor::v1::CANCELLED);
     *s->mutable_end_time() = ToProtoTime(now);
     s->clear_next_attempt_time();
+    s->clear_waiting_since();
   }
   ChainEvent e = NewEvent(c, ChainEvent::CHAIN_CANCELLED, -1);
   *e.mutable_error() = c.error();
@@ -422,6 +548,8 @@ absl::StatusOr<Transition> Scheduler::Retry(const Chain& chain) const {
     s->clear_start_time();
     s->clear_next_attempt_time();
     s->clear_worker();
+    s->clear_waiting_since();
+    s->clear_waiting_reason();
   }
   t.effects.enqueue_step = first;
   t.effects.persist = true;

@@ -34,6 +34,10 @@ struct StageReply {
   std::string output_bytes;
   // The worker that answered (gRPC peer), if known.
   std::string worker;
+  // The call never reached a serving worker of the stage: no connection to
+  // any worker could be made, or the target serves another service
+  // (UNIMPLEMENTED). Nothing ran, so the attempt is not spent.
+  bool not_delivered = false;
 };
 
 class StageCallHandle {

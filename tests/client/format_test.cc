@@ -134,6 +134,36 @@ TEST(FormatTest, WatchViewOnTerminalRedrawsBarAndPrintsStepLines) {
   EXPECT_EQ(view.state(), v1::SUCCEEDED);
 }
 
+TEST(FormatTest, WatchViewShowsAWaitAndHowLongItLasted) {
+  WatchView view({v1::STAGE_KIND_DOWNLOAD, v1::STAGE_KIND_RESIZE}, /*tty=*/true, 10);
+  v1::ChainEvent wait = Event(v1::ChainEvent::STEP_WAITING, 1, v1::RUNNING, 50, kNow);
+  wait.mutable_error()->set_code(14);
+  wait.mutable_error()->set_message("failed to connect to all addresses");
+  EXPECT_EQ(view.OnEvent(wait),
+            "  wait   step 2/2 resize  waiting for resize: UNAVAILABLE: failed to connect to all "
+            "addresses\n"
+            "[#####.....]  50%  RUNNING  step 2/2 resize  waiting: UNAVAILABLE: failed to "
+            "connect to all addresses");
+  EXPECT_THAT(view.OnEvent(Event(v1::ChainEvent::STEP_STARTED, 1, v1::RUNNING, 50,
+                                 kNow + absl::Seconds(12))),
+              StartsWith("\r\033[K  resume step 2/2 resize  after waiting 12.00s for resize\n"));
+}
+
+TEST(FormatTest, GetShowsAWaitingStepWithItsReasonAndDuration) {
+  v1::Chain chain;
+  chain.set_name("chains/0123456789abcdef0123456789abcdef");
+  chain.set_state(v1::RUNNING);
+  chain.mutable_spec()->add_steps()->mutable_resize()->set_width(8);
+  v1::StepStatus* step = chain.add_steps();
+  step->set_kind(v1::STAGE_KIND_RESIZE);
+  step->set_state(v1::PENDING);
+  step->set_waiting_reason("UNAVAILABLE: failed to connect to all addresses");
+  *step->mutable_waiting_since() = ToProtoTimestamp(kNow - absl::Seconds(12));
+  EXPECT_THAT(FormatChain(chain, kNow),
+              HasSubstr("waiting for resize: UNAVAILABLE: failed to connect to all addresses "
+                        "for 12.00s"));
+}
+
 v1::Chain SampleChain() {
   v1::Chain chain;
   chain.set_name("chains/0123456789abcdef0123456789abcdef");

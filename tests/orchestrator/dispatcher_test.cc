@@ -51,8 +51,10 @@ class ScriptedStageClient : public StageClient {
   std::string Target(conveyor::v1::StageKind) const override { return "scripted"; }
   std::atomic<bool> ignore_cancel_{false};
   absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return absl::OkStatus();
+    if (healthy_) return absl::OkStatus();
+    return absl::UnavailableError("health: not serving");
   }
+  std::atomic<bool> healthy_{true};
 
   // Waits until at least `n` calls were started.
   bool WaitForCalls(size_t n, absl::Duration timeout = absl::Seconds(10)) {
@@ -90,6 +92,13 @@ class ScriptedStageClient : public StageClient {
       --running_;
     }
     std::move(done)(std::move(reply));
+  }
+  // The call never reached a worker (no connection could be made).
+  void FinishNotDelivered(int i) {
+    StageReply reply;
+    reply.status = absl::UnavailableError("failed to connect to all addresses");
+    reply.not_delivered = true;
+    Finish(i, std::move(reply));
   }
   void FinishOk(int i, std::string bytes = "out", int width = 7) {
     StageReply reply;
@@ -159,7 +168,7 @@ class DispatcherTest : public ::testing::Test {
     return s;
   }
 
-  conveyor::testing::RedisServer redis_;
+  conveyor::testing::RedisServer redis_{conveyor::testing::RedisServerOptions{.append_only = true}};
   RealClock clock_;
   RealRandomSource random_;
   Scheduler scheduler_{clock_, random_};
@@ -272,6 +281,63 @@ TEST_F(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
   ASSERT_EQ(done.state(), conveyor::v1::SUCCEEDED);
   EXPECT_EQ(done.steps(0).output().image().width(), 2);
   EXPECT_EQ(done.retries(), 1);
+}
+
+TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStageServes) {
+  Start();
+  stages_.healthy_ = false;
+  Chain first = Submit({Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  stages_.FinishNotDelivered(0);
+  auto wait_until_waiting = [&](const std::string& name) {
+    Chain c;
+    for (int i = 0; i < 1000; ++i) {
+      c = *api_->Get(name);
+      if (c.steps(0).has_waiting_since()) break;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(c.steps(0).state(), conveyor::v1::PENDING) << name;
+    EXPECT_EQ(c.steps(0).attempts(), 0) << name;
+    EXPECT_TRUE(c.steps(0).has_waiting_since()) << name;
+  };
+  wait_until_waiting(first.name());
+  // The stage is in an outage now: later steps wait without a call.
+  Chain second = Submit({Resize()});
+  Chain third = Submit({Resize()});
+  wait_until_waiting(second.name());
+  wait_until_waiting(third.name());
+  EXPECT_FALSE(stages_.WaitForCalls(2, absl::Milliseconds(500)));
+  stages_.healthy_ = true;
+  ASSERT_TRUE(stages_.WaitForCalls(4));
+  for (int i = 1; i < 4; ++i) {
+    EXPECT_EQ(stages_.CallAt(i).context.attempt(), 1);
+    stages_.FinishOk(i);
+  }
+  for (const std::string& name : {first.name(), second.name(), third.name()}) {
+    Chain done = WaitTerminal(name);
+    EXPECT_EQ(done.state(), conveyor::v1::SUCCEEDED);
+    EXPECT_EQ(done.steps(0).attempts(), 1);
+  }
+}
+
+TEST_F(DispatcherTest, ResultComputedWhileRedisWasAwayIsRecordedWhenItIsBack) {
+  Start();
+  Chain c = Submit({Resize(), Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  redis_.Kill();
+  stages_.FinishOk(0, "kept-through-the-outage");
+  absl::SleepFor(absl::Milliseconds(700));
+  redis_.Restart();
+  // Recorded as soon as Redis answers: the next step starts well within the
+  // 2 s lease, and the first step never runs again.
+  ASSERT_TRUE(stages_.WaitForCalls(2, absl::Seconds(1.5)));
+  EXPECT_EQ(stages_.CallAt(1).context.step_index(), 1);
+  EXPECT_EQ(stages_.CallAt(1).input.data(), "kept-through-the-outage");
+  stages_.FinishOk(1);
+  Chain done = WaitTerminal(c.name());
+  EXPECT_EQ(done.state(), conveyor::v1::SUCCEEDED);
+  EXPECT_EQ(done.steps(0).attempts(), 1);
+  EXPECT_EQ(stages_.calls(), 2u);
 }
 
 }  // namespace

@@ -185,16 +185,26 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
-RedisServer::RedisServer() : port_(PickFreePort()) {
+RedisServer::RedisServer(RedisServerOptions options) : options_(options), port_(PickFreePort()) {
   char pattern[] = "/tmp/conveyor-redis-XXXXXX";
   dir_ = ::mkdtemp(pattern);
+  Launch();
+}
+
+void RedisServer::Launch() {
   process_ = std::make_unique<ScopedProcess>(
       std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_),
-                               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                               "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                               options_.append_only ? "yes" : "no", "--appendfsync", "everysec",
                                "--dir", dir_},
       dir_ + "/redis.log");
-  absl::Status ready = WaitForRedis(port_, absl::Seconds(10));
+  absl::Status ready = WaitForRedis(port_, absl::Seconds(30));
   if (!ready.ok()) std::abort();
+}
+
+void RedisServer::Restart() {
+  process_->Kill();
+  Launch();
 }
 
 RedisServer::~RedisServer() {

@@ -58,18 +58,31 @@ absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeo
 // Polls redis on 127.0.0.1:`port` with PING until it answers PONG.
 absl::Status WaitForRedis(int port, absl::Duration timeout);
 
-// A private redis-server on a free loopback port, persistence off, in a
-// temporary directory. Stopped (and its directory removed) on destruction.
+struct RedisServerOptions {
+  // Append-only file, fsync every second (as the deploy manifests run it):
+  // a SIGKILLed server keeps every write it acknowledged.
+  bool append_only = false;
+};
+
+// A private redis-server on a free loopback port, in a temporary directory,
+// persistence off unless asked for. Stopped (and its directory removed) on
+// destruction.
 class RedisServer {
  public:
-  RedisServer();
+  explicit RedisServer(RedisServerOptions options = {});
   ~RedisServer();
   int port() const { return port_; }
   std::string url() const;  // "redis://127.0.0.1:<port>"
   // Stops it (SIGKILL), e.g. to test "Redis unavailable".
   void Kill();
+  // SIGKILL, then the same server again on the same port and directory
+  // (with append_only, with its data); waits until it answers PING.
+  void Restart();
 
  private:
+  void Launch();
+
+  RedisServerOptions options_;
   std::string dir_;
   int port_;
   std::unique_ptr<ScopedProcess> process_;
