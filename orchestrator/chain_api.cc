@@ -215,6 +215,7 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
       if (it != stored->stages.end()) {
         s->set_queued(it->second.queued);
         s->set_in_flight(it->second.in_flight);
+        s->set_waiting(it->second.waiting);
         s->set_succeeded(it->second.succeeded);
         s->set_failed(it->second.failed);
         s->set_retried(it->second.retried);

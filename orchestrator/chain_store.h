@@ -93,6 +93,8 @@ struct PurgeOutcome {
 
 struct StageCounters {
   int64_t queued = 0, succeeded = 0, failed = 0, retried = 0, in_flight = 0;
+  // Steps replicas hold back while the stage is in an outage.
+  int64_t waiting = 0;
 };
 
 struct ReplicaInfo {
@@ -100,6 +102,7 @@ struct ReplicaInfo {
   std::string address;
   absl::Time heartbeat;
   std::map<std::string, int64_t> in_flight;  // by stage name
+  std::map<std::string, int64_t> waiting;    // by stage name, see StageCounters
 };
 
 struct StoreStatus {

@@ -129,6 +129,15 @@ std::map<std::string, int64_t> Dispatcher::InFlightByStage() const {
   return out;
 }
 
+std::map<std::string, int64_t> Dispatcher::WaitingByStage() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, int64_t> out;
+  for (const auto& [kind, flow] : flows_) {
+    out[std::string(StageName(kind))] = static_cast<int64_t>(flow.waiting.size());
+  }
+  return out;
+}
+
 Dispatcher::StageFlow& Dispatcher::Flow(StageKind kind) {
   auto [it, inserted] = flows_.try_emplace(kind);
   if (inserted) it->second.window = options_.max_in_flight;
@@ -215,6 +224,7 @@ void Dispatcher::MaintenanceLoop() {
       me.address = options_.address;
       me.heartbeat = now;
       me.in_flight = InFlightByStage();
+      me.waiting = WaitingByStage();
       absl::Status report = store_.ReportReplica(me, options_.lease_timeout * 3);
       if (!hb.ok() || !report.ok()) {
         if (heartbeats_ok_since != absl::InfiniteFuture()) {

@@ -86,6 +86,8 @@ class Dispatcher {
   void NotifyRetryScheduled(absl::Time due);
 
   std::map<std::string, int64_t> InFlightByStage() const;
+  // Steps held back by stage outages, by stage name.
+  std::map<std::string, int64_t> WaitingByStage() const;
 
  private:
   struct InFlight {

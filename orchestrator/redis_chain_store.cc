@@ -740,6 +740,10 @@ absl::Status RedisChainStore::ReportReplica(const ReplicaInfo& replica, absl::Du
     hset.push_back(absl::StrCat("in_flight.", stage));
     hset.push_back(std::to_string(n));
   }
+  for (const auto& [stage, n] : replica.waiting) {
+    hset.push_back(absl::StrCat("waiting.", stage));
+    hset.push_back(std::to_string(n));
+  }
   auto conn = pool_.Acquire();
   return conn
       ->Pipeline({{"ZADD", std::string(kReplicasKey), std::to_string(ToMs(replica.heartbeat)),
@@ -804,6 +808,10 @@ absl::StatusOr<StoreStatus> RedisChainStore::Status(absl::Time live_after) {
           std::string stage = f.substr(10);
           out.replicas[r].in_flight[stage] = n;
           out.stages[stage].in_flight += n;
+        } else if (absl::StartsWith(f, "waiting.")) {
+          int64_t n = 0;
+          absl::SimpleAtoi(h.elements[i + 1].str, &n);
+          out.stages[f.substr(8)].waiting += n;
         }
       }
     }

@@ -195,6 +195,14 @@ TEST_F(OutageTest, WorkerKilledAndRestartedMidLoadFailsNoChainAndWaitersStartWit
   worker->Kill();
   WaitFor(*o.stub, names.back(), Waiting, absl::Seconds(10));
   absl::SleepFor(absl::Seconds(2));
+  {
+    // The wait shows in the system status (replicas report every 500 ms).
+    grpc::ClientContext ctx;
+    v1::SystemStatus status;
+    ASSERT_TRUE(o.stub->GetSystemStatus(&ctx, v1::GetSystemStatusRequest(), &status).ok());
+    ASSERT_EQ(status.stages(1).kind(), v1::STAGE_KIND_RESIZE);
+    EXPECT_GE(status.stages(1).waiting(), 30);
+  }
   worker = StartFlaky(worker_address, {"--delay", "100ms"});
   const absl::Time serving = absl::Now();
 
