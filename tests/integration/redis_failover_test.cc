@@ -43,6 +43,7 @@
 #include "tests/testing/command_runner.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/redis_node.h"
 
 namespace conveyor {
 namespace {
@@ -52,6 +53,10 @@ using conveyor::orchestrator::RedisConnection;
 using conveyor::orchestrator::RedisValue;
 using conveyor::testing::CommandResult;
 using conveyor::testing::HttpTestServer;
+using conveyor::testing::InfoField;
+using conveyor::testing::RedisCall;
+using conveyor::testing::RedisNode;
+using conveyor::testing::ReplyField;
 using conveyor::testing::ReadFile;
 using conveyor::testing::RunCommand;
 using conveyor::testing::ScopedProcess;
@@ -72,85 +77,6 @@ std::string Jpeg(int width, int height) {
 bool IsTerminal(v1::State s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
 }
-
-// One command on a fresh short-lived connection to 127.0.0.1:`port`.
-absl::StatusOr<RedisValue> RedisCall(int port, std::initializer_list<std::string> argv) {
-  RedisConnection conn(*ParseRedisUrl(absl::StrCat("redis://127.0.0.1:", port)),
-                       absl::Milliseconds(300), absl::Seconds(2));
-  return conn.Command(argv);
-}
-
-// "field:value" out of an INFO reply.
-std::string InfoField(const std::string& info, const std::string& field) {
-  for (absl::string_view line : absl::StrSplit(info, "\r\n")) {
-    if (absl::ConsumePrefix(&line, field + ":")) return std::string(line);
-  }
-  return "";
-}
-
-// ---------------------------------------------------------------------------
-// redis-server / redis-sentinel on a port found by trying.
-
-class RedisNode {
- public:
-  // Starts `binary` (redis-server or redis-sentinel) with `config` lines on
-  // the first candidate port it binds. The config file stays in `dir` (a
-  // sentinel rewrites it).
-  static std::unique_ptr<RedisNode> Start(const std::string& binary, const std::string& dir,
-                                          const std::string& name,
-                                          const std::vector<std::string>& config,
-                                          std::mt19937& rng) {
-    auto node = std::unique_ptr<RedisNode>(new RedisNode());
-    node->binary_ = binary;
-    node->conf_ = absl::StrCat(dir, "/", name, ".conf");
-    node->log_ = absl::StrCat(dir, "/", name, ".log");
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      // Below Linux's ephemeral range (32768+), where outgoing connections
-      // take their ports.
-      node->port_ = 20000 + static_cast<int>(rng() % 12000);
-      std::ofstream conf(node->conf_, std::ios::trunc);
-      conf << "port " << node->port_ << "\nbind 127.0.0.1\ndaemonize no\n";
-      for (const std::string& line : config) conf << line << "\n";
-      conf.close();
-      if (node->Launch(absl::Seconds(10))) return node;
-    }
-    ADD_FAILURE() << binary << " " << name << ": no port bound after 20 tries; log:\n"
-                  << ReadFile(node->log_);
-    return nullptr;
-  }
-
-  int port() const { return port_; }
-  const std::string& log() const { return log_; }
-  ScopedProcess& process() { return *process_; }
-  void Kill() { process_->Kill(); }
-
-  // Starts it again on the same port (after Kill or a SIGTERM exit).
-  bool Restart() { return Launch(absl::Seconds(20)); }
-
- private:
-  RedisNode() = default;
-
-  // True once the process we started answers INFO on port_ (LOADING counts:
-  // INFO is served while loading). False if it exited (could not bind).
-  bool Launch(absl::Duration timeout) {
-    process_ = std::make_unique<ScopedProcess>(std::vector<std::string>{binary_, conf_}, log_);
-    const absl::Time until = absl::Now() + timeout;
-    while (absl::Now() < until) {
-      if (!process_->running()) return false;
-      absl::StatusOr<RedisValue> info = RedisCall(port_, {"INFO", "server"});
-      if (info.ok() && InfoField(info->str, "process_id") == std::to_string(process_->pid())) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    process_->Kill();
-    return false;
-  }
-
-  std::string binary_, conf_, log_;
-  int port_ = 0;
-  std::unique_ptr<ScopedProcess> process_;
-};
 
 // ---------------------------------------------------------------------------
 // gRPC servers on port 0.
@@ -399,13 +325,14 @@ class RedisFailoverTest : public ::testing::Test {
 TEST_F(RedisFailoverTest, RestartWithLargeAofIsUnavailableNeverInternal) {
   const std::string data = dir_.path() + "/redis-data";
   std::filesystem::create_directories(data);
-  std::unique_ptr<RedisNode> redis = RedisNode::Start(
+  auto started = RedisNode::Start(
       "/usr/bin/redis-server", dir_.path(), "redis",
       {"dir " + data, "save \"\"", "appendonly yes", "appendfsync everysec",
        // One AOF of commands (no rewrite into an RDB base, which loads fast).
        "auto-aof-rewrite-percentage 0"},
       rng_);
-  ASSERT_NE(redis, nullptr);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<RedisNode> redis = *std::move(started);
   logs_.push_back(redis->log());
   // Ballast, so that loading the AOF takes a while (about a second here):
   // 400k keys of 128 bytes, ~70 MB of AOF.
@@ -582,25 +509,29 @@ TEST_F(RedisFailoverTest, RestartWithLargeAofIsUnavailableNeverInternal) {
 // ---------------------------------------------------------------------------
 
 TEST_F(RedisFailoverTest, SentinelPromotesReplicaAndEveryChainSucceeds) {
-  std::unique_ptr<RedisNode> primary = RedisNode::Start(
-      "/usr/bin/redis-server", dir_.path(), "primary",
-      {"dir " + dir_.path(), "save \"\"", "appendonly no"}, rng_);
-  ASSERT_NE(primary, nullptr);
-  std::unique_ptr<RedisNode> replica = RedisNode::Start(
+  auto started_primary = RedisNode::Start("/usr/bin/redis-server", dir_.path(), "primary",
+                                          {"dir " + dir_.path(), "save \"\"", "appendonly no"},
+                                          rng_);
+  ASSERT_TRUE(started_primary.ok()) << started_primary.status();
+  std::unique_ptr<RedisNode> primary = *std::move(started_primary);
+  auto started_replica = RedisNode::Start(
       "/usr/bin/redis-server", dir_.path(), "replica",
       {"dir " + dir_.path(), "save \"\"", "appendonly no",
        absl::StrCat("replicaof 127.0.0.1 ", primary->port())},
       rng_);
-  ASSERT_NE(replica, nullptr);
+  ASSERT_TRUE(started_replica.ok()) << started_replica.status();
+  std::unique_ptr<RedisNode> replica = *std::move(started_replica);
   std::vector<std::unique_ptr<RedisNode>> sentinels;
   for (int i = 0; i < 3; ++i) {
-    sentinels.push_back(RedisNode::Start(
+    auto sentinel = RedisNode::Start(
         "/usr/bin/redis-sentinel", dir_.path(), absl::StrCat("sentinel-", i),
-        {"dir " + dir_.path(), absl::StrCat("sentinel monitor mymaster 127.0.0.1 ", primary->port(), " 2"),
+        {"dir " + dir_.path(),
+         absl::StrCat("sentinel monitor mymaster 127.0.0.1 ", primary->port(), " 2"),
          "sentinel down-after-milliseconds mymaster 1000",
          "sentinel failover-timeout mymaster 5000", "sentinel parallel-syncs mymaster 1"},
-        rng_));
-    ASSERT_NE(sentinels.back(), nullptr);
+        rng_);
+    ASSERT_TRUE(sentinel.ok()) << sentinel.status();
+    sentinels.push_back(*std::move(sentinel));
   }
   for (RedisNode* n : {primary.get(), replica.get()}) logs_.push_back(n->log());
   for (auto& s : sentinels) logs_.push_back(s->log());
@@ -612,12 +543,10 @@ TEST_F(RedisFailoverTest, SentinelPromotesReplicaAndEveryChainSucceeds) {
     if (!info.ok() || InfoField(info->str, "master_link_status") != "up") return false;
     for (auto& s : sentinels) {
       absl::StatusOr<RedisValue> m = RedisCall(s->port(), {"SENTINEL", "master", "mymaster"});
-      if (!m.ok() || !m->is_array()) return false;
-      std::map<std::string, std::string> fields;
-      for (size_t i = 0; i + 1 < m->elements.size(); i += 2) {
-        fields[m->elements[i].str] = m->elements[i + 1].str;
+      if (!m.ok() || ReplyField(*m, "num-slaves") != "1" ||
+          ReplyField(*m, "num-other-sentinels") != "2") {
+        return false;
       }
-      if (fields["num-slaves"] != "1" || fields["num-other-sentinels"] != "2") return false;
     }
     return true;
   };

@@ -4,12 +4,15 @@
 #include "orchestrator/redis/redis_connection.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/redis_node.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -250,6 +253,98 @@ TEST_F(RedisConnectionTest, ScriptErrorsStayInternal) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(r.status().message(), "apply.lua: bad mode x");
+}
+
+// A graceful failover (SENTINEL FAILOVER): the old primary stays up as a
+// replica. Pooled connections move to the new primary, seeing at most
+// UNAVAILABLE meanwhile, and so does a subscriber, which the demoted primary
+// would otherwise keep (CLIENT KILL TYPE normal spares pub/sub clients).
+TEST(SentinelTest, PoolAndSubscriberFollowAManualFailover) {
+  using conveyor::testing::RedisCall;
+  using conveyor::testing::RedisNode;
+  using conveyor::testing::ReplyField;
+  conveyor::testing::TempDir dir;
+  std::mt19937 rng(static_cast<uint32_t>(::getpid() ^ absl::ToUnixNanos(absl::Now())));
+  auto a = RedisNode::Start("/usr/bin/redis-server", dir.path(), "a",
+                            {"dir " + dir.path(), "save \"\"", "appendonly no"}, rng);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = RedisNode::Start("/usr/bin/redis-server", dir.path(), "b",
+                            {"dir " + dir.path(), "save \"\"", "appendonly no",
+                             absl::StrCat("replicaof 127.0.0.1 ", (*a)->port())},
+                            rng);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto sentinel = RedisNode::Start(
+      "/usr/bin/redis-sentinel", dir.path(), "sentinel",
+      {"dir " + dir.path(), absl::StrCat("sentinel monitor m 127.0.0.1 ", (*a)->port(), " 1"),
+       "sentinel down-after-milliseconds m 1000", "sentinel failover-timeout m 5000"},
+      rng);
+  ASSERT_TRUE(sentinel.ok()) << sentinel.status();
+  // Until the sentinel knows the replica (else it has nothing to promote).
+  bool knows = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); !knows && absl::Now() < until;) {
+    absl::StatusOr<RedisValue> m = RedisCall((*sentinel)->port(), {"SENTINEL", "master", "m"});
+    absl::StatusOr<RedisValue> info = RedisCall((*b)->port(), {"INFO", "replication"});
+    knows = m.ok() && ReplyField(*m, "num-slaves") == "1" && info.ok() &&
+            conveyor::testing::InfoField(info->str, "master_link_status") == "up";
+    if (!knows) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(knows) << "the sentinel never saw the replica";
+
+  RedisConnectionPool pool(
+      *ParseRedisUrl(absl::StrCat("redis-sentinel://127.0.0.1:", (*sentinel)->port(), "/m")),
+      absl::Milliseconds(500), absl::Seconds(2));
+  {
+    auto lease = pool.Acquire();
+    ASSERT_TRUE(lease->Command({"SET", "k", "before"}).ok());
+  }
+  std::unique_ptr<RedisConnection> subscriber = pool.NewConnection(absl::Seconds(2));
+  ASSERT_TRUE(subscriber->Command({"SUBSCRIBE", "ch"}).ok());
+
+  absl::StatusOr<RedisValue> failover =
+      RedisCall((*sentinel)->port(), {"SENTINEL", "FAILOVER", "m"});
+  ASSERT_TRUE(failover.ok()) << failover.status();
+
+  // Writes go on (after a few UNAVAILABLE at most) and land on b.
+  absl::Status last = absl::UnknownError("no write tried");
+  int i = 0;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); absl::Now() < until; ++i) {
+    auto lease = pool.Acquire();
+    absl::StatusOr<RedisValue> set = lease->Command({"SET", "k", absl::StrCat("after-", i)});
+    last = set.status();
+    if (!set.ok()) {
+      EXPECT_EQ(set.status().code(), absl::StatusCode::kUnavailable) << set.status();
+    }
+    absl::StatusOr<RedisValue> role = RedisCall((*b)->port(), {"ROLE"});
+    if (set.ok() && role.ok() && role->elements[0].str == "master") {
+      absl::StatusOr<RedisValue> on_b = RedisCall((*b)->port(), {"GET", "k"});
+      if (on_b.ok() && on_b->str == absl::StrCat("after-", i)) break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(last.ok()) << last;
+  absl::StatusOr<RedisValue> on_b = RedisCall((*b)->port(), {"GET", "k"});
+  ASSERT_TRUE(on_b.ok());
+  EXPECT_EQ(on_b->str, absl::StrCat("after-", i)) << "the pool does not write to the new primary";
+
+  // The subscriber leaves the demoted primary within the re-check period,
+  // and a fresh subscription hears what is published on the new one.
+  absl::Status dropped = absl::OkStatus();
+  for (absl::Time until = absl::Now() + 3 * kPrimaryRecheck + absl::Seconds(1);
+       dropped.ok() && absl::Now() < until;) {
+    dropped = subscriber->ReadPush(absl::Milliseconds(100)).status();
+  }
+  EXPECT_EQ(dropped.code(), absl::StatusCode::kUnavailable) << dropped;
+  EXPECT_TRUE(absl::StrContains(dropped.message(), "moved")) << dropped;
+  subscriber = pool.NewConnection(absl::Seconds(2));
+  ASSERT_TRUE(subscriber->Command({"SUBSCRIBE", "ch"}).ok());
+  {
+    auto lease = pool.Acquire();
+    ASSERT_TRUE(lease->Command({"PUBLISH", "ch", "hello"}).ok());
+  }
+  absl::StatusOr<absl::optional<RedisValue>> message = subscriber->ReadPush(absl::Seconds(2));
+  ASSERT_TRUE(message.ok()) << message.status();
+  ASSERT_TRUE(message->has_value());
+  EXPECT_EQ((**message).elements[2].str, "hello");
 }
 
 }  // namespace
