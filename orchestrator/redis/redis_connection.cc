@@ -283,9 +283,11 @@ bool RedisErrorMeansNotPrimary(absl::string_view text) {
 
 class RedisPrimaryResolver {
  public:
+  // A sentinel is asked with a short timeout: the asking thread's command
+  // waits for it, and the next sentinel may answer at once.
   RedisPrimaryResolver(RedisEndpoint endpoint, absl::Duration connect_timeout)
       : endpoint_(std::move(endpoint)),
-        ask_timeout_(std::min(connect_timeout, absl::Milliseconds(500))) {}
+        ask_timeout_(std::min(connect_timeout, absl::Milliseconds(250))) {}
 
   // The primary the sentinels named, asked again when older than
   // kPrimaryRecheck or after Invalidate(). If no sentinel answers, the last
