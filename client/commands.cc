@@ -37,9 +37,14 @@ using conveyor::v1::StageKind;
 using conveyor::v1::State;
 using conveyor::v1::SubmitChainRequest;
 
-// Reconnects of one watch after the stream broke with UNAVAILABLE (e.g. the
-// replica serving it went away); each resumes after the last event seen.
-constexpr int kMaxWatchReconnects = 5;
+// A watch outlives an outage of the replica serving it or of Redis (a
+// restart loading its data, a Sentinel failover): on UNAVAILABLE it
+// reconnects, resuming after the last event it saw, backing off from 100 ms
+// doubling to 2 s. It gives up (exit 3) once it has been unavailable for
+// kMaxWatchOutage on end, or at --max-wait.
+constexpr absl::Duration kWatchBackoffInitial = absl::Milliseconds(100);
+constexpr absl::Duration kWatchBackoffMax = absl::Seconds(2);
+constexpr absl::Duration kMaxWatchOutage = absl::Minutes(2);
 
 int UsageError(const absl::Status& status) {
   std::cerr << "error: " << status.message() << "\nRun with --help for usage.\n";
@@ -134,16 +139,38 @@ struct FollowResult {
   google::rpc::Status error;                      // the chain's error, if any
 };
 
+// Retries UNAVAILABLE with the watch's backoff, bounded by kMaxWatchOutage
+// and `deadline`: reading the chain at the end of a watch meets the same
+// outages as the watch itself.
+grpc::Status GetChainRetrying(Session& session, const std::string& name, absl::Time deadline,
+                              Chain* chain) {
+  const absl::Time give_up = std::min(deadline, absl::Now() + kMaxWatchOutage);
+  absl::Duration backoff = kWatchBackoffInitial;
+  while (true) {
+    auto context = session.UnaryContext();
+    conveyor::v1::GetChainRequest get;
+    get.set_name(name);
+    grpc::Status status = session.stub().GetChain(context.get(), get, chain);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= give_up) {
+      return status;
+    }
+    absl::SleepFor(std::min(backoff, give_up - absl::Now()));
+    backoff = std::min(backoff * 2, kWatchBackoffMax);
+  }
+}
+
 // Streams the chain's events into `on_event` until the server ends the
-// stream (the chain is terminal), reconnecting after UNAVAILABLE. Stops with
-// DEADLINE_EXCEEDED after `max_wait`.
+// stream (the chain is terminal), reconnecting after UNAVAILABLE (see
+// kMaxWatchOutage). Stops with DEADLINE_EXCEEDED after `max_wait`.
 FollowResult Follow(Session& session, const std::string& name, absl::Duration max_wait,
                     const std::function<void(const ChainEvent&)>& on_event) {
   FollowResult result;
   const absl::Time deadline =
       max_wait == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + max_wait;
   std::string after_event_id;
-  for (int attempt = 0;; ++attempt) {
+  absl::Duration backoff = kWatchBackoffInitial;
+  absl::Time unavailable_since = absl::InfiniteFuture();
+  while (true) {
     grpc::ClientContext context;
     if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
     conveyor::v1::WatchChainRequest request;
@@ -152,7 +179,9 @@ FollowResult Follow(Session& session, const std::string& name, absl::Duration ma
     std::unique_ptr<grpc::ClientReader<ChainEvent>> reader =
         session.stub().WatchChain(&context, request);
     ChainEvent event;
+    bool progressed = false;
     while (reader->Read(&event)) {
+      progressed = true;
       after_event_id = event.event_id();
       result.state = event.chain_state();
       if (event.has_error()) result.error = event.error();
@@ -160,20 +189,25 @@ FollowResult Follow(Session& session, const std::string& name, absl::Duration ma
     }
     result.status = reader->Finish();
     if (result.status.ok()) break;
-    if (result.status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        attempt >= kMaxWatchReconnects || absl::Now() >= deadline) {
+    const absl::Time now = absl::Now();
+    if (result.status.error_code() != grpc::StatusCode::UNAVAILABLE || now >= deadline) {
       return result;
     }
-    // Back off a little before asking another replica (or the same one, back).
-    absl::SleepFor(std::min(absl::Milliseconds(100) * (1 << attempt), deadline - absl::Now()));
+    // A stream that delivered events was a working connection: the outage
+    // (and the backoff) starts afresh.
+    if (progressed || unavailable_since == absl::InfiniteFuture()) {
+      unavailable_since = now;
+      backoff = kWatchBackoffInitial;
+    }
+    if (now - unavailable_since >= kMaxWatchOutage) return result;
+    // Ask another replica (or the same one, back) after a pause.
+    absl::SleepFor(std::min(backoff, deadline - now));
+    backoff = std::min(backoff * 2, kWatchBackoffMax);
   }
   // The stream ended: normally at a terminal event. Read the chain to be sure
   // of its final state and error.
-  auto context = session.UnaryContext();
-  conveyor::v1::GetChainRequest get;
-  get.set_name(name);
   Chain chain;
-  grpc::Status status = session.stub().GetChain(context.get(), get, &chain);
+  grpc::Status status = GetChainRetrying(session, name, deadline, &chain);
   if (!status.ok()) {
     result.status = status;
     return result;
@@ -256,11 +290,9 @@ int FollowAndReport(Session& session, const GlobalOptions& global, const Chain& 
   });
   if (!global.json) std::cout << view.Finish() << std::flush;
   if (!result.status.ok()) return RpcError(result.status);
-  auto context = session.UnaryContext();
-  conveyor::v1::GetChainRequest get;
-  get.set_name(chain.name());
   Chain final_chain;
-  if (grpc::Status status = session.stub().GetChain(context.get(), get, &final_chain);
+  if (grpc::Status status =
+          GetChainRetrying(session, chain.name(), absl::Now() + kMaxWatchOutage, &final_chain);
       !status.ok()) {
     return RpcError(status);
   }
@@ -341,11 +373,14 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
   if (!max_wait.ok()) return UsageError(max_wait.status());
 
   // The spec names the steps in the progress lines; NOT_FOUND surfaces here.
-  auto context = session->UnaryContext();
-  conveyor::v1::GetChainRequest get;
-  get.set_name(options.chain);
+  // A Redis restart in progress (UNAVAILABLE) is waited out like mid-watch.
   Chain chain;
-  if (grpc::Status status = session->stub().GetChain(context.get(), get, &chain); !status.ok()) {
+  if (grpc::Status status =
+          GetChainRetrying(*session, options.chain,
+                           *max_wait == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                                 : absl::Now() + *max_wait,
+                           &chain);
+      !status.ok()) {
     return RpcError(status);
   }
   WatchView view(KindsOf(chain.spec()), !global.json && StdoutIsTerminal());

@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
 
   std::string redis_url = "redis://127.0.0.1:6379";
   app.add_option("--redis-url", redis_url,
-                 "Redis holding all state: redis://[:password@]host:port[/db]")
+                 "Redis holding all state: redis://[:password@]host:port[/db], or a "
+                 "Sentinel-managed primary: redis-sentinel://[:password@]host:port,"
+                 "host:port/master[/db] (docs/orchestrator.md)")
       ->envname("CONVEYOR_REDIS_URL")
       ->capture_default_str();
   std::map<v1::StageKind, std::string> targets = {
@@ -175,7 +177,7 @@ int main(int argc, char** argv) {
     dispatcher.Stop(server.shutdown_grace / 2);
   };
   LogLine(LogLevel::kInfo).Add("msg", "orchestrator starting").Add("replica", dispatch.replica_name)
-      .Add("redis", absl::StrCat(endpoint->host, ":", endpoint->port, "/", endpoint->db));
+      .Add("redis", endpoint->Describe());
   int code = RunServer(server, {&service}, hooks);
   if (!stop_health.HasBeenNotified()) stop_health.Notify();
   if (health_thread.joinable()) health_thread.join();

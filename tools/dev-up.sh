@@ -100,7 +100,7 @@ start() {
 
 redis_port=$(free_port)
 start redis "$redis_port" redis-server --bind 127.0.0.1 --port "$redis_port" --save "" \
-  --appendonly no --dir "$state/redis" --protected-mode yes
+  --appendonly yes --appendfsync everysec --dir "$state/redis" --protected-mode yes
 
 # whsec_ + base64 of 24 random bytes: the Standard Webhooks secret format.
 secret="whsec_$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(24)).decode())')"

@@ -15,7 +15,7 @@ packages=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server redis-sentinel
   iproute2 python3 python3-yaml
   # real photos for the demo and the benchmarks
   mate-backgrounds
