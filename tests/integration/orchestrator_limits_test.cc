@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -26,9 +27,12 @@ using v1::Chain;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
 
-// A 1x1 PNG header (what SubmitChain's header check reads), padded.
-std::string Png(size_t total_bytes) {
-  std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0", 29);
+// A real 1x1 PNG, padded with zeros to `total_bytes` (exact sizes make the
+// blob accounting checkable; decoders stop at IEND).
+std::string Png(size_t total_bytes = 200) {
+  std::vector<uchar> out;
+  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar(1, 2, 3)), out);
+  std::string png(out.begin(), out.end());
   png.resize(std::max(total_bytes, png.size()), '\0');
   return png;
 }

@@ -7,6 +7,7 @@
 
 #include <limits>
 #include <memory>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -38,9 +39,12 @@ class IdleStageClient : public StageClient {
   }
 };
 
-// 1x1 PNG: the header check only needs its first 24 bytes.
+// A real 1x1 PNG, padded with zeros to `total_bytes` (exact sizes make the
+// blob accounting checkable; decoders stop at IEND).
 std::string Png(size_t total_bytes = 200) {
-  std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0", 29);
+  std::vector<uchar> out;
+  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar(1, 2, 3)), out);
+  std::string png(out.begin(), out.end());
   png.resize(std::max(total_bytes, png.size()), '\0');
   return png;
 }
