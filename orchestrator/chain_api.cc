@@ -2,17 +2,22 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <openssl/rand.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
+#include <algorithm>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "stages/common/image_header.h"
+#include "stages/common/log.h"
 #include "stages/common/status_details.h"
 
 namespace conveyor::orchestrator {
@@ -52,6 +57,67 @@ std::string SpecHash(const conveyor::v1::ChainSpec& spec, const std::string& sou
       absl::string_view(reinterpret_cast<const char*>(digest), digest_len));
 }
 
+// The word a Redis error reply starts with ("OOM", "WRONGTYPE", "ERR"), or ""
+// if `message` does not look like one. RedisConnection turns error replies
+// into INTERNAL(<reply text>); our own INTERNAL messages never start so.
+std::string RedisErrorWord(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInternal) return "";
+  absl::string_view m = status.message();
+  const size_t end = std::min(m.find(' '), m.size());
+  if (end < 2 || end > 16) return "";
+  for (char c : m.substr(0, end)) {
+    if (!absl::ascii_isupper(static_cast<unsigned char>(c))) return "";
+  }
+  return std::string(m.substr(0, end));
+}
+
+// Steps whose worker call carries an input image.
+bool NeedsImage(const conveyor::v1::Step& step) {
+  return step.has_resize() || step.has_filter() || step.has_upload();
+}
+
+std::string StepName(const conveyor::v1::ChainSpec& spec, int step) {
+  return absl::StrCat("step ", step, " (", StageName(StepKind(spec.steps(step))), ")");
+}
+
+// Turns Scheduler::Retry's resume at its first unfinished step into a resume
+// at `from` (< that step): steps from..first-1 had succeeded but one of their
+// outputs that a later step needs was freed, so they run again.
+void ResumeEarlier(Transition& t, int from, const std::string& note) {
+  Chain& c = t.chain;
+  const int first = t.effects.enqueue_step;
+  for (int i = from; i < first; ++i) {
+    conveyor::v1::StepStatus* s = c.mutable_steps(i);
+    s->set_state(conveyor::v1::PENDING);
+    s->set_attempts(0);
+    s->set_deferrals(0);
+    s->clear_error();
+    s->clear_end_time();
+    s->clear_start_time();
+    s->clear_next_attempt_time();
+    s->clear_worker();
+    s->clear_output();
+    s->clear_duration();
+  }
+  // Results are the stored objects of succeeded uploads, in step order.
+  c.clear_results();
+  int done = 0;
+  for (const conveyor::v1::StepStatus& s : c.steps()) {
+    if (s.state() != conveyor::v1::SUCCEEDED) continue;
+    ++done;
+    if (s.output().has_stored_object()) *c.add_results() = s.output().stored_object();
+  }
+  c.set_progress_percent(c.steps_size() == 0 ? 0 : done * 100 / c.steps_size());
+  c.set_resume_note(note);
+  t.effects.enqueue_step = from;
+  t.effects.counters = {{absl::StrCat(StageName(c.steps(from).kind()), ".queued"), 1}};
+  for (conveyor::v1::ChainEvent& e : t.effects.events) {
+    if (e.type() != conveyor::v1::ChainEvent::CHAIN_RESUMED) continue;
+    e.set_step_index(from);
+    e.set_progress_percent(c.progress_percent());
+  }
+}
+
 constexpr conveyor::v1::StageKind kStages[] = {
     conveyor::v1::STAGE_KIND_DOWNLOAD, conveyor::v1::STAGE_KIND_RESIZE,
     conveyor::v1::STAGE_KIND_FILTER, conveyor::v1::STAGE_KIND_UPLOAD,
@@ -60,20 +126,73 @@ constexpr conveyor::v1::StageKind kStages[] = {
 }  // namespace
 
 absl::StatusOr<std::string> ChainApi::ParseChainName(const std::string& name) {
+  if (name.size() > kMaxChainNameBytes) {
+    return InvalidField("name", absl::StrCat("want chains/<32 hex digits>, got ", name.size(),
+                                             " bytes (at most ", kMaxChainNameBytes, ")"));
+  }
   std::string id = ChainIdFromName(name);
   bool ok = !id.empty() && id.size() <= 64;
   for (char c : id) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
   if (!ok) {
-    return InvalidField("name", absl::StrCat("want chains/<32 hex digits>, got \"", name, "\""));
+    return InvalidField("name",
+                        absl::StrCat("want chains/<32 hex digits>, got \"", Preview(name), "\""));
   }
   return id;
+}
+
+absl::StatusOr<std::string> ChainApi::ParseWatchRequest(
+    const conveyor::v1::WatchChainRequest& request) {
+  absl::StatusOr<std::string> id = ParseChainName(request.name());
+  if (!id.ok()) return id.status();
+  const std::string& after = request.after_event_id();
+  if (after.size() > kMaxEventIdBytes) {
+    return InvalidField("after_event_id",
+                        absl::StrCat("want a ChainEvent.event_id (\"<ms>-<seq>\"), got ",
+                                     after.size(), " bytes (at most ", kMaxEventIdBytes, ")"));
+  }
+  if (!after.empty() && !IsStreamId(after)) {
+    return InvalidField("after_event_id",
+                        absl::StrCat("want a ChainEvent.event_id (\"<ms>-<seq>\", decimals of "
+                                     "at most 64 bits), got \"",
+                                     Preview(after), "\""));
+  }
+  return id;
+}
+
+absl::Status ChainApi::PublicStoreError(const absl::Status& status) {
+  const std::string word = RedisErrorWord(status);
+  if (word.empty()) return status;
+  // The raw reply can name keys and script lines: log it, do not return it.
+  LogLine(LogLevel::kWarning).Add("msg", "redis error reply").Add("redis_error", status.message());
+  if (word == "OOM") {
+    return WithErrorReason(
+        absl::ResourceExhaustedError(
+            "Redis is out of memory (maxmemory reached) and refuses writes; nothing was "
+            "written. Retry later, or free space with PurgeChains"),
+        "STORE_OUT_OF_MEMORY");
+  }
+  static constexpr absl::string_view kTransient[] = {"LOADING",    "BUSY",     "READONLY",
+                                                     "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                                                     "NOREPLICAS", "MISCONF"};
+  for (absl::string_view w : kTransient) {
+    if (word == w) {
+      return absl::UnavailableError(
+          absl::StrCat("Redis cannot serve this right now (", word, "); retry later"));
+    }
+  }
+  return absl::InternalError(
+      absl::StrCat("the chain store failed (Redis ", word, "); see the orchestrator log"));
 }
 
 absl::StatusOr<Chain> ChainApi::Submit(const conveyor::v1::SubmitChainRequest& request) {
   const std::string& source = request.source().data();
   const bool has_source = !source.empty();
   if (absl::Status s = ValidateIdempotencyKey(request.idempotency_key()); !s.ok()) return s;
-  if (absl::Status s = ValidateChainSpec(request.spec(), has_source); !s.ok()) return s;
+  // Unknown fields would be stored and served with every read of the chain;
+  // drop them (a newer client's fields mean nothing to this server).
+  conveyor::v1::ChainSpec spec = request.spec();
+  spec.DiscardUnknownFields();
+  if (absl::Status s = ValidateChainSpec(spec, has_source); !s.ok()) return s;
   absl::optional<conveyor::v1::ImageInfo> info;
   if (has_source) {
     if (static_cast<int64_t>(source.size()) > options_.max_intermediate_bytes) {
@@ -90,18 +209,31 @@ absl::StatusOr<Chain> ChainApi::Submit(const conveyor::v1::SubmitChainRequest& r
     i.set_size_bytes(static_cast<int64_t>(source.size()));
     info = i;
   }
-  Transition t = scheduler_.Submit(request.spec(), NewChainId(), request.idempotency_key(), info);
-  absl::StatusOr<SubmitOutcome> out =
-      store_.Submit(t, SpecHash(request.spec(), source), has_source ? &source : nullptr);
-  if (!out.ok()) return out.status();
-  return std::move(out->chain);
+  const std::string hash = SpecHash(spec, source);
+  for (int round = 0;; ++round) {
+    Transition t = scheduler_.Submit(spec, NewChainId(), request.idempotency_key(), info);
+    absl::StatusOr<SubmitOutcome> out = store_.Submit(t, hash, has_source ? &source : nullptr);
+    if (out.ok()) return std::move(out->chain);
+    // A taken id (two random 128-bit ids collided) is ours to fix: new id.
+    if (ErrorReason(out.status()) == "CHAIN_EXISTS" && round < 3) continue;
+    if (ErrorReason(out.status()) == "BLOB_STORE_FULL" && round == 0) {
+      // Images past their retention may still be held: free them and look
+      // again once, so the cap counts only what must be kept.
+      absl::StatusOr<int> freed = store_.FreeExpiredBlobs(clock_.Now(), 1000);
+      if (freed.ok() && *freed > 0) continue;
+    }
+    if (ErrorReason(out.status()) == "CHAIN_EXISTS") {
+      return absl::AbortedError("could not pick an unused chain id; try again");
+    }
+    return PublicStoreError(out.status());
+  }
 }
 
 absl::StatusOr<Chain> ChainApi::Get(const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
   absl::StatusOr<StoredChain> stored = store_.Load(*id);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return PublicStoreError(stored.status());
   return std::move(stored->chain);
 }
 
@@ -114,7 +246,26 @@ absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
   if (!conveyor::v1::State_IsValid(request.state())) {
     return InvalidField("state", absl::StrCat("unknown state ", request.state()));
   }
+  if (request.page_token().size() > kMaxPageTokenBytes) {
+    return InvalidField("page_token",
+                        absl::StrCat(request.page_token().size(), " bytes is over the limit of ",
+                                     kMaxPageTokenBytes, " bytes; pass next_page_token as given"));
+  }
+  if (absl::Status s = ValidateLabels("labels", request.labels()); !s.ok()) return s;
+  if (request.has_create_time_after()) {
+    if (absl::Status s = ValidateTimestamp("create_time_after", request.create_time_after());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (request.has_create_time_before()) {
+    if (absl::Status s = ValidateTimestamp("create_time_before", request.create_time_before());
+        !s.ok()) {
+      return s;
+    }
+  }
   ListQuery q;
+  q.max_page_bytes = options_.max_list_response_bytes;
   q.page_size = request.page_size() == 0 ? 50 : request.page_size();
   q.page_token = request.page_token();
   q.state = request.state();
@@ -124,7 +275,7 @@ absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
     q.created_before = FromProtoTime(request.create_time_before());
   }
   absl::StatusOr<ListPage> page = store_.List(q);
-  if (!page.ok()) return page.status();
+  if (!page.ok()) return PublicStoreError(page.status());
   conveyor::v1::ListChainsResponse response;
   for (Chain& c : page->chains) *response.add_chains() = std::move(c);
   response.set_next_page_token(page->next_page_token);
@@ -136,13 +287,13 @@ absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
   if (!id.ok()) return id.status();
   for (int round = 0; round < 5; ++round) {
     absl::StatusOr<StoredChain> stored = store_.Load(*id);
-    if (!stored.ok()) return stored.status();
+    if (!stored.ok()) return PublicStoreError(stored.status());
     absl::StatusOr<Transition> t = scheduler_.Cancel(stored->chain);
     if (!t.ok()) return t.status();
     if (!t->changed) return std::move(t->chain);
     absl::Status applied = store_.Apply(stored->chain.version(), *t, {});
     if (applied.ok()) return std::move(t->chain);
-    if (!IsStaleVersion(applied)) return applied;
+    if (!IsStaleVersion(applied)) return PublicStoreError(applied);
   }
   return absl::AbortedError("the chain kept changing; try again");
 }
@@ -152,12 +303,72 @@ absl::StatusOr<Chain> ChainApi::Retry(const std::string& name) {
   if (!id.ok()) return id.status();
   for (int round = 0; round < 5; ++round) {
     absl::StatusOr<StoredChain> stored = store_.Load(*id);
-    if (!stored.ok()) return stored.status();
-    absl::StatusOr<Transition> t = scheduler_.Retry(stored->chain);
+    if (!stored.ok()) return PublicStoreError(stored.status());
+    const Chain& chain = stored->chain;
+    absl::StatusOr<Transition> t = scheduler_.Retry(chain);
     if (!t.ok()) return t.status();
-    absl::Status applied = store_.Apply(stored->chain.version(), *t, {});
+    t->chain.clear_resume_note();
+    // The images this resume needs may have been freed (FAILED/CANCELLED
+    // chains keep them for --failed-blob-retention only). Resume from the
+    // earliest step whose input is still there; the required blobs are
+    // re-checked atomically with the resume (ApplyExtras::required_blobs).
+    absl::StatusOr<std::vector<int>> missing_list = store_.MissingBlobs(*id, BlobIndexes(chain));
+    if (!missing_list.ok()) return PublicStoreError(missing_list.status());
+    const std::set<int> missing(missing_list->begin(), missing_list->end());
+    const conveyor::v1::ChainSpec& spec = chain.spec();
+    const int first = t->effects.enqueue_step;
+    int from = first;
+    std::string gone_text;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int s = from; s < spec.steps_size() && !moved; ++s) {
+        if (!NeedsImage(spec.steps(s))) continue;
+        // Blob b = output of step b-1, re-made if that step runs again.
+        const int b = InputBlobIndex(spec, s);
+        if (b > from || missing.count(b) == 0) continue;
+        if (b == 0) {
+          return WithErrorReason(
+              absl::FailedPreconditionError(absl::StrCat(
+                  chain.name(), " cannot be retried: its inline source image, the input of ",
+                  StepName(spec, s), ", was freed ",
+                  absl::FormatDuration(options_.failed_blob_retention),
+                  " after the chain ended (--failed-blob-retention) and nothing can recreate "
+                  "it; submit the chain again with the source")),
+              "SOURCE_FREED", {{"step", std::to_string(s)}});
+        }
+        if (gone_text.empty()) {
+          gone_text = absl::StrCat("the output of ", StepName(spec, b - 1), ", input of ",
+                                   StepName(spec, s),
+                                   ", was freed after the chain ended "
+                                   "(--failed-blob-retention)");
+        }
+        from = b - 1;
+        moved = true;
+      }
+    }
+    ApplyExtras extras;
+    for (int s = from; s < spec.steps_size(); ++s) {
+      const int b = InputBlobIndex(spec, s);
+      if (NeedsImage(spec.steps(s)) && b <= from) extras.required_blobs.push_back(b);
+    }
+    std::sort(extras.required_blobs.begin(), extras.required_blobs.end());
+    extras.required_blobs.erase(
+        std::unique(extras.required_blobs.begin(), extras.required_blobs.end()),
+        extras.required_blobs.end());
+    if (from < first) {
+      ResumeEarlier(*t, from,
+                    absl::StrCat("resumed from ", StepName(spec, from), ", not ",
+                                 StepName(spec, first), ": ", gone_text));
+      LogLine(LogLevel::kInfo)
+          .Add("msg", "retry resumes earlier")
+          .Add("chain", chain.name())
+          .Add("from_step", from)
+          .Add("first_unfinished", first);
+    }
+    absl::Status applied = store_.Apply(chain.version(), *t, extras);
     if (applied.ok()) return std::move(t->chain);
-    if (!IsStaleVersion(applied)) return applied;
+    // Freed meanwhile: look again.
+    if (!IsStaleVersion(applied) && !IsBlobGone(applied)) return PublicStoreError(applied);
   }
   return absl::AbortedError("the chain kept changing; try again");
 }
@@ -174,7 +385,7 @@ absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
   }
   absl::StatusOr<PurgeOutcome> out =
       store_.Purge(request.state(), clock_.Now() - older_than, request.dry_run());
-  if (!out.ok()) return out.status();
+  if (!out.ok()) return PublicStoreError(out.status());
   conveyor::v1::PurgeChainsResponse response;
   response.set_purged_count(out->count);
   for (const std::string& n : out->sample_names) response.add_purged_names(n);
@@ -222,7 +433,13 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
       }
     }
   }
+  status.set_max_blob_bytes(options_.max_blob_bytes);
+  status.set_redis_used_memory_bytes(-1);
+  status.set_redis_max_memory_bytes(-1);
   if (stored.ok()) {
+    status.set_blob_bytes(std::max<int64_t>(0, stored->blob_bytes));
+    status.set_redis_used_memory_bytes(stored->redis_used_memory);
+    status.set_redis_max_memory_bytes(stored->redis_max_memory);
     for (const ReplicaInfo& r : stored->replicas) {
       conveyor::v1::ReplicaStatus* out = status.add_replicas();
       out->set_name(r.name);

@@ -8,6 +8,11 @@
 // Chain.version: a stale writer gets ABORTED with error reason
 // "STALE_VERSION" (IsStaleVersion) and changes nothing.
 //
+// Image blobs are accounted: the store tracks the bytes it holds in blobs, and
+// Submit refuses a chain while they reach the cap (RESOURCE_EXHAUSTED, reason
+// BLOB_STORE_FULL). The blobs of a FAILED or CANCELLED chain are freed after
+// the failed-blob retention (FreeExpiredBlobs), its record stays.
+//
 // Thread-safety: implementations are thread-safe.
 #ifndef CONVEYOR_ORCHESTRATOR_CHAIN_STORE_H_
 #define CONVEYOR_ORCHESTRATOR_CHAIN_STORE_H_
@@ -19,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "conveyor/v1/chain.pb.h"
@@ -30,6 +36,10 @@ namespace conveyor::orchestrator {
 // ABORTED with reason STALE_VERSION.
 absl::Status StaleVersionError(int64_t expected, const std::string& actual);
 bool IsStaleVersion(const absl::Status& status);
+
+// A Redis stream id as ChainEvent.event_id carries it: "<ms>" or "<ms>-<seq>",
+// each a decimal that fits 64 bits unsigned.
+bool IsStreamId(absl::string_view id);
 
 struct StoredChain {
   conveyor::v1::Chain chain;
@@ -64,7 +74,14 @@ struct ApplyExtras {
   const std::string* output_blob = nullptr;
   // Extra counters (e.g. "<stage>.queued" -1 for a fresh claim).
   std::vector<std::pair<std::string, int>> counters;
+  // Blobs that must still be stored: if one is gone, nothing is applied and
+  // Apply() is FAILED_PRECONDITION with reason BLOB_GONE (RetryChain checks
+  // the inputs it resumes from this way, atomically with the resume).
+  std::vector<int> required_blobs;
 };
+
+// FAILED_PRECONDITION from Apply() when ApplyExtras::required_blobs failed.
+bool IsBlobGone(const absl::Status& status);
 
 struct SubmitOutcome {
   conveyor::v1::Chain chain;
@@ -79,6 +96,10 @@ struct ListQuery {
   std::map<std::string, std::string> labels;
   absl::optional<absl::Time> created_after;   // inclusive
   absl::optional<absl::Time> created_before;  // exclusive
+  // Stop adding chains before the page's serialized size passes this (0 =
+  // no limit); the page then ends early with a next_page_token. At least one
+  // chain is returned.
+  int64_t max_page_bytes = 0;
 };
 
 struct ListPage {
@@ -109,6 +130,12 @@ struct StoreStatus {
   std::map<std::string, StageCounters> stages;  // by stage name
   std::vector<ReplicaInfo> replicas;
   std::map<std::string, int64_t> chains_by_state;
+  // Bytes held in image blobs (inline sources and step outputs).
+  int64_t blob_bytes = 0;
+  // Redis INFO memory: used_memory and maxmemory (0 = no limit); -1 if
+  // Redis did not say.
+  int64_t redis_used_memory = -1;
+  int64_t redis_max_memory = -1;
 };
 
 struct EventBatch {
@@ -122,7 +149,9 @@ class ChainStore {
   // Stores a new chain (transition from Scheduler::Submit) with its inline
   // source bytes, atomically. With an idempotency key: the same key and
   // `spec_hash` returns the existing chain (existing = true); another hash is
-  // ALREADY_EXISTS.
+  // ALREADY_EXISTS. RESOURCE_EXHAUSTED (reason BLOB_STORE_FULL) while the
+  // stored blob bytes are at the cap or the source would pass it; ALREADY_EXISTS
+  // with reason CHAIN_EXISTS if the chain id is taken (the caller picks a new one).
   virtual absl::StatusOr<SubmitOutcome> Submit(const Transition& transition,
                                                const std::string& spec_hash,
                                                const std::string* source_bytes) = 0;
@@ -165,6 +194,14 @@ class ChainStore {
   // new ones when there are none (zero = do not wait).
   virtual absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id,
                                             int count, absl::Duration block) = 0;
+
+  // Which of `blobs` (blob indexes of chain `id`) are no longer stored.
+  virtual absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
+                                                        const std::vector<int>& blobs) = 0;
+  // Frees the blobs of FAILED/CANCELLED chains whose failed-blob retention
+  // passed by `now`, at most `max_chains` chains. Returns how many chains'
+  // blobs it freed. Safe to run on every replica at once.
+  virtual absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) = 0;
 
   virtual absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) = 0;
   virtual absl::StatusOr<StoreStatus> Status(absl::Time live_after) = 0;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/duration.pb.h"
@@ -46,9 +48,53 @@ absl::Status CheckDuration(absl::string_view field, const google::protobuf::Dura
   return absl::OkStatus();
 }
 
-bool IsHttpUrl(absl::string_view url) {
-  return (absl::StartsWithIgnoreCase(url, "http://") && url.size() > 7) ||
-         (absl::StartsWithIgnoreCase(url, "https://") && url.size() > 8);
+// Longer than `max_bytes`: names the size and the limit, never the value.
+absl::Status CheckSize(absl::string_view field, absl::string_view value, size_t max_bytes) {
+  if (value.size() <= max_bytes) return absl::OkStatus();
+  return InvalidField(
+      field, absl::StrCat(value.size(), " bytes is over the limit of ", max_bytes, " bytes"));
+}
+
+// C0 controls, space and DEL have no place in a URL, destination or key
+// template (they must be percent-encoded); refusing them here keeps them out
+// of request lines, headers and object keys downstream.
+absl::Status CheckNoControl(absl::string_view field, absl::string_view value, bool allow_space) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f || (c == ' ' && !allow_space)) {
+      return InvalidField(field, absl::StrCat("byte ", i, " is a control character or space (0x",
+                                              absl::Hex(c, absl::kZeroPad2), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The scheme of `url` for messages ("" if there is none): never the rest,
+// which may hold credentials.
+std::string SchemeOf(absl::string_view url) {
+  size_t colon = url.find(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon > 16) return "";
+  for (char c : url.substr(0, colon)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return "";
+    }
+  }
+  return std::string(url.substr(0, colon));
+}
+
+absl::Status CheckHttpUrl(absl::string_view field, absl::string_view url) {
+  if (absl::Status s = CheckSize(field, url, kMaxUrlBytes); !s.ok()) return s;
+  if (absl::Status s = CheckNoControl(field, url, /*allow_space=*/false); !s.ok()) return s;
+  const bool ok = (absl::StartsWithIgnoreCase(url, "http://") && url.size() > 7) ||
+                  (absl::StartsWithIgnoreCase(url, "https://") && url.size() > 8);
+  if (ok) return absl::OkStatus();
+  const std::string scheme = SchemeOf(url);
+  if (url.empty()) return InvalidField(field, "want an http:// or https:// URL, got nothing");
+  if (scheme.empty()) {
+    return InvalidField(field, "want an http:// or https:// URL, got one without a scheme");
+  }
+  return InvalidField(field, absl::StrCat("want an http:// or https:// URL, got scheme \"",
+                                          Preview(scheme, 16), "\""));
 }
 
 absl::Status CheckRetry(absl::string_view field, const conveyor::v1::RetryPolicy& retry) {
@@ -74,6 +120,11 @@ absl::Status CheckRetry(absl::string_view field, const conveyor::v1::RetryPolicy
   double j = retry.jitter();
   if (!std::isfinite(j) || j < 0 || j > 1) {
     return InvalidField(absl::StrCat(field, ".jitter"), absl::StrCat("want 0..1, got ", j));
+  }
+  if (retry.retryable_codes_size() > kMaxRetryableCodes) {
+    return InvalidField(absl::StrCat(field, ".retryable_codes"),
+                        absl::StrCat("want at most ", kMaxRetryableCodes, " codes, got ",
+                                     retry.retryable_codes_size()));
   }
   for (int i = 0; i < retry.retryable_codes_size(); ++i) {
     int code = retry.retryable_codes(i);
@@ -102,10 +153,7 @@ absl::Status CheckStepSpec(const std::string& f, const Step& step) {
   switch (step.kind_case()) {
     case Step::kDownload: {
       const auto& s = step.download();
-      if (!IsHttpUrl(s.url())) {
-        return InvalidField(f + ".download.url",
-                            absl::StrCat("want an http:// or https:// URL, got \"", s.url(), "\""));
-      }
+      if (absl::Status st = CheckHttpUrl(f + ".download.url", s.url()); !st.ok()) return st;
       if (s.max_bytes() < 0) {
         return InvalidField(f + ".download.max_bytes",
                             absl::StrCat("want >= 0, got ", s.max_bytes()));
@@ -136,8 +184,9 @@ absl::Status CheckStepSpec(const std::string& f, const Step& step) {
     }
     case Step::kFilter: {
       const auto& s = step.filter();
-      if (s.ops_size() < 1 || s.ops_size() > 32) {
-        return InvalidField(f + ".filter.ops", absl::StrCat("want 1..32 ops, got ", s.ops_size()));
+      if (s.ops_size() < 1 || s.ops_size() > kMaxFilterOps) {
+        return InvalidField(f + ".filter.ops",
+                            absl::StrCat("want 1..", kMaxFilterOps, " ops, got ", s.ops_size()));
       }
       for (int i = 0; i < s.ops_size(); ++i) {
         if (s.ops(i).op_case() == conveyor::v1::FilterOp::OP_NOT_SET) {
@@ -148,20 +197,24 @@ absl::Status CheckStepSpec(const std::string& f, const Step& step) {
     }
     case Step::kUpload: {
       const auto& s = step.upload();
+      const std::string dest = f + ".upload.destination";
+      if (absl::Status st = CheckSize(dest, s.destination(), kMaxDestinationBytes); !st.ok()) {
+        return st;
+      }
+      if (absl::Status st = CheckNoControl(dest, s.destination(), true); !st.ok()) return st;
       if (!absl::StartsWith(s.destination(), "file:///") &&
           !(absl::StartsWith(s.destination(), "s3://") && s.destination().size() > 5)) {
-        return InvalidField(f + ".upload.destination",
-                            absl::StrCat("want file:///dir or s3://bucket[/prefix], got \"",
-                                         s.destination(), "\""));
+        return InvalidField(dest, absl::StrCat("want file:///dir or s3://bucket[/prefix], got \"",
+                                               Preview(s.destination()), "\""));
       }
-      return absl::OkStatus();
+      const std::string key = f + ".upload.key_template";
+      if (absl::Status st = CheckSize(key, s.key_template(), kMaxKeyTemplateBytes); !st.ok()) {
+        return st;
+      }
+      return CheckNoControl(key, s.key_template(), /*allow_space=*/false);
     }
     case Step::kWebhook:
-      if (!IsHttpUrl(step.webhook().url())) {
-        return InvalidField(f + ".webhook.url", absl::StrCat("want an http:// or https:// URL, got \"",
-                                                             step.webhook().url(), "\""));
-      }
-      return absl::OkStatus();
+      return CheckHttpUrl(f + ".webhook.url", step.webhook().url());
     case Step::KIND_NOT_SET:
       break;
   }
@@ -169,7 +222,7 @@ absl::Status CheckStepSpec(const std::string& f, const Step& step) {
 }
 
 bool ValidLabelKey(absl::string_view key) {
-  if (key.empty() || key.size() > 63) return false;
+  if (key.empty() || key.size() > kMaxLabelKeyChars) return false;
   for (char c : key) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     if (!ok) return false;
@@ -179,10 +232,53 @@ bool ValidLabelKey(absl::string_view key) {
 
 }  // namespace
 
+std::string Preview(absl::string_view value, size_t max_bytes) {
+  if (value.size() <= max_bytes) return absl::CHexEscape(value);
+  return absl::StrCat(absl::CHexEscape(value.substr(0, max_bytes)), "... (", value.size(),
+                      " bytes)");
+}
+
+absl::Status ValidateLabels(absl::string_view field,
+                            const google::protobuf::Map<std::string, std::string>& labels) {
+  if (labels.size() > static_cast<size_t>(kMaxLabels)) {
+    return InvalidField(field,
+                        absl::StrCat("want at most ", kMaxLabels, " labels, got ", labels.size()));
+  }
+  for (const auto& [key, value] : labels) {
+    if (!ValidLabelKey(key)) {
+      if (key.size() > kMaxLabelKeyChars) {
+        return InvalidField(field, absl::StrCat("a key of ", key.size(),
+                                                " bytes; keys are 1..63 chars of [a-z0-9_.-]"));
+      }
+      return InvalidField(absl::StrCat(field, "[", Preview(key), "]"),
+                          "keys are 1..63 chars of [a-z0-9_.-]");
+    }
+    const std::string vfield = absl::StrCat(field, "[", key, "]");
+    if (value.size() > kMaxLabelValueBytes) {
+      return InvalidField(vfield, absl::StrCat("values are up to ", kMaxLabelValueBytes,
+                                               " bytes, got ", value.size()));
+    }
+    if (absl::Status s = CheckNoControl(vfield, value, /*allow_space=*/true); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTimestamp(absl::string_view field, const google::protobuf::Timestamp& t) {
+  // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, as google/protobuf/timestamp.proto says.
+  constexpr int64_t kMinSeconds = -62135596800;
+  constexpr int64_t kMaxSeconds = 253402300799;
+  if (t.seconds() < kMinSeconds || t.seconds() > kMaxSeconds || t.nanos() < 0 ||
+      t.nanos() > 999999999) {
+    return InvalidField(field, absl::StrCat("want a time in 0001-01-01..9999-12-31, got ",
+                                            t.seconds(), "s+", t.nanos(), "ns"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateIdempotencyKey(absl::string_view key) {
   if (key.size() > kMaxIdempotencyKeyChars) {
-    return InvalidField("idempotency_key",
-                        absl::StrCat("want at most 128 chars, got ", key.size()));
+    return InvalidField("idempotency_key", absl::StrCat("want at most ", kMaxIdempotencyKeyChars,
+                                                        " chars, got ", key.size()));
   }
   for (char c : key) {
     if (c < 0x21 || c > 0x7e || c == '|') {
@@ -197,20 +293,7 @@ absl::Status ValidateChainSpec(const ChainSpec& spec, bool has_inline_source) {
     return InvalidField("spec.steps", absl::StrCat("want 1..", kMaxSteps, " steps, got ",
                                                    spec.steps_size()));
   }
-  if (spec.labels_size() > kMaxLabels) {
-    return InvalidField("spec.labels", absl::StrCat("want at most ", kMaxLabels, " labels, got ",
-                                                    spec.labels_size()));
-  }
-  for (const auto& [key, value] : spec.labels()) {
-    if (!ValidLabelKey(key)) {
-      return InvalidField(absl::StrCat("spec.labels[", key, "]"),
-                          "keys are 1..63 chars of [a-z0-9_.-]");
-    }
-    if (value.size() > 255) {
-      return InvalidField(absl::StrCat("spec.labels[", key, "]"),
-                          absl::StrCat("values are up to 255 chars, got ", value.size()));
-    }
-  }
+  if (absl::Status s = ValidateLabels("spec.labels", spec.labels()); !s.ok()) return s;
   if (!conveyor::v1::Priority_IsValid(spec.priority())) {
     return InvalidField("spec.priority", absl::StrCat("unknown priority ", spec.priority()));
   }
@@ -277,6 +360,11 @@ absl::Status ValidateChainSpec(const ChainSpec& spec, bool has_inline_source) {
       default:
         return InvalidField(f, "set one of download, resize, filter, upload, webhook");
     }
+  }
+  // Last, so a field over its own limit is named first.
+  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
+    return InvalidField("spec", absl::StrCat(bytes, " bytes serialized is over the limit of ",
+                                             kMaxSpecBytes, " bytes"));
   }
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "orchestrator/blob_sweeper.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/dispatcher.h"
 #include "orchestrator/grpc_stage_client.h"
@@ -90,6 +91,16 @@ int main(int argc, char** argv) {
   AddDurationFlag(app, "--retention", store_options.retention,
                   "how long finished chains (and idempotency keys) are kept",
                   "CONVEYOR_RETENTION");
+  AddDurationFlag(app, "--failed-blob-retention", store_options.failed_blob_retention,
+                  "how long the images of FAILED/CANCELLED chains are kept for RetryChain "
+                  "(the chain record stays for --retention)",
+                  "CONVEYOR_FAILED_BLOB_RETENTION");
+  app.add_option("--max-blob-bytes", store_options.max_blob_bytes,
+                 "SubmitChain answers RESOURCE_EXHAUSTED (BLOB_STORE_FULL) while the images "
+                 "held for chains reach this many bytes; 0 = no cap")
+      ->envname("CONVEYOR_MAX_BLOB_BYTES")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--max-intermediate-bytes", dispatch.max_intermediate_bytes,
                  "largest image kept between steps (and largest inline source)")
       ->envname("CONVEYOR_MAX_INTERMEDIATE_BYTES")
@@ -121,6 +132,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--retention: want at least 1s\n");
     return 2;
   }
+  if (store_options.failed_blob_retention < absl::Seconds(1)) {
+    std::fprintf(stderr, "--failed-blob-retention: want at least 1s\n");
+    return 2;
+  }
   absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(redis_url);
   if (!endpoint.ok()) {
     std::fprintf(stderr, "%s\n", std::string(endpoint.status().message()).c_str());
@@ -146,11 +161,19 @@ int main(int argc, char** argv) {
   api_options.max_intermediate_bytes = dispatch.max_intermediate_bytes;
   api_options.lease_timeout = dispatch.lease_timeout;
   api_options.max_in_flight = dispatch.max_in_flight;
+  // 4 MiB: gRPC's default receive limit, which `conveyor list` keeps.
+  api_options.max_list_response_bytes =
+      std::min<int64_t>(server.max_message_bytes, int64_t{4} << 20) * 15 / 16;
+  api_options.max_blob_bytes = store_options.max_blob_bytes;
+  api_options.failed_blob_retention =
+      std::min(store_options.failed_blob_retention, store_options.retention);
   ChainApi api(store, scheduler, stages, clock, api_options);
   WorkerPool pool(static_cast<size_t>(server.worker_threads),
                   static_cast<size_t>(server.max_queued));
   OrchestratorService service(api, store, pool, service_options);
   Dispatcher dispatcher(store, redis, stages, scheduler, dispatch);
+  BlobSweeper blob_sweeper(store, clock,
+                           BlobSweeper::IntervalFor(store_options.failed_blob_retention));
 
   // Health follows Redis: NOT_SERVING while it cannot be reached.
   absl::Notification stop_health;
@@ -158,6 +181,7 @@ int main(int argc, char** argv) {
   ServerHooks hooks;
   hooks.on_started = [&](grpc::Server& srv) {
     dispatcher.Start();
+    blob_sweeper.Start();
     health_thread = std::thread([&, health = srv.GetHealthCheckService()] {
       bool serving = true;
       do {
@@ -175,6 +199,7 @@ int main(int argc, char** argv) {
     stop_health.Notify();
     if (health_thread.joinable()) health_thread.join();
     dispatcher.Stop(server.shutdown_grace / 2);
+    blob_sweeper.Stop();
   };
   LogLine(LogLevel::kInfo).Add("msg", "orchestrator starting").Add("replica", dispatch.replica_name)
       .Add("redis", endpoint->Describe());

@@ -97,13 +97,13 @@ class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
   void Run() {
     absl::StatusOr<StoredChain> chain = store_.Load(id_);
     if (!chain.ok()) {
-      Finish(ToGrpcStatus(chain.status()));
+      Finish(ToGrpcStatus(ChainApi::PublicStoreError(chain.status())));
       return;
     }
     while (!Cancelled()) {
       absl::StatusOr<EventBatch> batch = store_.Events(id_, last_id_, 100, absl::Seconds(1));
       if (!batch.ok()) {
-        Finish(ToGrpcStatus(batch.status()));
+        Finish(ToGrpcStatus(ChainApi::PublicStoreError(batch.status())));
         return;
       }
       for (ChainEvent& e : batch->events) {
@@ -126,7 +126,7 @@ class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
         // event) will not produce more, so end the stream.
         absl::StatusOr<StoredChain> now = store_.Load(id_);
         if (!now.ok()) {
-          Finish(ToGrpcStatus(now.status()));
+          Finish(ToGrpcStatus(ChainApi::PublicStoreError(now.status())));
           return;
         }
         if (IsTerminal(now->chain.state())) {
@@ -251,7 +251,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ListChains(
 
 grpc::ServerWriteReactor<ChainEvent>* OrchestratorService::WatchChain(
     grpc::CallbackServerContext* /*ctx*/, const conveyor::v1::WatchChainRequest* request) {
-  absl::StatusOr<std::string> id = ChainApi::ParseChainName(request->name());
+  absl::StatusOr<std::string> id = ChainApi::ParseWatchRequest(*request);
   if (!id.ok()) return new FinishedWriter(id.status());
   if (++active_watches_ > options_.max_watches) {
     --active_watches_;

@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis/scripts.h"
@@ -52,6 +53,16 @@ class ScriptCall {
     for (std::string& a : args) ops_.push_back(std::move(a));
     ++count_;
   }
+  // Blob writes and deletes go through BLOBSET/BLOBDEL so that
+  // cv:{q}:blob_bytes stays exact.
+  void BlobSet(const std::string& key, const std::string& bytes) {
+    const int counter = Key(std::string(kBlobBytesKey));
+    Op("BLOBSET", key, {bytes, std::to_string(counter)});
+  }
+  void BlobDel(const std::string& key) {
+    const int counter = Key(std::string(kBlobBytesKey));
+    Op("BLOBDEL", key, {std::to_string(counter)});
+  }
   std::vector<std::string> Args(std::string mode, std::string a2, std::string a3) const {
     std::vector<std::string> args = {std::move(mode), std::move(a2), std::move(a3),
                                      std::to_string(count_)};
@@ -73,22 +84,41 @@ int64_t CreateMs(const Chain& chain) {
 
 absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what) {
   if (!reply.is_array() || reply.elements.empty()) {
-    return absl::InternalError(absl::StrCat(what, ": unexpected script reply"));
+    return absl::InternalError(absl::StrCat(what, ": unexpected reply from the chain store"));
   }
   const std::string& tag = reply.elements[0].str;
+  const std::string arg = reply.elements.size() > 1 ? reply.elements[1].str : "?";
   if (tag == "OK") return absl::OkStatus();
   if (tag == "MISSING") return absl::NotFoundError(absl::StrCat(what, ": chain not found"));
   if (tag == "STALE") {
-    return absl::AbortedError(absl::StrCat(what, ": stale version (stored ",
-                                           reply.elements.size() > 1 ? reply.elements[1].str : "?",
-                                           ")"));
+    return absl::AbortedError(absl::StrCat(what, ": stale version (stored ", arg, ")"));
   }
-  return absl::InternalError(absl::StrCat(what, ": script said ", tag));
+  if (tag == "EXISTS") {
+    // Only a collision of two random 128-bit ids gets here.
+    return WithErrorReason(
+        absl::AlreadyExistsError(absl::StrCat(what, ": a chain with this id exists already")),
+        "CHAIN_EXISTS");
+  }
+  if (tag == "GONE") {
+    return WithErrorReason(absl::FailedPreconditionError(
+                               absl::StrCat(what, ": a stored image it needs was freed meanwhile")),
+                           "BLOB_GONE");
+  }
+  if (tag == "FULL") {
+    return WithErrorReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the image store is full: ", arg,
+            " bytes of images are held for chains (--max-blob-bytes); retry when running "
+            "chains have finished, or purge failed ones")),
+        "BLOB_STORE_FULL", {{"blob_bytes", arg}});
+  }
+  return absl::InternalError(absl::StrCat(what, ": unexpected reply from the chain store"));
 }
 
 // Adds the effects of `t` to `call`.
 void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& extras,
-                      absl::Duration retention, bool is_new) {
+                      const RedisChainStoreOptions& options, bool is_new) {
+  const absl::Duration retention = options.retention;
   const Chain& c = t.chain;
   const std::string id = ChainIdFromName(c.name());
   const std::string meta = ChainMetaKey(id);
@@ -123,7 +153,7 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
     call.Op("XADD", ChainEventsKey(id), {"*", "e", e.SerializeAsString()});
   }
   if (t.effects.output_blob >= 0 && extras.output_blob != nullptr) {
-    call.Op("SET", ChainBlobKey(id, t.effects.output_blob), {*extras.output_blob});
+    call.BlobSet(ChainBlobKey(id, t.effects.output_blob), *extras.output_blob);
   }
   if (t.effects.enqueue_step >= 0) {
     const int step = t.effects.enqueue_step;
@@ -147,18 +177,35 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
     call.Op("XACK", extras.ack->stream, {std::string(kDispatchGroup), extras.ack->id});
     call.Op("XDEL", extras.ack->stream, {extras.ack->id});
   }
-  std::vector<std::string> chain_keys = {meta, ChainEventsKey(id)};
+  for (int blob : extras.required_blobs) call.Op("REQUIRE", ChainBlobKey(id, blob), {});
+  const std::vector<std::string> chain_keys = {meta, ChainEventsKey(id)};
+  std::vector<std::string> blob_keys;
   for (int blob : BlobIndexes(c)) {
     if (t.effects.delete_blobs) {
-      call.Op("DEL", ChainBlobKey(id, blob), {});
+      call.BlobDel(ChainBlobKey(id, blob));
     } else {
-      chain_keys.push_back(ChainBlobKey(id, blob));
+      blob_keys.push_back(ChainBlobKey(id, blob));
     }
   }
   if (t.effects.expire) {
     for (const std::string& key : chain_keys) call.Op("EXPIRE", key, {std::to_string(ttl_s)});
+    if (!blob_keys.empty()) {
+      // A FAILED or CANCELLED chain: its images go after the failed-blob
+      // retention (FreeExpiredBlobs), its record after the full retention.
+      // The TTL only backstops a sweep that never ran; the sweep comes first
+      // and keeps cv:{q}:blob_bytes exact.
+      const absl::Duration keep = std::min(options.failed_blob_retention, retention);
+      const int64_t free_ms = ToMs(FromProtoTime(c.end_time()) + keep);
+      call.Op("ZADD", std::string(kBlobExpiryKey), {std::to_string(free_ms), id});
+      const int64_t backstop_s = ttl_s + absl::ToInt64Seconds(keep) + 3600;
+      for (const std::string& key : blob_keys) {
+        call.Op("EXPIRE", key, {std::to_string(backstop_s)});
+      }
+    }
   } else if (t.effects.persist) {
     for (const std::string& key : chain_keys) call.Op("PERSIST", key, {});
+    for (const std::string& key : blob_keys) call.Op("PERSIST", key, {});
+    call.Op("ZREM", std::string(kBlobExpiryKey), {id});
   }
   std::map<std::string, int> counters;
   for (const auto& [field, n] : t.effects.counters) counters[field] += n;
@@ -197,11 +244,32 @@ bool DecodePageToken(const std::string& token, int64_t& score, std::string& id) 
 
 }  // namespace
 
+bool IsStreamId(absl::string_view id) {
+  if (id.empty() || id.size() > kMaxEventIdBytes) return false;
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(id, absl::MaxSplits('-', 1));
+  uint64_t n = 0;
+  auto digits = [&n](absl::string_view v) {
+    if (v.empty()) return false;
+    for (char c : v) {
+      if (c < '0' || c > '9') return false;
+    }
+    return absl::SimpleAtoi(v, &n);  // false when over 2^64-1
+  };
+  if (!digits(parts.first)) return false;
+  return id.find('-') == absl::string_view::npos || digits(parts.second);
+}
+
 absl::Status StaleVersionError(int64_t expected, const std::string& actual) {
   return WithErrorReason(absl::AbortedError(absl::StrCat("chain changed concurrently (expected "
                                                          "version ",
                                                          expected, ", stored ", actual, ")")),
                          "STALE_VERSION");
+}
+
+bool IsBlobGone(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         ErrorReason(status) == "BLOB_GONE";
 }
 
 bool IsStaleVersion(const absl::Status& status) {
@@ -236,11 +304,19 @@ absl::StatusOr<SubmitOutcome> RedisChainStore::Submit(const Transition& t,
     call.Key(IdempotencyKey(c.idempotency_key()));
     idem_value = absl::StrCat(id, "|", spec_hash);
   }
-  if (source_bytes != nullptr) call.Op("SET", ChainBlobKey(id, 0), {*source_bytes});
+  if (options_.max_blob_bytes > 0) {
+    // Checked before any write (apply.lua pass 1). A chain that starts with a
+    // download stores nothing yet, but is still refused while the store is
+    // at the cap: its download would add to it.
+    call.Op("BLOBCAP", std::string(kBlobBytesKey),
+            {std::to_string(options_.max_blob_bytes),
+             std::to_string(source_bytes != nullptr ? source_bytes->size() : 0)});
+  }
+  if (source_bytes != nullptr) call.BlobSet(ChainBlobKey(id, 0), *source_bytes);
   const std::string score = std::to_string(CreateMs(c));
   call.Op("ZADD", std::string(kAllIndexKey), {score, id});
   for (const auto& [k, v] : c.spec().labels()) call.Op("ZADD", LabelIndexKey(k, v), {score, id});
-  AddTransitionOps(call, t, ApplyExtras{}, options_.retention, /*is_new=*/true);
+  AddTransitionOps(call, t, ApplyExtras{}, options_, /*is_new=*/true);
 
   absl::StatusOr<RedisValue> reply;
   {
@@ -327,7 +403,7 @@ absl::Status RedisChainStore::Apply(int64_t expected_version, const Transition& 
                                     const ApplyExtras& extras) {
   const std::string id = ChainIdFromName(t.chain.name());
   ScriptCall call(ChainMetaKey(id));
-  AddTransitionOps(call, t, extras, options_.retention, /*is_new=*/false);
+  AddTransitionOps(call, t, extras, options_, /*is_new=*/false);
   absl::StatusOr<RedisValue> reply;
   {
     auto conn = pool_.Acquire();
@@ -541,6 +617,10 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
   if (q.created_after.has_value()) min = std::to_string(ToMs(*q.created_after));
 
   ListPage page;
+  int64_t page_bytes = 128;  // room for next_page_token and its tag
+  bool full_by_bytes = false;
+  int64_t last_score = 0;
+  std::string last_id;
   auto conn = pool_.Acquire();
   int64_t offset = 0;
   const int batch = std::max(q.page_size + 1, 64);
@@ -590,6 +670,19 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
         if (it == chain.spec().labels().end() || it->second != v) match = false;
       }
       if (!match) continue;
+      // A repeated message field costs its size plus a tag byte and a length
+      // varint (at most 5 bytes).
+      const int64_t chain_bytes = static_cast<int64_t>(chain.ByteSizeLong()) + 6;
+      if (q.max_page_bytes > 0 && !page.chains.empty() &&
+          page_bytes + chain_bytes > q.max_page_bytes) {
+        // Full by bytes: continue after the last chain returned.
+        page.next_page_token = EncodePageToken(last_score, last_id);
+        full_by_bytes = true;
+        break;
+      }
+      page_bytes += chain_bytes;
+      last_score = score;
+      last_id = id;
       page.chains.push_back(std::move(chain));
       if (static_cast<int>(page.chains.size()) == q.page_size) {
         page.next_page_token = EncodePageToken(score, id);
@@ -600,7 +693,7 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       if (absl::Status s = conn->Pipeline(cleanup).status(); !s.ok()) return s;
       offset -= removed;  // those index entries are gone: later ones moved up
     }
-    if (static_cast<int>(page.chains.size()) == q.page_size) break;
+    if (static_cast<int>(page.chains.size()) == q.page_size || full_by_bytes) break;
     if (static_cast<int>(ids->elements.size() / 2) < batch) break;
   }
   if (static_cast<int>(page.chains.size()) == q.page_size && !page.next_page_token.empty()) {
@@ -677,7 +770,8 @@ absl::StatusOr<PurgeOutcome> RedisChainStore::Purge(State state, absl::Time ende
           ScriptCall call(ChainMetaKey(id));
           call.Op("DEL", ChainMetaKey(id), {});
           call.Op("DEL", ChainEventsKey(id), {});
-          for (int blob : BlobIndexes(chain)) call.Op("DEL", ChainBlobKey(id, blob), {});
+          for (int blob : BlobIndexes(chain)) call.BlobDel(ChainBlobKey(id, blob));
+          call.Op("ZREM", std::string(kBlobExpiryKey), {id});
           call.Op("ZREM", std::string(kAllIndexKey), {id});
           call.Op("ZREM", StateIndexKey(chain.state()), {id});
           for (const auto& [k, v] : chain.spec().labels()) call.Op("ZREM", LabelIndexKey(k, v), {id});
@@ -711,6 +805,12 @@ absl::StatusOr<EventBatch> RedisChainStore::Events(const std::string& id,
   }
   argv.push_back("STREAMS");
   argv.push_back(ChainEventsKey(id));
+  // ChainApi::ParseEventId checks ids from callers; this keeps any other
+  // caller's malformed id from reaching Redis as "ERR Invalid stream ID".
+  if (!after_id.empty() && !IsStreamId(after_id)) {
+    return InvalidField("after_event_id",
+                        "want an event id \"<ms>-<seq>\" from ChainEvent.event_id");
+  }
   argv.push_back(after_id.empty() ? "0" : after_id);
   auto conn = pool_.Acquire();
   absl::StatusOr<RedisValue> reply = conn->Command(argv);
@@ -732,6 +832,56 @@ absl::StatusOr<EventBatch> RedisChainStore::Events(const std::string& id,
     }
   }
   return batch;
+}
+
+absl::StatusOr<std::vector<int>> RedisChainStore::MissingBlobs(const std::string& id,
+                                                               const std::vector<int>& blobs) {
+  std::vector<int> missing;
+  if (blobs.empty()) return missing;
+  std::vector<std::vector<std::string>> commands;
+  for (int blob : blobs) commands.push_back({"EXISTS", ChainBlobKey(id, blob)});
+  auto conn = pool_.Acquire();
+  absl::StatusOr<std::vector<RedisValue>> replies = conn->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    const RedisValue& r = (*replies)[i];
+    if (r.is_error()) return absl::InternalError(r.str);
+    if (r.integer == 0) missing.push_back(blobs[i]);
+  }
+  return missing;
+}
+
+absl::StatusOr<int> RedisChainStore::FreeExpiredBlobs(absl::Time now, int max_chains) {
+  const std::string now_ms = std::to_string(ToMs(now));
+  auto conn = pool_.Acquire();
+  absl::StatusOr<RedisValue> due =
+      conn->Command({"ZRANGEBYSCORE", std::string(kBlobExpiryKey), "-inf", now_ms, "LIMIT", "0",
+                     std::to_string(max_chains)});
+  if (!due.ok()) return due.status();
+  int freed = 0;
+  for (size_t i = 0; due->is_array() && i < due->elements.size(); ++i) {
+    const std::string& id = due->elements[i].str;
+    absl::StatusOr<RedisValue> pb = conn->Command({"HGET", ChainMetaKey(id), "pb"});
+    if (!pb.ok()) return pb.status();
+    std::vector<int> blobs;
+    Chain chain;
+    if (!pb->is_nil() && chain.ParseFromString(pb->str)) {
+      blobs = BlobIndexes(chain);
+    } else {
+      // The record expired first: try every index a chain can have.
+      for (int b = 0; b <= kMaxSteps; ++b) blobs.push_back(b);
+    }
+    // 'due' re-checks the member's score inside the script: a chain retried
+    // since the read above is no longer in the set and keeps its images.
+    ScriptCall call{std::string(kBlobExpiryKey)};
+    for (int b : blobs) call.BlobDel(ChainBlobKey(id, b));
+    call.Op("ZREM", std::string(kBlobExpiryKey), {id});
+    absl::StatusOr<RedisValue> r =
+        conn->Eval(apply_script_, call.keys(), call.Args("due", id, now_ms));
+    if (!r.ok()) return r.status();
+    if (r->is_array() && !r->elements.empty() && r->elements[0].str == "OK") ++freed;
+  }
+  return freed;
 }
 
 absl::Status RedisChainStore::ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) {
@@ -763,9 +913,27 @@ absl::StatusOr<StoreStatus> RedisChainStore::Status(absl::Time live_after) {
       {"ZREMRANGEBYSCORE", std::string(kReplicasKey), "-inf",
        std::to_string(ToMs(live_after - absl::Hours(1)))}};
   for (State s : kAllStates) commands.push_back({"ZCARD", StateIndexKey(s)});
+  const size_t blob_bytes_at = commands.size();
+  commands.push_back({"GET", std::string(kBlobBytesKey)});
+  commands.push_back({"INFO", "memory"});
   absl::StatusOr<std::vector<RedisValue>> replies = conn->Pipeline(commands);
   if (!replies.ok()) return replies.status();
   StoreStatus out;
+  if ((*replies)[blob_bytes_at].type == RedisValue::Type::kString) {
+    absl::SimpleAtoi((*replies)[blob_bytes_at].str, &out.blob_bytes);
+  }
+  // INFO may be renamed or disabled on managed Redis: then the fields stay -1.
+  const RedisValue& info = (*replies)[blob_bytes_at + 1];
+  if (info.type == RedisValue::Type::kString) {
+    for (absl::string_view line : absl::StrSplit(info.str, '\n')) {
+      line = absl::StripTrailingAsciiWhitespace(line);
+      if (absl::ConsumePrefix(&line, "used_memory:")) {
+        absl::SimpleAtoi(line, &out.redis_used_memory);
+      } else if (absl::ConsumePrefix(&line, "maxmemory:")) {
+        absl::SimpleAtoi(line, &out.redis_max_memory);
+      }
+    }
+  }
   for (conveyor::v1::StageKind k : kStages) out.stages[std::string(StageName(k))];
   const RedisValue& stats = (*replies)[0];
   for (size_t i = 0; stats.is_array() && i + 1 < stats.elements.size(); i += 2) {

@@ -16,6 +16,13 @@ namespace conveyor::orchestrator {
 struct RedisChainStoreOptions {
   // TTL of finished chains (and of idempotency keys).
   absl::Duration retention = absl::Hours(24 * 7);
+  // How long the image blobs of a FAILED or CANCELLED chain are kept (for
+  // RetryChain) before FreeExpiredBlobs frees them; capped at `retention`.
+  absl::Duration failed_blob_retention = absl::Hours(24);
+  // Submit refuses new chains while the stored blob bytes reach this; 0 = no
+  // cap. Admitted chains still store their step outputs, so the bytes held
+  // can pass the cap by what the running chains produce.
+  int64_t max_blob_bytes = int64_t{512} << 20;
 };
 
 class RedisChainStore : public ChainStore {
@@ -48,6 +55,9 @@ class RedisChainStore : public ChainStore {
                                      bool dry_run) override;
   absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id, int count,
                                     absl::Duration block) override;
+  absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
+                                                const std::vector<int>& blobs) override;
+  absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) override;
   absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) override;
   absl::StatusOr<StoreStatus> Status(absl::Time live_after) override;
   absl::StatusOr<absl::Duration> Ping() override;

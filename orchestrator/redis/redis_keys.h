@@ -8,7 +8,10 @@
 //   cv:{<id>}:events   stream, one entry per ChainEvent: e=<ChainEvent, serialized>
 //   cv:{<id>}:blob:<i> string, image bytes: blob:0 = the inline source, blob:<i+1> =
 //                      the output of step i (download/resize/filter). Deleted when the
-//                      chain succeeds; expire with the chain otherwise.
+//                      chain succeeds; for a FAILED/CANCELLED chain, deleted when its
+//                      cv:{q}:blob_expiry time comes (TTL retention + that time as a
+//                      backstop). Written and deleted only through apply.lua's BLOBSET /
+//                      BLOBDEL, which keep cv:{q}:blob_bytes exact.
 //
 // Shared (hash tag {q}):
 //   cv:{q}:ready:high|normal|low  streams of ready steps, consumer group "dispatch";
@@ -19,6 +22,9 @@
 //   cv:{q}:idx:state:<STATE>     same, chains currently in STATE
 //   cv:{q}:idx:label:<k>=<v>     same, chains carrying that label
 //   cv:{q}:idem:<key>  string "<chain id>|<spec hash>", EX = retention
+//   cv:{q}:blob_bytes  string int64: bytes in every cv:{*}:blob:* key
+//   cv:{q}:blob_expiry zset score=ms when the blobs of a FAILED/CANCELLED chain are freed,
+//                      member chain id; removed when the chain is retried or purged
 //   cv:{q}:stats       hash "<stage>.<counter>" -> int64 (queued, succeeded, failed, retried)
 //   cv:{q}:replicas    zset score=last heartbeat ms, member replica name
 //   cv:{q}:replica:<name>  hash address, in_flight.<stage> ..., EX = 3 x lease
@@ -47,6 +53,8 @@ inline constexpr absl::string_view kDelayedKey = "cv:{q}:delayed";
 inline constexpr absl::string_view kAllIndexKey = "cv:{q}:idx:all";
 inline constexpr absl::string_view kStatsKey = "cv:{q}:stats";
 inline constexpr absl::string_view kReplicasKey = "cv:{q}:replicas";
+inline constexpr absl::string_view kBlobBytesKey = "cv:{q}:blob_bytes";
+inline constexpr absl::string_view kBlobExpiryKey = "cv:{q}:blob_expiry";
 
 std::string ChainMetaKey(absl::string_view id);
 std::string ChainEventsKey(absl::string_view id);

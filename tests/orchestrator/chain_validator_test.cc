@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
 #include "stages/common/status_details.h"
 
 namespace conveyor::orchestrator {
@@ -145,6 +149,141 @@ TEST(ChainValidatorTest, IdempotencyKey) {
   EXPECT_EQ(ValidateIdempotencyKey(std::string(129, 'k')).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateIdempotencyKey("a|b").code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The BadRequest detail's one field violation, or "" if there is none.
+std::string BadRequestField(const absl::Status& s) {
+  absl::optional<absl::Cord> payload =
+      s.GetPayload(absl::StrCat(kTypeUrlPrefix, "google.rpc.BadRequest"));
+  if (!payload.has_value()) return "";
+  google::rpc::BadRequest bad;
+  if (!bad.ParseFromString(std::string(*payload)) || bad.field_violations_size() != 1) return "";
+  return bad.field_violations(0).field();
+}
+
+// INVALID_ARGUMENT naming `field` in the message and the BadRequest, small,
+// and without `value` in it.
+void ExpectRefusedWithoutEcho(const ChainSpec& spec, const std::string& field,
+                              const std::string& value) {
+  absl::Status s = ValidateChainSpec(spec, false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(BadRequestField(s), field) << s;
+  EXPECT_EQ(s.message().substr(0, field.size() + 1), field + ":") << s;
+  EXPECT_LT(s.message().size(), 200u) << s;
+  EXPECT_EQ(std::string(s.message()).find(value.substr(0, 40)), std::string::npos) << s;
+}
+
+TEST(ChainValidatorTest, UrlsAtTheLimitAreAcceptedAndOverItRefusedBySize) {
+  const std::string base = "https://example.com/";
+  ChainSpec ok = Valid();
+  ok.mutable_steps(0)->mutable_download()->set_url(base +
+                                                   std::string(kMaxUrlBytes - base.size(), 'a'));
+  ok.mutable_steps(3)->mutable_webhook()->set_url(base +
+                                                  std::string(kMaxUrlBytes - base.size(), 'b'));
+  EXPECT_TRUE(ValidateChainSpec(ok, false).ok());
+
+  const std::string huge = base + std::string(8 << 20, 'a');
+  ChainSpec a = Valid();
+  a.mutable_steps(0)->mutable_download()->set_url(huge);
+  ExpectRefusedWithoutEcho(a, "spec.steps[0].download.url", std::string(100, 'a'));
+  absl::Status s = ValidateChainSpec(a, false);
+  EXPECT_EQ(s.message(), absl::StrCat("spec.steps[0].download.url: ", huge.size(),
+                                      " bytes is over the limit of 8192 bytes"));
+  ChainSpec b = Valid();
+  b.mutable_steps(3)->mutable_webhook()->set_url(base + std::string(kMaxUrlBytes, 'b'));
+  ExpectRefusedWithoutEcho(b, "spec.steps[3].webhook.url", std::string(100, 'b'));
+}
+
+TEST(ChainValidatorTest, UploadDestinationAndKeyTemplateLimits) {
+  ChainSpec ok = Valid();
+  ok.mutable_steps(2)->mutable_upload()->set_destination("file:///" + std::string(1016, 'd'));
+  ok.mutable_steps(2)->mutable_upload()->set_key_template(std::string(1024, 'k'));
+  EXPECT_TRUE(ValidateChainSpec(ok, false).ok());
+  ChainSpec a = Valid();
+  a.mutable_steps(2)->mutable_upload()->set_destination("file:///" + std::string(1017, 'd'));
+  ExpectRefusedWithoutEcho(a, "spec.steps[2].upload.destination", std::string(100, 'd'));
+  ChainSpec b = Valid();
+  b.mutable_steps(2)->mutable_upload()->set_key_template(std::string(1025, 'k'));
+  ExpectRefusedWithoutEcho(b, "spec.steps[2].upload.key_template", std::string(100, 'k'));
+  ChainSpec c = Valid();
+  c.mutable_steps(2)->mutable_upload()->set_key_template("a\r\nX-Injected: yes");
+  ExpectInvalid(c, false, "spec.steps[2].upload.key_template: byte 1 is a control character");
+  ChainSpec d = Valid();
+  d.mutable_steps(2)->mutable_upload()->set_destination("/" + std::string(500, 'x'));
+  absl::Status s = ValidateChainSpec(d, false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(s.message().size(), 200u) << s;  // a short preview, not 500 bytes
+}
+
+TEST(ChainValidatorTest, UrlControlCharactersAndSchemesAreRefusedWithoutCredentials) {
+  ChainSpec a = Valid();
+  a.mutable_steps(0)->mutable_download()->set_url("https://example.com/a\r\nHost: evil");
+  ExpectInvalid(a, false, "spec.steps[0].download.url: byte 21 is a control character");
+  ChainSpec b = Valid();
+  b.mutable_steps(0)->mutable_download()->set_url("ftp://user:s3cret@example.com/a.jpg");
+  absl::Status s = ValidateChainSpec(b, false);
+  EXPECT_EQ(s.message(),
+            "spec.steps[0].download.url: want an http:// or https:// URL, got scheme \"ftp\"");
+  ChainSpec c = Valid();
+  c.mutable_steps(3)->mutable_webhook()->set_url("user:s3cret@example.com");
+  ExpectRefusedWithoutEcho(c, "spec.steps[3].webhook.url", "s3cret");
+}
+
+TEST(ChainValidatorTest, LongLabelKeysAreReportedBySize) {
+  ChainSpec a = Valid();
+  (*a.mutable_labels())[std::string(1 << 20, 'k')] = "v";
+  absl::Status s = ValidateChainSpec(a, false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "spec.labels: a key of 1048576 bytes; keys are 1..63 chars of [a-z0-9_.-]");
+  ChainSpec b = Valid();
+  (*b.mutable_labels())["team"] = "a\nb";
+  ExpectInvalid(b, false, "spec.labels[team]: byte 1 is a control character");
+  ChainSpec c = Valid();
+  (*c.mutable_labels())[std::string(63, 'k')] = std::string(255, 'v');
+  EXPECT_TRUE(ValidateChainSpec(c, false).ok());
+}
+
+TEST(ChainValidatorTest, RetryableCodesAreBounded) {
+  ChainSpec a = Valid();
+  for (int i = 0; i < 17; ++i)
+    a.mutable_steps(1)->mutable_retry()->add_retryable_codes(google::rpc::UNAVAILABLE);
+  ExpectInvalid(a, false, "spec.steps[1].retry.retryable_codes: want at most 16 codes, got 17");
+}
+
+TEST(ChainValidatorTest, LargestLegalSpecIsUnderTheSpecLimit) {
+  ChainSpec spec;
+  spec.add_steps()->mutable_download()->set_url("https://x/" + std::string(kMaxUrlBytes - 10, 'u'));
+  while (spec.steps_size() < kMaxSteps) {
+    spec.add_steps()->mutable_webhook()->set_url("https://x/" +
+                                                 std::string(kMaxUrlBytes - 10, 'w'));
+    for (int i = 0; i < kMaxRetryableCodes; ++i) {
+      spec.mutable_steps(spec.steps_size() - 1)
+          ->mutable_retry()
+          ->add_retryable_codes(google::rpc::ABORTED);
+    }
+  }
+  for (int i = 0; i < kMaxLabels; ++i) {
+    (*spec.mutable_labels())[absl::StrCat(i, std::string(60, 'k'))] = std::string(255, 'v');
+  }
+  EXPECT_TRUE(ValidateChainSpec(spec, false).ok()) << ValidateChainSpec(spec, false);
+  EXPECT_LT(spec.ByteSizeLong(), kMaxSpecBytes);
+}
+
+TEST(ChainValidatorTest, Timestamps) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(1767225600);
+  EXPECT_TRUE(ValidateTimestamp("create_time_after", t).ok());
+  t.set_seconds(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(ValidateTimestamp("create_time_after", t).code(), absl::StatusCode::kInvalidArgument);
+  t.set_seconds(0);
+  t.set_nanos(-1);
+  EXPECT_EQ(ValidateTimestamp("create_time_after", t).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ChainValidatorTest, PreviewCutsAndEscapes) {
+  EXPECT_EQ(Preview("a\nb"), "a\\nb");
+  EXPECT_EQ(Preview(std::string(100, 'x'), 4), "xxxx... (100 bytes)");
 }
 
 }  // namespace

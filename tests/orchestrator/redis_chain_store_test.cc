@@ -5,9 +5,10 @@
 
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-
 #include "orchestrator/redis/redis_keys.h"
+#include "stages/common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 
@@ -308,6 +309,118 @@ TEST(RedisAuthTest, PasswordAndDatabaseFromTheUrl) {
   RedisConnection wrong(*ParseRedisUrl(absl::StrCat("redis://:nope@", base)), absl::Seconds(1),
                         absl::Seconds(1));
   EXPECT_EQ(wrong.Connect().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RedisChainStoreTest, CreatingATakenChainIdIsAlreadyExistsNotInternal) {
+  Transition t = scheduler_.Submit(Spec(), "c1", "", absl::nullopt);
+  ASSERT_TRUE(store_->Submit(t, "h", nullptr).ok());
+  absl::Status again = store_->Submit(t, "h", nullptr).status();
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
+  EXPECT_EQ(ErrorReason(again), "CHAIN_EXISTS");
+}
+
+int64_t BlobBytes(RedisConnectionPool& pool) {
+  auto conn = pool.Acquire();
+  absl::StatusOr<RedisValue> r = conn->Command({"GET", std::string(kBlobBytesKey)});
+  int64_t n = 0;
+  if (r.ok() && !r->is_nil()) absl::SimpleAtoi(r->str, &n);
+  return n;
+}
+
+// cv:{q}:blob_bytes follows every write and delete of a blob, in the scripts.
+TEST_F(RedisChainStoreTest, BlobBytesFollowEveryBlobWriteAndDelete) {
+  ChainSpec spec;
+  spec.add_steps()->mutable_resize()->set_width(10);
+  spec.add_steps()->mutable_upload()->set_destination("file:///out");
+  conveyor::v1::ImageInfo info;
+  info.set_size_bytes(300);
+  const std::string source(300, 's');
+
+  // Succeeds: source and output are deleted.
+  Transition t = scheduler_.Submit(spec, "ok", "", info);
+  ASSERT_TRUE(store_->Submit(t, "h", &source).ok());
+  EXPECT_EQ(BlobBytes(*pool_), 300);
+  ClaimDecision d = scheduler_.OnClaim(t.chain, 0, true);
+  ASSERT_TRUE(store_->Apply(1, d.transition, {}).ok());
+  AttemptResult r;
+  r.output.mutable_image()->set_size_bytes(120);
+  Transition done = scheduler_.OnAttemptResult(d.transition.chain, 0, 1, r);
+  const std::string out(120, 'o');
+  ApplyExtras extras;
+  extras.output_blob = &out;
+  ASSERT_TRUE(store_->Apply(2, done, extras).ok());
+  EXPECT_EQ(BlobBytes(*pool_), 420);
+  // Writing the same blob again replaces its size, it does not add.
+  ASSERT_TRUE(store_->Apply(3, done, extras).ok());
+  EXPECT_EQ(BlobBytes(*pool_), 420);
+  ClaimDecision d2 = scheduler_.OnClaim(done.chain, 1, true);
+  ASSERT_TRUE(store_->Apply(3, d2.transition, {}).ok());
+  AttemptResult uploaded;
+  uploaded.output.mutable_stored_object()->set_uri("file:///out/x");
+  Transition finished = scheduler_.OnAttemptResult(d2.transition.chain, 1, 1, uploaded);
+  ASSERT_EQ(finished.chain.state(), conveyor::v1::SUCCEEDED);
+  ASSERT_TRUE(store_->Apply(4, finished, {}).ok());
+  EXPECT_EQ(BlobBytes(*pool_), 0);
+
+  // Cancelled, then purged: its source goes with it.
+  Transition c = scheduler_.Submit(spec, "gone", "", info);
+  ASSERT_TRUE(store_->Submit(c, "h", &source).ok());
+  EXPECT_EQ(BlobBytes(*pool_), 300);
+  absl::StatusOr<Transition> cancel = scheduler_.Cancel(c.chain);
+  ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
+  clock_.Advance(absl::Seconds(5));
+  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), false);
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->count, 1);
+  EXPECT_EQ(BlobBytes(*pool_), 0);
+  auto conn = pool_->Acquire();
+  EXPECT_EQ(conn->Command({"ZCARD", std::string(kBlobExpiryKey)})->integer, 0);
+}
+
+TEST_F(RedisChainStoreTest, RequiredBlobThatIsGoneRefusesTheWholeTransition) {
+  conveyor::v1::ImageInfo info;
+  ChainSpec spec;
+  spec.add_steps()->mutable_resize()->set_width(10);
+  const std::string source(10, 's');
+  Transition t = scheduler_.Submit(spec, "c1", "", info);
+  ASSERT_TRUE(store_->Submit(t, "h", &source).ok());
+  absl::StatusOr<Transition> cancel = scheduler_.Cancel(t.chain);
+  ApplyExtras extras;
+  extras.required_blobs = {0, 1};  // 1 never existed
+  absl::Status s = store_->Apply(1, *cancel, extras);
+  EXPECT_TRUE(IsBlobGone(s)) << s;
+  EXPECT_EQ(store_->Load("c1")->chain.version(), 1);  // nothing applied
+  extras.required_blobs = {0};
+  EXPECT_TRUE(store_->Apply(1, *cancel, extras).ok());
+}
+
+TEST_F(RedisChainStoreTest, ListStopsAtThePageByteBudget) {
+  for (int i = 0; i < 5; ++i) {
+    SubmitNew(absl::StrCat("c", i));
+    clock_.Advance(absl::Milliseconds(1));
+  }
+  ListQuery q;
+  q.page_size = 100;
+  const int64_t one = static_cast<int64_t>(store_->Load("c0")->chain.ByteSizeLong());
+  q.max_page_bytes = 128 + 2 * (one + 6) + 1;  // room for two chains
+  std::vector<std::string> names;
+  for (int page = 0; page < 10; ++page) {
+    absl::StatusOr<ListPage> p = store_->List(q);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_LE(p->chains.size(), 2u);
+    for (const Chain& c : p->chains) names.push_back(c.name());
+    if (p->next_page_token.empty()) break;
+    q.page_token = p->next_page_token;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"chains/c4", "chains/c3", "chains/c2", "chains/c1",
+                                             "chains/c0"}));
+  // A budget smaller than one chain still returns one per page.
+  q.page_token.clear();
+  q.max_page_bytes = 1;
+  absl::StatusOr<ListPage> tiny = store_->List(q);
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_EQ(tiny->chains.size(), 1u);
+  EXPECT_FALSE(tiny->next_page_token.empty());
 }
 
 TEST_F(RedisChainStoreTest, UnreachableRedisIsUnavailable) {
