@@ -11,6 +11,7 @@
 
 #include "orchestrator/chain_api.h"
 #include "orchestrator/redis_chain_store.h"
+#include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator {
@@ -50,9 +51,10 @@ class ScriptedStageClient : public StageClient {
   }
   std::string Target(conveyor::v1::StageKind) const override { return "scripted"; }
   std::atomic<bool> ignore_cancel_{false};
-  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return absl::OkStatus();
+  StageHealth CheckHealth(conveyor::v1::StageKind kind, absl::Duration) override {
+    return health_.Get(kind);
   }
+  orchestrator::testing::ScriptedHealth health_;
 
   // Waits until at least `n` calls were started.
   bool WaitForCalls(size_t n, absl::Duration timeout = absl::Seconds(10)) {
