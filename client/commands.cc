@@ -486,6 +486,9 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
   return kExitOk;
 }
 
+// `status`: a stage not SERVING, or Redis unreachable.
+constexpr int kExitStatusUnhealthy = 1;
+
 int RunStatus(const GlobalOptions& global) {
   int exit_code = kExitOk;
   std::unique_ptr<Session> session = OpenOrReport(global, exit_code);
@@ -499,7 +502,9 @@ int RunStatus(const GlobalOptions& global) {
   }
   std::cout << (global.json ? ToJson(status, true) + "\n"
                             : FormatSystemStatus(status, absl::Now()));
-  return kExitOk;
+  // Non-zero when anything is not healthy, so scripts and probes can use
+  // `conveyor status` as a check (docs/cli.md, status).
+  return SystemHealthy(status) ? kExitOk : kExitStatusUnhealthy;
 }
 
 int RunPurge(const GlobalOptions& global, const PurgeOptions& options) {

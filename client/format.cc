@@ -304,21 +304,28 @@ std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, ab
   return out;
 }
 
+bool SystemHealthy(const conveyor::v1::SystemStatus& status) {
+  if (!status.redis_reachable()) return false;
+  for (const auto& stage : status.stages()) {
+    if (stage.health() != conveyor::v1::StageStatus::SERVING) return false;
+  }
+  return true;
+}
+
 std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
+  // The table holds the health's name only; reasons can be a hundred
+  // characters (gRPC's connection errors) and go below it, one per line.
+  std::vector<std::string> reasons;
   for (const auto& stage : status.stages()) {
-    std::string health;
-    switch (stage.health()) {
-      case conveyor::v1::StageStatus::SERVING:
-        health = "SERVING";
-        break;
-      case conveyor::v1::StageStatus::NOT_SERVING:
-        health = "NOT_SERVING";
-        if (!stage.health_detail().empty())
-          absl::StrAppend(&health, " (", stage.health_detail(), ")");
-        break;
-      default:
-        health = "-";
+    std::string health = "-";
+    if (stage.health() != conveyor::v1::StageStatus::HEALTH_UNSPECIFIED) {
+      health = conveyor::v1::StageStatus::Health_Name(stage.health());
+    }
+    if (stage.health() != conveyor::v1::StageStatus::SERVING) {
+      std::string reason = absl::StrCat("  ", StageName(stage.kind()), ": ", health);
+      if (!stage.health_detail().empty()) absl::StrAppend(&reason, ": ", stage.health_detail());
+      reasons.push_back(std::move(reason));
     }
     rows.push_back({std::string(StageName(stage.kind())), stage.target(), health, absl::StrCat(stage.queued()),
                     absl::StrCat(stage.in_flight(), "/", stage.max_in_flight()),
@@ -327,6 +334,9 @@ std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::T
   }
   std::string out = RenderTable(
       {"STAGE", "TARGET", "HEALTH", "QUEUED", "IN FLIGHT", "SUCCEEDED", "FAILED", "RETRIED"}, rows);
+  if (!reasons.empty()) {
+    absl::StrAppend(&out, "\nNot serving:\n", absl::StrJoin(reasons, "\n"), "\n");
+  }
   absl::StrAppend(&out, "\nRedis: ", status.redis_reachable() ? "reachable" : "UNREACHABLE");
   if (status.redis_reachable() && status.has_redis_latency()) {
     absl::StrAppend(&out, " (PING ", ShortDuration(FromProtoDuration(status.redis_latency())), ")");

@@ -61,6 +61,9 @@ std::string FormatChain(const conveyor::v1::Chain& chain, absl::Time now);
 std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, absl::Time now);
 // `conveyor status`: stages table, Redis, replicas, chains by state.
 std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::Time now);
+// Whether every stage is SERVING and Redis is reachable; `conveyor status`
+// exits 0 only then (1 otherwise).
+bool SystemHealthy(const conveyor::v1::SystemStatus& status);
 // `conveyor purge`.
 std::string FormatPurge(const conveyor::v1::PurgeChainsResponse& response, bool dry_run);
 

@@ -395,7 +395,7 @@ absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
 absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
   conveyor::v1::SystemStatus status;
   // Health checks run in parallel, each bounded by health_timeout.
-  std::vector<absl::Status> health(std::size(kStages));
+  std::vector<StageHealth> health(std::size(kStages));
   {
     std::vector<std::thread> checks;
     for (size_t i = 0; i < std::size(kStages); ++i) {
@@ -415,12 +415,21 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
     s->set_kind(kStages[i]);
     s->set_target(stages_.Target(kStages[i]));
     s->set_max_in_flight(options_.max_in_flight);
-    if (health[i].ok()) {
-      s->set_health(conveyor::v1::StageStatus::SERVING);
-    } else {
-      s->set_health(conveyor::v1::StageStatus::NOT_SERVING);
-      s->set_health_detail(std::string(health[i].message()));
+    switch (health[i].state) {
+      case StageHealth::State::kServing:
+        s->set_health(conveyor::v1::StageStatus::SERVING);
+        break;
+      case StageHealth::State::kNotServing:
+        s->set_health(conveyor::v1::StageStatus::NOT_SERVING);
+        break;
+      case StageHealth::State::kUnreachable:
+        s->set_health(conveyor::v1::StageStatus::UNREACHABLE);
+        break;
+      case StageHealth::State::kWrongService:
+        s->set_health(conveyor::v1::StageStatus::WRONG_SERVICE);
+        break;
     }
+    s->set_health_detail(health[i].detail);
     if (stored.ok()) {
       auto it = stored->stages.find(std::string(StageName(kStages[i])));
       if (it != stored->stages.end()) {

@@ -460,8 +460,9 @@ void Dispatcher::ProberLoop() {
       }
     }
     for (StageKind kind : in_outage) {
-      absl::Status health = stages_.CheckHealth(kind, options_.probe_interval * 2);
-      if (!health.ok()) continue;
+      // By the stage's own service name: a target serving another stage
+      // (WRONG_SERVICE) keeps its steps waiting.
+      if (!stages_.CheckHealth(kind, options_.probe_interval * 2).serving()) continue;
       std::vector<Waiting> waiting;
       {
         absl::MutexLock lock(&mu_);

@@ -215,26 +215,68 @@ std::shared_ptr<StageCallHandle> GrpcStageClient::Start(
   }
 }
 
-absl::Status GrpcStageClient::CheckHealth(StageKind kind, absl::Duration timeout) {
+std::string GrpcStageClient::HealthServiceName(StageKind kind) {
+  switch (kind) {
+    case conveyor::v1::STAGE_KIND_DOWNLOAD:
+      return conveyor::v1::DownloadStage::service_full_name();
+    case conveyor::v1::STAGE_KIND_RESIZE:
+      return conveyor::v1::ResizeStage::service_full_name();
+    case conveyor::v1::STAGE_KIND_FILTER:
+      return conveyor::v1::FilterStage::service_full_name();
+    case conveyor::v1::STAGE_KIND_UPLOAD:
+      return conveyor::v1::UploadStage::service_full_name();
+    case conveyor::v1::STAGE_KIND_WEBHOOK:
+      return conveyor::v1::WebhookStage::service_full_name();
+    default:
+      return "";
+  }
+}
+
+StageHealth GrpcStageClient::CheckHealth(StageKind kind, absl::Duration timeout) {
+  using State = StageHealth::State;
   auto it = channels_.find(kind);
-  if (it == channels_.end()) return absl::FailedPreconditionError("no target configured");
-  // A check asks "does it serve now?": connect at once rather than when the
-  // channel's reconnect backoff would, and wait for that connection up to the
-  // timeout.
+  if (it == channels_.end()) return {State::kUnreachable, "no target configured"};
+  // A check asks "does it serve now?": have the channel reconnect at once
+  // rather than when its backoff would (a prober checking a stage in an
+  // outage then sees the worker's return within a probe period).
   grpc::experimental::ChannelResetConnectionBackoff(it->second.get());
+  // A stub is a pointer to the channel and a few method handles: cheap per
+  // call, and it leaves the channel (its connection, its backoff) shared
+  // with the stage calls, so what this sees is what a call would meet.
   auto stub = grpc::health::v1::Health::NewStub(it->second);
   grpc::ClientContext context;
-  context.set_wait_for_ready(true);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::health::v1::HealthCheckRequest request;
+  // By the stage's service name, not "": a worker of another stage (a
+  // target typo, a port taken by the wrong process) answers SERVING for ""
+  // but NOT_FOUND for this name.
+  request.set_service(HealthServiceName(kind));
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status status = stub->Check(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-    return absl::UnavailableError(absl::StrCat(
-        "health: ", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())));
+  auto detail = [&status]() {
+    return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+                        ": ", status.error_message());
+  };
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      return {State::kWrongService,
+              absl::StrCat("the server at ", Target(kind), " does not serve ", request.service())};
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return {State::kWrongService,
+              absl::StrCat("the server at ", Target(kind), " has no grpc.health.v1 service")};
+    default:
+      // UNAVAILABLE, DEADLINE_EXCEEDED, and anything else that is not an
+      // answer from a health service.
+      return {State::kUnreachable, detail()};
   }
-  return absl::OkStatus();
+  if (response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+    return {State::kServing, ""};
+  }
+  return {State::kNotServing,
+          absl::StrCat("health: ",
+                       grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()))};
 }
 
 }  // namespace conveyor::orchestrator

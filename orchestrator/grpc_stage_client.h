@@ -32,7 +32,11 @@ class GrpcStageClient : public StageClient {
   std::shared_ptr<StageCallHandle> Start(StageCall call,
                                          absl::AnyInvocable<void(StageReply) &&> done) override;
   std::string Target(conveyor::v1::StageKind kind) const override;
-  absl::Status CheckHealth(conveyor::v1::StageKind kind, absl::Duration timeout) override;
+  StageHealth CheckHealth(conveyor::v1::StageKind kind, absl::Duration timeout) override;
+
+  // The grpc.health.v1 service name a worker of `kind` registers, e.g.
+  // "conveyor.v1.ResizeStage"; "" for an unknown kind.
+  static std::string HealthServiceName(conveyor::v1::StageKind kind);
 
  private:
   struct Stubs;

@@ -48,6 +48,43 @@ class StageCallHandle {
   virtual void Cancel() = 0;
 };
 
+// What a health check of a stage's target found.
+struct StageHealth {
+  enum class State {
+    // Check("conveyor.v1.<Stage>") answered SERVING.
+    kServing,
+    // It answered NOT_SERVING (e.g. the worker is draining) or UNKNOWN.
+    kNotServing,
+    // No answer: could not connect, deadline exceeded, no target configured.
+    kUnreachable,
+    // Something answers there, but not this stage: health has no entry for
+    // the stage's service (NOT_FOUND) or no health service (UNIMPLEMENTED).
+    // A target pointing at another stage's worker looks like this.
+    kWrongService,
+  };
+  State state = State::kUnreachable;
+  // Why, when not kServing: the gRPC code and message, e.g.
+  // "UNAVAILABLE: failed to connect to all addresses". Empty when serving.
+  std::string detail;
+
+  bool serving() const { return state == State::kServing; }
+};
+
+// "SERVING", "NOT_SERVING", "UNREACHABLE", "WRONG_SERVICE".
+inline const char* StageHealthName(StageHealth::State state) {
+  switch (state) {
+    case StageHealth::State::kServing:
+      return "SERVING";
+    case StageHealth::State::kNotServing:
+      return "NOT_SERVING";
+    case StageHealth::State::kUnreachable:
+      return "UNREACHABLE";
+    case StageHealth::State::kWrongService:
+      return "WRONG_SERVICE";
+  }
+  return "UNREACHABLE";
+}
+
 class StageClient {
  public:
   virtual ~StageClient() = default;
@@ -57,8 +94,13 @@ class StageClient {
                                                  absl::AnyInvocable<void(StageReply) &&> done) = 0;
   // The configured target of a stage.
   virtual std::string Target(conveyor::v1::StageKind kind) const = 0;
-  // grpc.health.v1 Check of a stage, bounded by `timeout`: OK if SERVING.
-  virtual absl::Status CheckHealth(conveyor::v1::StageKind kind, absl::Duration timeout) = 0;
+  // grpc.health.v1 Check of the stage's own service name (e.g.
+  // "conveyor.v1.ResizeStage") on its target, bounded by `timeout`. One
+  // unary call on the channel calls use (no new connection when it is up;
+  // fails fast while it is down), so it is cheap enough to run every
+  // ~250 ms from a background thread. Thread-safe; never blocks past
+  // `timeout`; no side effects on dispatch.
+  virtual StageHealth CheckHealth(conveyor::v1::StageKind kind, absl::Duration timeout) = 0;
 };
 
 }  // namespace conveyor::orchestrator

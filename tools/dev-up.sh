@@ -2,14 +2,16 @@
 # Starts a complete local Conveyor stack and leaves it running: a private
 # redis-server, the five stage workers, the orchestrator, an HTTP server with
 # sample photos and a webhook receiver that verifies Standard Webhooks
-# signatures. Everything listens on 127.0.0.1, on free ports.
+# signatures. Everything listens on 127.0.0.1, on ports the kernel picks
+# (each server binds port 0 and writes the port it got to a port file).
 #
 #   tools/dev-up.sh [--build-dir DIR] [--state-dir DIR] [--out-dir DIR]
 #                   [--photo-dir DIR] [--quiet]
 #
 # Pids, ports and logs go to the state dir (default /tmp/conveyor-dev);
-# `source <state>/env` sets CONVEYOR_SERVER for the CLI. Stop it all with
-# tools/dev-down.sh [--state-dir DIR]. Needs the binaries built in
+# `source <state>/env` sets CONVEYOR_SERVER for the CLI and CONVEYOR_DEV_*
+# (photo server, webhook receiver, upload folder, each worker's address).
+# Stop it all with tools/dev-down.sh [--state-dir DIR]. Needs the binaries in
 # <build>/bin (tools/demo.sh builds them; or: ninja -C build conveyor
 # conveyor-orchestrator conveyor-download conveyor-resize conveyor-filter
 # conveyor-upload conveyor-webhook).
@@ -22,7 +24,7 @@ out=""
 photos="/usr/share/backgrounds/mate/nature"
 quiet=0
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --build-dir) build="$2"; shift 2 ;;
@@ -67,40 +69,86 @@ cleanup_on_error() {
 }
 trap cleanup_on_error EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# Servers bind port 0 and report the port they got (--port-file for ours, a
+# port file for the Python helpers), so two services can never be handed the
+# same port; only redis-server cannot bind 0, and its start is retried on a
+# clash (it exits on a port in use). Never "bind 0, close, hand the number on".
+mkdir -p "$state/ports.d"
 
-# wait_port NAME PORT PID: until 127.0.0.1:PORT accepts connections (20 s).
-wait_port() {
-  local name="$1" port="$2" pid="$3"
+# wait_port_file NAME PID FILE: until FILE holds the port NAME bound (20 s);
+# prints it.
+wait_port_file() {
+  local name="$1" pid="$2" file="$3"
   for _ in $(seq 1 200); do
+    if [[ -s "$file" ]]; then
+      cat "$file"
+      return 0
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
       die "$name exited during start-up; see $state/logs/$name.log: $(tail -n 3 "$state/logs/$name.log" 2>/dev/null)"
     fi
-    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; then
-      return 0
-    fi
     sleep 0.1
   done
-  die "$name did not listen on 127.0.0.1:$port within 20 s; see $state/logs/$name.log"
+  die "$name wrote no port to $file within 20 s; see $state/logs/$name.log"
 }
 
-# start NAME PORT CMD...: in its own session, so it outlives this script and
-# ignores the terminal's Ctrl-C; dev-down.sh stops it.
+# start NAME CMD...: in its own session, so it outlives this script and
+# ignores the terminal's Ctrl-C; dev-down.sh stops it. CMD must write its port
+# to $state/ports.d/NAME (a server gets --listen 127.0.0.1:0 --port-file
+# appended by start_server). Sets started_port.
+started_port=""
 start() {
-  local name="$1" port="$2"
-  shift 2
+  local name="$1"
+  shift
+  rm -f "$state/ports.d/$name"
   setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
   local pid=$!
-  echo "$name $pid $port" >> "$state/pids"
-  wait_port "$name" "$port" "$pid"
-  say "$name pid $pid on 127.0.0.1:$port"
+  started_port="$(wait_port_file "$name" "$pid" "$state/ports.d/$name")"
+  echo "$name $pid $started_port" >> "$state/pids"
+  say "$name pid $pid on 127.0.0.1:$started_port"
 }
 
-redis_port=$(free_port)
-start redis "$redis_port" redis-server --bind 127.0.0.1 --port "$redis_port" --save "" \
-  --appendonly yes --appendfsync everysec --dir "$state/redis" --protected-mode yes
+# start_server NAME BINARY ARGS...: a Conveyor server on 127.0.0.1:0.
+start_server() {
+  local name="$1"
+  shift
+  start "$name" "$@" --listen 127.0.0.1:0 --port-file "$state/ports.d/$name"
+}
+
+# redis-server cannot bind 0 and say which port it got: pick one, and if
+# another process took it meanwhile (redis-server exits: address in use), try
+# another. Its port file is written once it answers PING.
+start_redis() {
+  local attempt port pid
+  for attempt in 1 2 3 4 5; do
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    setsid redis-server --bind 127.0.0.1 --port "$port" --save "" \
+      --appendonly yes --appendfsync everysec --dir "$state/redis" --protected-mode yes \
+      >"$state/logs/redis.log" 2>&1 < /dev/null &
+    pid=$!
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
+        echo "redis $pid $port" >> "$state/pids"
+        redis_port="$port"
+        say "redis pid $pid on 127.0.0.1:$port"
+        return 0
+      fi
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      die "redis-server did not answer PING on 127.0.0.1:$port within 10 s; see $state/logs/redis.log"
+    fi
+    grep -q "Address already in use" "$state/logs/redis.log" ||
+      die "redis-server exited during start-up: $(tail -n 3 "$state/logs/redis.log")"
+    say "redis port $port was taken (attempt $attempt); trying another"
+  done
+  die "redis-server found no free port in 5 attempts"
+}
+
+redis_port=""
+start_redis
 
 # whsec_ + base64 of 24 random bytes: the Standard Webhooks secret format.
 secret="whsec_$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(24)).decode())')"
@@ -108,30 +156,46 @@ echo "$secret" > "$state/webhook-secret"
 chmod 600 "$state/webhook-secret"
 
 declare -A port
-for stage in download resize filter upload webhook; do port[$stage]=$(free_port); done
-start conveyor-download "${port[download]}" "$bin/conveyor-download" \
-  --listen "127.0.0.1:${port[download]}" --allow-private-networks
-start conveyor-resize "${port[resize]}" "$bin/conveyor-resize" --listen "127.0.0.1:${port[resize]}"
-start conveyor-filter "${port[filter]}" "$bin/conveyor-filter" --listen "127.0.0.1:${port[filter]}"
-start conveyor-upload "${port[upload]}" "$bin/conveyor-upload" \
-  --listen "127.0.0.1:${port[upload]}" --file-root "$out"
-CONVEYOR_WEBHOOK_SECRET="$secret" start conveyor-webhook "${port[webhook]}" \
-  "$bin/conveyor-webhook" --listen "127.0.0.1:${port[webhook]}" --allow-private-networks
+start_server conveyor-download "$bin/conveyor-download" --allow-private-networks
+port[download]=$started_port
+start_server conveyor-resize "$bin/conveyor-resize"
+port[resize]=$started_port
+start_server conveyor-filter "$bin/conveyor-filter"
+port[filter]=$started_port
+start_server conveyor-upload "$bin/conveyor-upload" --file-root "$out"
+port[upload]=$started_port
+CONVEYOR_WEBHOOK_SECRET="$secret" start_server conveyor-webhook "$bin/conveyor-webhook" \
+  --allow-private-networks
+port[webhook]=$started_port
 
-orchestrator_port=$(free_port)
-start conveyor-orchestrator "$orchestrator_port" "$bin/conveyor-orchestrator" \
-  --listen "127.0.0.1:$orchestrator_port" \
+start_server conveyor-orchestrator "$bin/conveyor-orchestrator" \
   --redis-url "redis://127.0.0.1:$redis_port" \
   --download-target "127.0.0.1:${port[download]}" \
   --resize-target "127.0.0.1:${port[resize]}" \
   --filter-target "127.0.0.1:${port[filter]}" \
   --upload-target "127.0.0.1:${port[upload]}" \
   --webhook-target "127.0.0.1:${port[webhook]}"
+orchestrator_port=$started_port
+
+# serve_port_file FILE: Python that, given a bound server `srv`, writes its
+# port to FILE via a rename (readers never see a partial number).
+serve_port_file='
+def report_port(srv, path):
+    import os
+    with open(path + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]) + "\n")
+    os.rename(path + ".tmp", path)
+'
 
 # The sample photos, over plain HTTP.
-photo_port=$(free_port)
-start photos "$photo_port" python3 -m http.server --bind 127.0.0.1 --directory "$photos" \
-  "$photo_port"
+start photos python3 -c "$serve_port_file"'
+import functools, http.server, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+report_port(srv, sys.argv[2])
+srv.serve_forever()
+' "$photos" "$state/ports.d/photos"
+photo_port=$started_port
 
 # The webhook receiver: verifies webhook-signature = v1,base64(HMAC-SHA256(key,
 # "<webhook-id>.<webhook-timestamp>.<body>")), key = base64-decoded secret
@@ -141,7 +205,7 @@ mkdir -p "$state/webhooks"
 cat > "$state/webhook_receiver.py" <<'PY'
 import base64, hashlib, hmac, http.server, json, os, sys, time
 
-port, secret, record_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port_file, secret, record_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
 TOLERANCE_S = 300
 
@@ -180,11 +244,15 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]) + "\n")
+os.rename(port_file + ".tmp", port_file)
+srv.serve_forever()
 PY
-hook_port=$(free_port)
-start webhook-receiver "$hook_port" python3 "$state/webhook_receiver.py" "$hook_port" \
+start webhook-receiver python3 "$state/webhook_receiver.py" "$state/ports.d/webhook-receiver" \
   "$secret" "$state/webhooks"
+hook_port=$started_port
 
 # The orchestrator answers once it reached Redis and its stages.
 for _ in $(seq 1 100); do
@@ -212,6 +280,12 @@ export CONVEYOR_DEV_STATE=$state
 export CONVEYOR_DEV_OUT=$out
 export CONVEYOR_DEV_PHOTOS=http://127.0.0.1:$photo_port
 export CONVEYOR_DEV_WEBHOOK=http://127.0.0.1:$hook_port/hook
+export CONVEYOR_DEV_DOWNLOAD=127.0.0.1:${port[download]}
+export CONVEYOR_DEV_RESIZE=127.0.0.1:${port[resize]}
+export CONVEYOR_DEV_FILTER=127.0.0.1:${port[filter]}
+export CONVEYOR_DEV_UPLOAD=127.0.0.1:${port[upload]}
+export CONVEYOR_DEV_WEBHOOK_STAGE=127.0.0.1:${port[webhook]}
+export CONVEYOR_DEV_REDIS=redis://127.0.0.1:$redis_port
 export PATH=$bin:\$PATH
 EOF
 started_ok=1
@@ -229,12 +303,12 @@ Conveyor is running (state: $state).
   conveyor list --since 1h
   ls $state/webhooks/        # what the webhook receiver got (signature checked)
 
-With grpcurl (reflection is on):
-  grpcurl -plaintext 127.0.0.1:$orchestrator_port list
-  grpcurl -plaintext 127.0.0.1:$orchestrator_port describe conveyor.v1.Orchestrator
-  grpcurl -plaintext -d '{"spec":{"steps":[{"download":{"url":"http://127.0.0.1:$photo_port/Storm.jpg"}},{"resize":{"width":800}},{"upload":{"destination":"file://$out"}}]}}' \\
-      127.0.0.1:$orchestrator_port conveyor.v1.Orchestrator/SubmitChain
-  grpcurl -plaintext -d '{"name":"chains/<id>"}' 127.0.0.1:$orchestrator_port conveyor.v1.Orchestrator/WatchChain
+With grpcurl (reflection is on; after the source line above; README.md has more):
+  grpcurl -plaintext \$CONVEYOR_SERVER list
+  grpcurl -plaintext \$CONVEYOR_SERVER describe conveyor.v1.Orchestrator
+  grpcurl -plaintext -d '{"service": "conveyor.v1.ResizeStage"}' \$CONVEYOR_DEV_RESIZE grpc.health.v1.Health/Check
+  grpcurl -plaintext \$CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus
+Workers: \$CONVEYOR_DEV_DOWNLOAD \$CONVEYOR_DEV_RESIZE \$CONVEYOR_DEV_FILTER \$CONVEYOR_DEV_UPLOAD \$CONVEYOR_DEV_WEBHOOK_STAGE
 
 Logs: $state/logs/   Stop: tools/dev-down.sh --state-dir $state
 EOF

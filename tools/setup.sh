@@ -16,7 +16,7 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server redis-sentinel
-  iproute2 python3 python3-yaml
+  iproute2 python3 python3-yaml jq
   # real photos for the demo and the benchmarks
   mate-backgrounds
 )

@@ -1,12 +1,27 @@
 #include "stages/common/server.h"
 
+#include <errno.h>
+#include <grpc/support/log.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "stages/common/health_service.h"
 #include "stages/common/log.h"
 
 namespace conveyor {
@@ -27,6 +42,91 @@ LogLevel ParseLogLevel(const std::string& name) {
   return LogLevel::kInfo;
 }
 
+// Hands the names of the services the server registered to `names`: the
+// server knows them (reflection lists them the same way), grpc::Service does
+// not say its own name.
+class ServiceNamesPlugin : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::vector<std::string>* names) : names_(names) {}
+  std::string name() override { return "conveyor_service_names"; }
+  void InitServer(grpc::ServerInitializer* /*si*/) override {}
+  void Finish(grpc::ServerInitializer* si) override {
+    for (const std::string& service : *si->GetServiceList()) {
+      // Health and reflection are not services a client asks health for.
+      if (!absl::StartsWith(service, "grpc.")) names_->push_back(service);
+    }
+  }
+  void ChangeArguments(const std::string& /*name*/, void* /*value*/) override {}
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+class ServiceNamesOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceNamesOption(std::vector<std::string>* names) : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+  }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+// gRPC reports a failed bind only through its own log, as a multi-line error
+// tree. While the server starts, its error lines are collected here instead,
+// so a clash becomes one line of ours (and the tree appears at debug level).
+// Outside start-up it forwards every line to stderr as gRPC's own would (it
+// stays installed: gRPC offers no public way back to its default writer).
+absl::Mutex g_capture_mu;
+std::string* g_captured ABSL_GUARDED_BY(g_capture_mu) = nullptr;
+
+void CaptureGrpcLog(gpr_log_func_args* args) {
+  absl::MutexLock lock(&g_capture_mu);
+  if (g_captured != nullptr && args->severity == GPR_LOG_SEVERITY_ERROR) {
+    absl::StrAppend(g_captured, args->message, "\n");
+    return;
+  }
+  std::fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(args->severity), args->file,
+               args->line, args->message);
+}
+
+// The reason in gRPC's bind error, in words a user acts on.
+std::string ListenFailureReason(const std::string& grpc_errors) {
+  struct Known {
+    int err;
+    const char* words;
+  };
+  for (const Known& known : {Known{EADDRINUSE, "address already in use"},
+                             Known{EADDRNOTAVAIL, "address not available on this host"},
+                             Known{EACCES, "permission denied"}}) {
+    if (absl::StrContains(grpc_errors, std::strerror(known.err))) return known.words;
+  }
+  if (absl::StrContains(grpc_errors, "Name or service not known") ||
+      absl::StrContains(grpc_errors, "DNS resolution failed")) {
+    return "host name not resolved";
+  }
+  return "gRPC could not bind it (--log-level debug shows why)";
+}
+
+// Writes `port` to `path` atomically: temp file in the same directory, then
+// rename(2), so a poller sees either nothing or the whole number.
+bool WritePortFile(const std::string& path, int port) {
+  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << port << "\n";
+    out.close();
+    if (!out) return false;
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void BlockTerminationSignals() {
@@ -37,12 +137,24 @@ void BlockTerminationSignals() {
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
               const ServerHooks& hooks) {
   SetMinLogLevel(ParseLogLevel(options.log_level));
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &bound_port);
+  // gRPC sets SO_REUSEPORT on Linux by default: a second server on a taken
+  // port then binds "successfully" and the kernel splits connections between
+  // two different services. Off, a clash fails the start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Our health service replaces gRPC's default one (see health_service.h);
+  // the server owns it, `health` stays valid while the server exists.
+  auto owned_health = std::make_unique<HealthService>();
+  HealthService* health = owned_health.get();
+  builder.RegisterService(health);
+  builder.SetOption(
+      std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(std::move(owned_health)));
+  std::vector<std::string> service_names;
+  builder.SetOption(std::make_unique<ServiceNamesOption>(&service_names));
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {
@@ -54,13 +166,33 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
 
+  std::string grpc_errors;
+  {
+    absl::MutexLock lock(&g_capture_mu);
+    g_captured = &grpc_errors;
+  }
+  gpr_set_log_function(CaptureGrpcLog);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  {
+    absl::MutexLock lock(&g_capture_mu);
+    g_captured = nullptr;
+  }
   if (server == nullptr || bound_port == 0) {
-    LogLine(LogLevel::kError).Add("msg", "cannot listen").Add("listen", options.listen);
+    // `health` went with the builder's failed server.
+    if (!grpc_errors.empty()) LogLine(LogLevel::kDebug).Add("grpc_error", grpc_errors);
+    std::fprintf(stderr, "%s: cannot listen on %s: %s\n", program_invocation_short_name,
+                 options.listen.c_str(), ListenFailureReason(grpc_errors).c_str());
     return 1;
   }
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (!grpc_errors.empty()) LogLine(LogLevel::kWarning).Add("grpc_error", grpc_errors);
+  for (const std::string& name : service_names) health->AddService(name);
   health->SetServingStatus(true);
+  if (!options.port_file.empty() && !WritePortFile(options.port_file, bound_port)) {
+    std::fprintf(stderr, "%s: cannot write --port-file %s: %s\n", program_invocation_short_name,
+                 options.port_file.c_str(), std::strerror(errno));
+    server->Shutdown(std::chrono::system_clock::now());
+    return 1;
+  }
   LogLine(LogLevel::kInfo).Add("msg", "serving").Add("listen", options.listen)
       .Add("port", bound_port);
   if (hooks.on_started) hooks.on_started(*server);
@@ -71,8 +203,16 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   LogLine(LogLevel::kInfo).Add("msg", "draining").Add("signal", signal_number);
 
   // Fail readiness first so load balancers stop sending, then drain.
-  health->SetServingStatus(false);
+  // Shutdown(), not SetServingStatus(false): nothing (the orchestrator's
+  // Redis-following thread) may flip it back to SERVING while draining.
+  health->Shutdown();
   if (hooks.on_draining) hooks.on_draining();
+  if (options.drain_delay > absl::ZeroDuration()) {
+    const timespec wait = absl::ToTimespec(options.drain_delay);
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) {
+      LogLine(LogLevel::kInfo).Add("msg", "second signal: drain delay cut short");
+    }
+  }
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoMilliseconds(options.shutdown_grace));
   server->Wait();

@@ -25,8 +25,13 @@ class Service;
 namespace conveyor {
 
 struct ServerOptions {
-  // host:port to listen on.
+  // host:port to listen on; port 0 lets the kernel choose (see port_file).
   std::string listen;
+  // If set, the bound port is written here (decimal, newline) once the server
+  // listens: to a temporary file renamed into place, so a reader polling for
+  // it never sees a partial number. How scripts and tests start servers on
+  // :0 without the race of "bind 0, close, pass the number on".
+  std::string port_file;
   // Threads doing the blocking work of requests.
   int worker_threads = 4;
   // Requests that may wait for a worker thread; beyond threads + queue a
@@ -36,6 +41,11 @@ struct ServerOptions {
   int64_t max_message_bytes = 64 << 20;
   // How long SIGTERM waits for in-flight requests before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // After SIGTERM, how long the server keeps accepting calls while health
+  // already answers NOT_SERVING, so health checkers (the orchestrator, load
+  // balancers) see "draining" and stop sending before it stops accepting.
+  // A second SIGTERM/SIGINT cuts it short. Zero: stop accepting at once.
+  absl::Duration drain_delay = absl::ZeroDuration();
   // Connections older than this are closed gracefully (GOAWAY), so clients
   // that resolve a DNS name (dns:/// + round_robin) re-resolve and find
   // replicas added since. Zero disables it.
@@ -58,10 +68,15 @@ struct ServerHooks {
 // main(), before any thread exists.
 void BlockTerminationSignals();
 
-// Serves `services` plus grpc.health.v1 and server reflection until SIGTERM or
-// SIGINT, then: health NOT_SERVING, stop accepting, wait up to
-// options.shutdown_grace for in-flight calls, exit. Returns the process exit
-// code: 0 after a clean shutdown, 1 if it could not listen.
+// Serves `services` plus grpc.health.v1 (stages/common/health_service.h:
+// status "" and one per registered service, e.g. "conveyor.v1.ResizeStage")
+// and server reflection until SIGTERM or SIGINT, then: health NOT_SERVING,
+// stop accepting, wait up to options.shutdown_grace for in-flight calls,
+// exit. SO_REUSEPORT is off, so a port already in use is an error, not a
+// silent split of connections between two processes. Returns the process
+// exit code: 0 after a clean shutdown; 1 if it could not listen (one line on
+// stderr: "<program>: cannot listen on <address>: <reason>") or could not
+// write options.port_file.
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
               const ServerHooks& hooks = {});
 

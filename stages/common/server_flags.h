@@ -56,6 +56,10 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--listen", options.listen, "host:port to serve gRPC on")
       ->envname("CONVEYOR_LISTEN")
       ->capture_default_str();
+  app.add_option("--port-file", options.port_file,
+                 "write the bound port here once listening (atomically, via rename); with "
+                 "--listen 127.0.0.1:0 the way to learn which port the kernel chose")
+      ->envname("CONVEYOR_PORT_FILE");
   app.add_option("--worker-threads", options.worker_threads,
                  "threads doing the blocking work of requests")
       ->envname("CONVEYOR_WORKER_THREADS")
@@ -73,6 +77,10 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
       ->capture_default_str();
   AddDurationFlag(app, "--shutdown-grace", options.shutdown_grace,
                   "on SIGTERM, how long in-flight calls may finish", "CONVEYOR_SHUTDOWN_GRACE");
+  AddDurationFlag(app, "--drain-delay", options.drain_delay,
+                  "on SIGTERM, keep accepting calls this long with health NOT_SERVING, so "
+                  "health checkers stop sending first; a second signal cuts it short",
+                  "CONVEYOR_DRAIN_DELAY");
   AddDurationFlag(app, "--max-connection-age", options.max_connection_age,
                   "close client connections after this long (they reconnect at once), so "
                   "clients re-resolve DNS and spread over new replicas; 0 disables",

@@ -249,11 +249,46 @@ TEST(FormatTest, SystemStatus) {
   (*status.mutable_chains_by_state())["SUCCEEDED"] = 10;
   (*status.mutable_chains_by_state())["RUNNING"] = 2;
   const std::string out = FormatSystemStatus(status, kNow);
-  EXPECT_THAT(out, HasSubstr("resize  127.0.0.1:50062  NOT_SERVING (deadline exceeded)  3       "
-                             "2/64       10         1       0\n"));
+  // The reason goes below the table, which stays narrow.
+  EXPECT_THAT(out, HasSubstr("resize  127.0.0.1:50062  NOT_SERVING  3       2/64       10         "
+                             "1       0\n"));
+  EXPECT_THAT(out, HasSubstr("\nNot serving:\n  resize: NOT_SERVING: deadline exceeded\n"));
   EXPECT_THAT(out, HasSubstr("Redis: reachable (PING 250us)\n"));
   EXPECT_THAT(out, HasSubstr("orch-1   127.0.0.1:50051  2s ago"));
   EXPECT_THAT(out, HasSubstr("Chains: RUNNING=2  SUCCEEDED=10\n"));
+}
+
+TEST(FormatTest, SystemStatusNamesEveryHealthAndIsHealthyOnlyWhenAllServe) {
+  v1::SystemStatus status;
+  status.set_redis_reachable(true);
+  const v1::StageStatus::Health healths[] = {v1::StageStatus::SERVING,
+                                             v1::StageStatus::NOT_SERVING,
+                                             v1::StageStatus::UNREACHABLE,
+                                             v1::StageStatus::WRONG_SERVICE};
+  for (v1::StageStatus::Health health : healths) {
+    auto* stage = status.add_stages();
+    stage->set_kind(v1::STAGE_KIND_FILTER);
+    stage->set_target("127.0.0.1:1");
+    stage->set_health(health);
+    if (health != v1::StageStatus::SERVING) {
+      stage->set_health_detail(absl::StrCat("why ", v1::StageStatus::Health_Name(health)));
+    }
+  }
+  const std::string out = FormatSystemStatus(status, kNow);
+  EXPECT_THAT(out, HasSubstr("filter  127.0.0.1:1  SERVING "));
+  EXPECT_THAT(out, HasSubstr("\nNot serving:\n"
+                             "  filter: NOT_SERVING: why NOT_SERVING\n"
+                             "  filter: UNREACHABLE: why UNREACHABLE\n"
+                             "  filter: WRONG_SERVICE: why WRONG_SERVICE\n"));
+  EXPECT_FALSE(SystemHealthy(status));
+
+  v1::SystemStatus healthy;
+  healthy.set_redis_reachable(true);
+  healthy.add_stages()->set_health(v1::StageStatus::SERVING);
+  EXPECT_TRUE(SystemHealthy(healthy));
+  EXPECT_THAT(FormatSystemStatus(healthy, kNow), Not(HasSubstr("Not serving")));
+  healthy.set_redis_reachable(false);
+  EXPECT_FALSE(SystemHealthy(healthy));
 }
 
 TEST(FormatTest, PurgeDryRun) {

@@ -11,6 +11,7 @@
 
 #include "orchestrator/chain_api.h"
 #include "orchestrator/redis_chain_store.h"
+#include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator {
@@ -50,11 +51,10 @@ class ScriptedStageClient : public StageClient {
   }
   std::string Target(conveyor::v1::StageKind) const override { return "scripted"; }
   std::atomic<bool> ignore_cancel_{false};
-  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    if (healthy_) return absl::OkStatus();
-    return absl::UnavailableError("health: not serving");
+  StageHealth CheckHealth(conveyor::v1::StageKind kind, absl::Duration) override {
+    return health_.Get(kind);
   }
-  std::atomic<bool> healthy_{true};
+  orchestrator::testing::ScriptedHealth health_;
 
   // Waits until at least `n` calls were started.
   bool WaitForCalls(size_t n, absl::Duration timeout = absl::Seconds(10)) {
@@ -285,7 +285,8 @@ TEST_F(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
 
 TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStageServes) {
   Start();
-  stages_.healthy_ = false;
+  stages_.health_.Set(conveyor::v1::STAGE_KIND_RESIZE,
+                      {StageHealth::State::kUnreachable, "UNAVAILABLE: connection refused"});
   Chain first = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
   stages_.FinishNotDelivered(0);
@@ -307,7 +308,7 @@ TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStag
   wait_until_waiting(second.name());
   wait_until_waiting(third.name());
   EXPECT_FALSE(stages_.WaitForCalls(2, absl::Milliseconds(500)));
-  stages_.healthy_ = true;
+  stages_.health_.Set(conveyor::v1::STAGE_KIND_RESIZE, {StageHealth::State::kServing, ""});
   ASSERT_TRUE(stages_.WaitForCalls(4));
   for (int i = 1; i < 4; ++i) {
     EXPECT_EQ(stages_.CallAt(i).context.attempt(), 1);

@@ -2,8 +2,12 @@
 #ifndef CONVEYOR_TESTS_ORCHESTRATOR_FAKES_H_
 #define CONVEYOR_TESTS_ORCHESTRATOR_FAKES_H_
 
+#include <map>
+#include <utility>
+
 #include "absl/synchronization/mutex.h"
 #include "orchestrator/clock.h"
+#include "orchestrator/stage_client.h"
 
 namespace conveyor::orchestrator::testing {
 
@@ -33,6 +37,25 @@ class FixedRandom : public RandomSource {
 
  private:
   double value_;
+};
+
+// What a fake StageClient's CheckHealth answers, per stage: SERVING unless
+// set otherwise. Thread-safe (a dispatcher may poll it from its own thread).
+class ScriptedHealth {
+ public:
+  void Set(conveyor::v1::StageKind kind, StageHealth health) {
+    absl::MutexLock lock(&mu_);
+    health_[kind] = std::move(health);
+  }
+  StageHealth Get(conveyor::v1::StageKind kind) const {
+    absl::MutexLock lock(&mu_);
+    auto it = health_.find(kind);
+    return it == health_.end() ? StageHealth{StageHealth::State::kServing, ""} : it->second;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<conveyor::v1::StageKind, StageHealth> health_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace conveyor::orchestrator::testing

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -154,6 +155,81 @@ absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeo
                    last_error));
 }
 
+namespace {
+
+// The last `lines` lines of a log file, for failure messages.
+std::string LogTail(const std::string& path, int lines = 5) {
+  if (path.empty()) return "";
+  std::string text = ReadFile(path);
+  size_t pos = text.size();
+  if (pos > 0 && text[pos - 1] == '\n') --pos;
+  for (int n = 0; n < lines && pos != std::string::npos && pos > 0; ++n) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+}  // namespace
+
+absl::StatusOr<int> WaitForPortFile(const std::string& port_file, ScopedProcess& process,
+                                    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    // The server renames a complete file into place: any content is whole.
+    std::string text = ReadFile(port_file);
+    if (!text.empty()) {
+      int port = std::atoi(text.c_str());
+      if (port > 0 && port < 65536) return port;
+      return absl::InternalError(absl::StrCat(port_file, ": not a port: \"", text, "\""));
+    }
+    if (!process.running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("server exited (code ", process.Wait(absl::ZeroDuration()),
+                       ") before writing ", port_file, ": ", LogTail(process.log_path())));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("no port in ", port_file, " after ",
+                                                      absl::FormatDuration(timeout), ": ",
+                                                      LogTail(process.log_path())));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+ServerProcess::ServerProcess(std::vector<std::string> argv, std::string log_path,
+                             std::vector<std::string> extra_env, int port,
+                             absl::Duration start_timeout) {
+  char pattern[] = "/tmp/conveyor-server-XXXXXX";
+  const char* made = ::mkdtemp(pattern);
+  dir_ = made != nullptr ? made : "/tmp";
+  const std::string port_file = dir_ + "/port";
+  argv.push_back("--listen");
+  argv.push_back(LoopbackAddress(port));
+  argv.push_back("--port-file");
+  argv.push_back(port_file);
+  process_ = std::make_unique<ScopedProcess>(std::move(argv), std::move(log_path),
+                                             std::move(extra_env));
+  absl::StatusOr<int> bound = WaitForPortFile(port_file, *process_, start_timeout);
+  if (bound.ok()) {
+    port_ = *bound;
+  } else {
+    started_ = bound.status();
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  process_.reset();
+  std::error_code ignored;
+  if (dir_ != "/tmp") std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string ServerProcess::address() const { return LoopbackAddress(port_); }
+
+absl::Status ServerProcess::WaitUntilServing(absl::Duration timeout) {
+  if (!started_.ok()) return started_;
+  return WaitForGrpcServing(address(), timeout);
+}
+
 absl::Status WaitForRedis(int port, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -185,26 +261,47 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
-RedisServer::RedisServer(RedisServerOptions options) : options_(options), port_(PickFreePort()) {
+RedisServer::RedisServer(RedisServerOptions options) : options_(options) {
   char pattern[] = "/tmp/conveyor-redis-XXXXXX";
   dir_ = ::mkdtemp(pattern);
-  Launch();
+  // redis-server exits on a port in use (no SO_REUSEPORT), so a port taken
+  // between PickFreePort and its bind shows as an early exit: try another.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = PickFreePort();
+    if (Launch()) return;
+  }
+  std::fprintf(stderr, "redis-server did not start: %s\n", LogTail(dir_ + "/redis.log").c_str());
+  std::abort();
 }
 
-void RedisServer::Launch() {
+bool RedisServer::Launch() {
   process_ = std::make_unique<ScopedProcess>(
       std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_),
                                "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                options_.append_only ? "yes" : "no", "--appendfsync", "everysec",
                                "--dir", dir_},
       dir_ + "/redis.log");
-  absl::Status ready = WaitForRedis(port_, absl::Seconds(30));
-  if (!ready.ok()) std::abort();
+  // Loading a large append-only file takes a while after a restart.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (process_->running() && absl::Now() < deadline) {
+    if (WaitForRedis(port_, absl::Milliseconds(100)).ok()) {
+      // Ours, not another server that took the port: it answers from the
+      // process we started (an early exit would have ended the loop).
+      if (process_->running()) return true;
+    }
+  }
+  return false;
 }
 
 void RedisServer::Restart() {
   process_->Kill();
-  Launch();
+  // The same port: its clients are configured with it. Nothing else took it
+  // in the moment since (a clash would show as an early exit).
+  if (!Launch()) {
+    std::fprintf(stderr, "redis-server did not restart: %s\n",
+                 LogTail(dir_ + "/redis.log").c_str());
+    std::abort();
+  }
 }
 
 RedisServer::~RedisServer() {

@@ -1,5 +1,9 @@
 // Real processes for integration tests: redis-server, workers, the
-// orchestrator, each on a free loopback port, each stopped by its owner.
+// orchestrator, each on a loopback port, each stopped by its owner.
+//
+// Servers are started on port 0 and tell the port they bound
+// (ServerProcess, via --port-file), never "pick a free port, close it, pass
+// the number on": another process can take it in between.
 #ifndef CONVEYOR_TESTS_TESTING_PROCESS_FIXTURE_H_
 #define CONVEYOR_TESTS_TESTING_PROCESS_FIXTURE_H_
 
@@ -10,14 +14,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace conveyor::testing {
 
-// A free TCP port on 127.0.0.1: binds port 0 and reads back what the kernel
-// chose. Another process could take it before the caller binds it; in
-// practice the kernel hands out ports round-robin, so this is rare.
+// A TCP port on 127.0.0.1 that nothing listened on a moment ago: binds port
+// 0, reads back what the kernel chose, closes it. Only for a port that must
+// stay closed (a "connection refused" test) or a server that cannot bind 0
+// and whose launcher retries on a clash (RedisServer). Start our servers
+// with ServerProcess instead.
 int PickFreePort();
 
 // "127.0.0.1:<port>".
@@ -51,6 +58,47 @@ class ScopedProcess {
   std::string log_path_;
 };
 
+// Polls `port_file` until a server (stages/common/server.h, --port-file)
+// wrote its bound port there; fails at once if `process` exits first (its
+// log's last lines in the message), or after `timeout`.
+absl::StatusOr<int> WaitForPortFile(const std::string& port_file, ScopedProcess& process,
+                                    absl::Duration timeout);
+
+// A Conveyor server binary (a worker, the orchestrator) on 127.0.0.1:0 with
+// --port-file; the constructor returns once the port is known:
+//   ServerProcess worker({bin + "/conveyor-resize", "--max-pixels", "1000"}, log);
+//   ASSERT_TRUE(worker.started().ok()) << worker.started();
+//   ASSERT_TRUE(worker.WaitUntilServing().ok());
+//   ... worker.address() ...
+// `argv` holds the binary and its flags, without --listen and --port-file
+// (appended here). `port` other than 0 binds that port instead, e.g. to
+// restart a killed server where its clients expect it.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> argv, std::string log_path = "",
+                         std::vector<std::string> extra_env = {}, int port = 0,
+                         absl::Duration start_timeout = absl::Seconds(20));
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // OK once the port was read; why not otherwise.
+  const absl::Status& started() const { return started_; }
+  // The bound port; 0 unless started().
+  int port() const { return port_; }
+  // "127.0.0.1:<port>".
+  std::string address() const;
+  // Until grpc.health.v1 Check("") answers SERVING.
+  absl::Status WaitUntilServing(absl::Duration timeout = absl::Seconds(20));
+  ScopedProcess& process() { return *process_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<ScopedProcess> process_;
+  absl::Status started_;
+  int port_ = 0;
+};
+
 // Polls `address` with grpc.health.v1.Health/Check (service "") until it
 // answers SERVING, or `timeout` passes.
 absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeout);
@@ -64,9 +112,11 @@ struct RedisServerOptions {
   bool append_only = false;
 };
 
-// A private redis-server on a free loopback port, in a temporary directory,
+// A private redis-server on a loopback port, in a temporary directory,
 // persistence off unless asked for. Stopped (and its directory removed) on
-// destruction.
+// destruction. redis-server cannot bind port 0 and report it, but it does
+// fail on a port in use: the constructor then tries another port (a few
+// times).
 class RedisServer {
  public:
   explicit RedisServer(RedisServerOptions options = {});
@@ -80,7 +130,8 @@ class RedisServer {
   void Restart();
 
  private:
-  void Launch();
+  // Starts redis-server on port_; false if it exited (port in use).
+  bool Launch();
 
   RedisServerOptions options_;
   std::string dir_;

@@ -1,5 +1,6 @@
 // A real stage worker process for gRPC-level tests: the binary from
-// CONVEYOR_BIN_DIR on a free loopback port, serving (grpc.health.v1) before
+// CONVEYOR_BIN_DIR on a loopback port it bound itself (port 0 + --port-file,
+// ServerProcess), serving (grpc.health.v1) before
 // the constructor returns, with a stub of its service.
 #ifndef CONVEYOR_TESTS_TESTING_STAGE_WORKER_H_
 #define CONVEYOR_TESTS_TESTING_STAGE_WORKER_H_
@@ -23,18 +24,17 @@ namespace conveyor::testing {
 template <typename Service>
 class StageWorker {
  public:
-  // Starts `binary` (a name in CONVEYOR_BIN_DIR) with --listen and `flags`,
+  // Starts `binary` (a name in CONVEYOR_BIN_DIR) on 127.0.0.1:0 with `flags`,
   // extra environment `env` ("NAME=value"), output to `log_path` (inherited
   // if empty). ready() says whether it came up serving.
   StageWorker(const std::string& binary, std::vector<std::string> flags = {},
-              std::vector<std::string> env = {}, std::string log_path = "")
-      : address_(LoopbackAddress(PickFreePort())) {
-    std::vector<std::string> argv = {std::string(CONVEYOR_BIN_DIR) + "/" + binary, "--listen",
-                                     address_};
+              std::vector<std::string> env = {}, std::string log_path = "") {
+    std::vector<std::string> argv = {std::string(CONVEYOR_BIN_DIR) + "/" + binary};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    process_ = std::make_unique<ScopedProcess>(std::move(argv), std::move(log_path),
-                                                std::move(env));
-    ready_ = WaitForGrpcServing(address_, absl::Seconds(20));
+    server_ = std::make_unique<ServerProcess>(std::move(argv), std::move(log_path),
+                                              std::move(env));
+    address_ = server_->address();
+    ready_ = server_->WaitUntilServing(absl::Seconds(20));
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);  // the workers' default, not gRPC's 4 MB
     args.SetMaxSendMessageSize(64 << 20);
@@ -45,11 +45,11 @@ class StageWorker {
   const absl::Status& ready() const { return ready_; }
   const std::string& address() const { return address_; }
   typename Service::Stub& stub() { return *stub_; }
-  ScopedProcess& process() { return *process_; }
+  ScopedProcess& process() { return server_->process(); }
 
  private:
   std::string address_;
-  std::unique_ptr<ScopedProcess> process_;
+  std::unique_ptr<ServerProcess> server_;
   absl::Status ready_;
   std::unique_ptr<typename Service::Stub> stub_;
 };
