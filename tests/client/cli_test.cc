@@ -39,6 +39,7 @@ using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::RedisServer;
 using ::conveyor::testing::RunCommand;
 using ::conveyor::testing::ScopedProcess;
+using ::conveyor::testing::ServerProcess;
 using ::conveyor::testing::TempDir;
 using ::conveyor::testing::WaitForGrpcServing;
 using ::testing::AllOf;
@@ -64,22 +65,6 @@ std::string MakeJpeg(int width, int height, bool noise) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-// Polls until 127.0.0.1:`port` accepts a TCP connection, or `timeout`.
-void WaitForTcpPort(int port, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    ::close(fd);
-    if (connected) return;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-}
-
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
@@ -90,7 +75,7 @@ class CliTest : public ::testing::Test {
   struct Stack {
     TempDir dir;
     RedisServer redis;
-    std::vector<std::unique_ptr<ScopedProcess>> processes;
+    std::vector<std::unique_ptr<ServerProcess>> processes;
     HttpTestServer http;
     std::string orchestrator;
     std::vector<std::string> orchestrator_flags;  // --redis-url and the targets
@@ -138,15 +123,15 @@ class CliTest : public ::testing::Test {
 
     const auto start = [&](const std::string& name, std::vector<std::string> args,
                            std::vector<std::string> env = {}) {
-      const int port = PickFreePort();
-      std::vector<std::string> argv = {kBin + "/" + name, "--listen", LoopbackAddress(port)};
+      std::vector<std::string> argv = {kBin + "/" + name};
       argv.insert(argv.end(), args.begin(), args.end());
-      s.processes.push_back(std::make_unique<ScopedProcess>(
+      s.processes.push_back(std::make_unique<ServerProcess>(
           argv, s.dir.path() + "/" + name + ".log", std::move(env)));
-      // Until the port accepts connections, first: a health check that hits
-      // a closed port puts gRPC into reconnect backoff (~5 s per process).
-      WaitForTcpPort(port, absl::Seconds(20));
-      const absl::Status serving = WaitForGrpcServing(LoopbackAddress(port), absl::Seconds(20));
+      // The port file is written after the bind, so the port accepts
+      // connections from here on: no health check meets a closed port (and
+      // gRPC's reconnect backoff).
+      const int port = s.processes.back()->port();
+      const absl::Status serving = s.processes.back()->WaitUntilServing();
       EXPECT_TRUE(serving.ok()) << name << ": " << serving << "\n"
                                 << conveyor::testing::ReadFile(s.dir.path() + "/" + name + ".log");
       return LoopbackAddress(port);
@@ -416,14 +401,12 @@ TEST_F(CliTest, CancelStopsARunningChain) {
 TEST_F(CliTest, WatchReconnectsWhenItsReplicaRestarts) {
   // A second coordinator replica, which the CLI talks to and which is
   // killed (-9) and restarted on the same port while `watch` streams.
-  const int port = PickFreePort();
-  std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--listen",
-                                   LoopbackAddress(port), "--lease-timeout", "1s"};
+  std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--lease-timeout", "1s"};
   argv.insert(argv.end(), stack_->orchestrator_flags.begin(), stack_->orchestrator_flags.end());
   TempDir logs;
-  auto replica = std::make_unique<ScopedProcess>(argv, logs.path() + "/replica.log");
-  WaitForTcpPort(port, absl::Seconds(20));
-  ASSERT_TRUE(WaitForGrpcServing(LoopbackAddress(port), absl::Seconds(20)).ok());
+  auto replica = std::make_unique<ServerProcess>(argv, logs.path() + "/replica.log");
+  const int port = replica->port();
+  ASSERT_TRUE(replica->WaitUntilServing().ok()) << replica->started();
   const std::vector<std::string> cli = {kBin + "/conveyor", "--server", LoopbackAddress(port)};
 
   std::vector<std::string> submit = cli;
@@ -438,8 +421,9 @@ TEST_F(CliTest, WatchReconnectsWhenItsReplicaRestarts) {
   std::thread watcher([&] { watch = RunCommand(watch_argv, absl::Seconds(90)); });
   // The download takes 1.5 s; by 0.5 s the watch is streaming.
   absl::SleepFor(absl::Milliseconds(500));
-  replica->Kill();
-  replica = std::make_unique<ScopedProcess>(argv, logs.path() + "/replica2.log");
+  replica->process().Kill();
+  replica = std::make_unique<ServerProcess>(argv, logs.path() + "/replica2.log",
+                                            std::vector<std::string>{}, port);
   watcher.join();
   EXPECT_EQ(watch.exit_code, 0) << Describe(watch)
                                 << conveyor::testing::ReadFile(logs.path() + "/replica.log");

@@ -63,18 +63,19 @@ class OrchestratorLimitsTest : public ::testing::Test {
 
   // Every stage target points at a loopback port where nothing listens.
   void StartOrchestrator(std::vector<std::string> extra = {}) {
-    address_ = LoopbackAddress(PickFreePort());
     log_ = dir_.path() + "/orchestrator.log";
+    // PickFreePort closes what it bound: nothing listens there.
     const std::string nowhere = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--listen", address_,
-                                     "--redis-url", redis_.url(), "--log-level", "info"};
+    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(),
+                                     "--log-level", "info"};
     for (const char* stage : {"download", "resize", "filter", "upload", "webhook"}) {
       argv.push_back(absl::StrCat("--", stage, "-target"));
       argv.push_back(nowhere);
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<ScopedProcess>(argv, log_);
-    ASSERT_TRUE(conveyor::testing::WaitForGrpcServing(address_, absl::Seconds(15)).ok());
+    process_ = std::make_unique<conveyor::testing::ServerProcess>(argv, log_);
+    ASSERT_TRUE(process_->WaitUntilServing().ok()) << process_->started();
+    address_ = process_->address();
     // A default channel: 4 MiB receive limit, like `conveyor list`.
     stub_ = v1::Orchestrator::NewStub(
         grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
@@ -112,7 +113,7 @@ class OrchestratorLimitsTest : public ::testing::Test {
   RedisServer redis_;
   std::string address_;
   std::string log_;
-  std::unique_ptr<ScopedProcess> process_;
+  std::unique_ptr<conveyor::testing::ServerProcess> process_;
   std::unique_ptr<v1::Orchestrator::Stub> stub_;
 };
 

@@ -30,6 +30,7 @@ using conveyor::testing::LoopbackAddress;
 using conveyor::testing::PickFreePort;
 using conveyor::testing::RedisServer;
 using conveyor::testing::ScopedProcess;
+using conveyor::testing::ServerProcess;
 using conveyor::testing::TempDir;
 using v1::Chain;
 using v1::ChainEvent;
@@ -120,64 +121,72 @@ class OrchestratorTest : public ::testing::Test {
     }
   }
 
+  // A server started on port 0 (or `port`, to restart one where its clients
+  // expect it); `process` is its process, for signals.
   struct Worker {
-    std::unique_ptr<ScopedProcess> process;
+    std::unique_ptr<ServerProcess> server;
+    ScopedProcess* process = nullptr;
     std::string address;
     std::string calls_file;
   };
+  template <typename T>
+  void Launch(T& s, std::vector<std::string> argv, const std::string& log, int port = 0) {
+    s.server = std::make_unique<ServerProcess>(std::move(argv), log, std::vector<std::string>{},
+                                               port);
+    s.process = &s.server->process();
+    s.address = s.server->address();
+    EXPECT_TRUE(s.server->started().ok()) << s.server->started();
+    EXPECT_TRUE(WaitServing(s.address, absl::Seconds(10)).ok()) << log;
+  }
 
   // A flaky test worker (ResizeStage + FilterStage).
   Worker StartFlaky(std::vector<std::string> extra = {}) {
     Worker w;
-    w.address = LoopbackAddress(PickFreePort());
     w.calls_file = absl::StrCat(dir_.path(), "/calls-", workers_started_++, ".txt");
-    std::vector<std::string> argv = {kBin + "/conveyor-test-flaky-stage", "--listen", w.address,
-                                     "--calls-file", w.calls_file};
+    std::vector<std::string> argv = {kBin + "/conveyor-test-flaky-stage", "--calls-file",
+                                     w.calls_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    w.process = std::make_unique<ScopedProcess>(argv, w.calls_file + ".log");
     logs_.push_back(w.calls_file + ".log");
-    EXPECT_TRUE(WaitServing(w.address, absl::Seconds(10)).ok());
+    Launch(w, argv, logs_.back());
     return w;
   }
 
   Worker StartRealWorker(const std::string& binary, std::vector<std::string> extra = {}) {
     Worker w;
-    w.address = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/" + binary, "--listen", w.address};
+    std::vector<std::string> argv = {kBin + "/" + binary};
     argv.insert(argv.end(), extra.begin(), extra.end());
     logs_.push_back(absl::StrCat(dir_.path(), "/", binary, ".log"));
-    w.process = std::make_unique<ScopedProcess>(argv, logs_.back());
-    EXPECT_TRUE(WaitServing(w.address, absl::Seconds(10)).ok())
-        << binary;
+    Launch(w, argv, logs_.back());
     return w;
   }
 
   struct Orchestrator {
-    std::unique_ptr<ScopedProcess> process;
+    std::unique_ptr<ServerProcess> server;
+    ScopedProcess* process = nullptr;
     std::string address;
     std::string log;
     std::unique_ptr<v1::Orchestrator::Stub> stub;
+    int port() const { return server->port(); }
   };
 
-  // Unset targets point at a port where nothing listens.
+  // Unset targets point at a port where nothing listens. `port` other than
+  // 0 restarts an orchestrator where its clients expect it.
   Orchestrator StartOrchestrator(std::map<std::string, std::string> targets,
-                                 std::vector<std::string> extra = {}, std::string address = "") {
+                                 std::vector<std::string> extra = {}, int port = 0) {
     Orchestrator o;
-    o.address = address.empty() ? LoopbackAddress(PickFreePort()) : address;
     o.log = absl::StrCat(dir_.path(), "/orchestrator-", orchestrators_started_++, ".log");
+    // PickFreePort closes what it bound: nothing listens there.
     const std::string nowhere = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--listen", o.address,
-                                     "--redis-url", redis_.url(), "--lease-timeout", "1s",
-                                     "--log-level", "info"};
+    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(),
+                                     "--lease-timeout", "1s", "--log-level", "info"};
     for (const char* stage : {"download", "resize", "filter", "upload", "webhook"}) {
       auto it = targets.find(stage);
       argv.push_back(absl::StrCat("--", stage, "-target"));
       argv.push_back(it == targets.end() ? nowhere : it->second);
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    o.process = std::make_unique<ScopedProcess>(argv, o.log);
     logs_.push_back(o.log);
-    EXPECT_TRUE(WaitServing(o.address, absl::Seconds(10)).ok());
+    Launch(o, argv, o.log, port);
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     o.stub = v1::Orchestrator::NewStub(
@@ -704,10 +713,9 @@ TEST_F(OrchestratorTest, ListChainsFiltersAndPaginates) {
 TEST_F(OrchestratorTest, KillDashNineMidChainThenRestartCompletesWithoutRerunningSucceededSteps) {
   Worker resize = StartFlaky();
   Worker filter = StartFlaky({"--delay", "1500ms"});
-  const std::string address = LoopbackAddress(PickFreePort());
   std::map<std::string, std::string> targets = {{"resize", resize.address},
                                                 {"filter", filter.address}};
-  Orchestrator first = StartOrchestrator(targets, {}, address);
+  Orchestrator first = StartOrchestrator(targets);
   Chain submitted;
   ASSERT_TRUE(
       Submit(*first.stub, InlineRequest({Resize(), Filter(), Resize()}), &submitted).ok());
@@ -715,7 +723,7 @@ TEST_F(OrchestratorTest, KillDashNineMidChainThenRestartCompletesWithoutRerunnin
           [](const Chain& c) { return c.steps(1).state() == v1::RUNNING; });
   first.process->Signal(SIGKILL);
   first.process->Wait(absl::Seconds(5));
-  Orchestrator second = StartOrchestrator(targets, {}, address);
+  Orchestrator second = StartOrchestrator(targets, {}, first.port());
   Chain done = WaitTerminal(*second.stub, submitted.name(), absl::Seconds(20));
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   auto resize_calls = Calls(resize.calls_file);
@@ -773,23 +781,22 @@ TEST_F(OrchestratorTest, TwoReplicasShareTheWorkAndEveryChainCompletesOnce) {
   EXPECT_EQ(status.stages(1).health(), v1::StageStatus::SERVING);
   EXPECT_EQ(status.stages(1).succeeded(), 60);
   EXPECT_EQ(status.stages(1).queued(), 0);
-  EXPECT_EQ(status.stages(0).health(), v1::StageStatus::NOT_SERVING);
+  EXPECT_EQ(status.stages(0).health(), v1::StageStatus::UNREACHABLE);
   EXPECT_EQ(status.chains_by_state().at("SUCCEEDED"), 30);
 }
 
 TEST_F(OrchestratorTest, SigtermLetsTheInFlightStepFinishAndExitsZero) {
   Worker slow = StartFlaky({"--delay", "300ms"});
-  const std::string address = LoopbackAddress(PickFreePort());
   std::map<std::string, std::string> targets = {{"resize", slow.address}};
   // The dispatcher drains for half the grace: 2 s, far more than the step.
-  Orchestrator first = StartOrchestrator(targets, {"--shutdown-grace", "4s"}, address);
+  Orchestrator first = StartOrchestrator(targets, {"--shutdown-grace", "4s"});
   Chain submitted;
   ASSERT_TRUE(Submit(*first.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
   WaitFor(*first.stub, submitted.name(),
           [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
   first.process->Signal(SIGTERM);
   EXPECT_EQ(first.process->Wait(absl::Seconds(10)), 0);
-  Orchestrator second = StartOrchestrator(targets, {}, address);
+  Orchestrator second = StartOrchestrator(targets, {}, first.port());
   Chain done = WaitTerminal(*second.stub, submitted.name());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   // Step 0 finished during the drain and was recorded: it ran once.

@@ -27,9 +27,8 @@ namespace {
 using conveyor::testing::LoopbackAddress;
 using conveyor::testing::PickFreePort;
 using conveyor::testing::RedisServer;
-using conveyor::testing::ScopedProcess;
+using conveyor::testing::ServerProcess;
 using conveyor::testing::TempDir;
-using conveyor::testing::WaitForGrpcServing;
 using orchestrator::FromProtoTime;
 using v1::Chain;
 using v1::ChainEvent;
@@ -59,42 +58,40 @@ class OutageTest : public ::testing::Test {
     }
   }
 
-  // Starts `argv` listening on `address` and waits until it serves.
-  std::unique_ptr<ScopedProcess> StartServer(std::vector<std::string> argv,
-                                             const std::string& address,
-                                             const std::string& name) {
-    argv.insert(argv.begin() + 1, {"--listen", address});
+  // Starts a server binary on port 0 (or on `port`, to bring a killed one
+  // back where its clients expect it) and waits until it serves.
+  std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> argv,
+                                             const std::string& name, int port = 0) {
     logs_.push_back(absl::StrCat(dir_.path(), "/", name, "-", started_++, ".log"));
-    auto process = std::make_unique<ScopedProcess>(argv, logs_.back());
-    EXPECT_TRUE(WaitForGrpcServing(address, absl::Seconds(10)).ok()) << name;
-    return process;
+    auto server = std::make_unique<ServerProcess>(argv, logs_.back(), std::vector<std::string>{},
+                                                  port);
+    EXPECT_TRUE(server->WaitUntilServing().ok()) << name << ": " << server->started();
+    return server;
   }
 
-  std::unique_ptr<ScopedProcess> StartFlaky(const std::string& address,
-                                            std::vector<std::string> extra = {}) {
+  std::unique_ptr<ServerProcess> StartFlaky(int port = 0, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {kBin + "/conveyor-test-flaky-stage", "--calls-file",
                                      calls_file_};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return StartServer(argv, address, "flaky");
+    return StartServer(argv, "flaky", port);
   }
 
   struct Orchestrator {
-    std::unique_ptr<ScopedProcess> process;
+    std::unique_ptr<ServerProcess> server;
     std::unique_ptr<v1::Orchestrator::Stub> stub;
   };
   Orchestrator StartOrchestrator(const std::string& resize_target,
                                  std::vector<std::string> extra = {}) {
     Orchestrator o;
-    const std::string address = LoopbackAddress(PickFreePort());
     std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(),
                                      "--resize-target", resize_target, "--filter-target",
                                      resize_target, "--log-level", "info"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    o.process = StartServer(argv, address, "orchestrator");
+    o.server = StartServer(argv, "orchestrator");
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    o.stub = v1::Orchestrator::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    o.stub = v1::Orchestrator::NewStub(grpc::CreateCustomChannel(
+        o.server->address(), grpc::InsecureChannelCredentials(), args));
     return o;
   }
 
@@ -184,15 +181,15 @@ class OutageTest : public ::testing::Test {
 };
 
 TEST_F(OutageTest, WorkerKilledAndRestartedMidLoadFailsNoChainAndWaitersStartWithinASecond) {
-  const std::string worker_address = LoopbackAddress(PickFreePort());
-  auto worker = StartFlaky(worker_address, {"--delay", "100ms"});
-  Orchestrator o = StartOrchestrator(worker_address, {"--max-in-flight", "8"});
+  auto worker = StartFlaky(0, {"--delay", "100ms"});
+  const int worker_port = worker->port();
+  Orchestrator o = StartOrchestrator(worker->address(), {"--max-in-flight", "8"});
   std::vector<std::string> names;
   for (int i = 0; i < 40; ++i) names.push_back(Submit(*o.stub, 2).name());
   // Kill the worker mid-load and keep it down long enough for every chain
   // with a step left to reach the outage.
   WaitFor(*o.stub, names[4], [](const Chain& c) { return c.steps(0).state() == v1::SUCCEEDED; });
-  worker->Kill();
+  worker->process().Kill();
   WaitFor(*o.stub, names.back(), Waiting, absl::Seconds(10));
   absl::SleepFor(absl::Seconds(2));
   {
@@ -203,7 +200,7 @@ TEST_F(OutageTest, WorkerKilledAndRestartedMidLoadFailsNoChainAndWaitersStartWit
     ASSERT_EQ(status.stages(1).kind(), v1::STAGE_KIND_RESIZE);
     EXPECT_GE(status.stages(1).waiting(), 30);
   }
-  worker = StartFlaky(worker_address, {"--delay", "100ms"});
+  worker = StartFlaky(worker_port, {"--delay", "100ms"});
   const absl::Time serving = absl::Now();
 
   int waited = 0;
@@ -243,17 +240,21 @@ TEST_F(OutageTest, WorkerKilledAndRestartedMidLoadFailsNoChainAndWaitersStartWit
 }
 
 TEST_F(OutageTest, TargetServingAnotherServiceMakesStepsWaitUntilTheRightWorkerIsThere) {
-  const std::string address = LoopbackAddress(PickFreePort());
   // A real download worker where the resize target points: UNIMPLEMENTED.
-  auto wrong = StartServer({kBin + "/conveyor-download"}, address, "download");
-  Orchestrator o = StartOrchestrator(address);
+  auto wrong = StartServer({kBin + "/conveyor-download"}, "download");
+  const int port = wrong->port();
+  Orchestrator o = StartOrchestrator(wrong->address());
   Chain chain = Submit(*o.stub, 1, /*max_attempts=*/1);
   Chain waiting = WaitFor(*o.stub, chain.name(), Waiting);
   EXPECT_EQ(waiting.steps(0).attempts(), 0);
   EXPECT_NE(waiting.steps(0).waiting_reason().find("UNIMPLEMENTED"), std::string::npos)
       << waiting.steps(0).waiting_reason();
-  wrong->Kill();
-  auto right = StartFlaky(address);
+  // Its health check names the stage's service, so the download worker's
+  // SERVING for "" does not release the step onto it again.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(Get(*o.stub, chain.name()).steps(0).attempts(), 0);
+  wrong->process().Kill();
+  auto right = StartFlaky(port);
   Chain done = WaitTerminal(*o.stub, chain.name());
   EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   EXPECT_EQ(done.steps(0).attempts(), 1);
@@ -261,6 +262,7 @@ TEST_F(OutageTest, TargetServingAnotherServiceMakesStepsWaitUntilTheRightWorkerI
 }
 
 TEST_F(OutageTest, StepThatWaitsLongerThanTheMaxOutageFailsUnavailable) {
+  // Nothing listens there (PickFreePort closes what it bound).
   const std::string nowhere = LoopbackAddress(PickFreePort());
   Orchestrator o = StartOrchestrator(nowhere, {"--max-outage", "15m,resize=1500ms"});
   const absl::Time submitted = absl::Now();
@@ -275,8 +277,11 @@ TEST_F(OutageTest, StepThatWaitsLongerThanTheMaxOutageFailsUnavailable) {
 }
 
 TEST_F(OutageTest, CancelOfAWaitingChainDropsItsStep) {
-  const std::string address = LoopbackAddress(PickFreePort());
-  Orchestrator o = StartOrchestrator(address);
+  // The worker's port, closed until the worker comes back there.
+  auto first = StartFlaky();
+  const int port = first->port();
+  first.reset();
+  Orchestrator o = StartOrchestrator(LoopbackAddress(port));
   Chain chain = Submit(*o.stub);
   WaitFor(*o.stub, chain.name(), Waiting);
   grpc::ClientContext ctx;
@@ -286,7 +291,7 @@ TEST_F(OutageTest, CancelOfAWaitingChainDropsItsStep) {
   ASSERT_TRUE(o.stub->CancelChain(&ctx, req, &cancelled).ok());
   EXPECT_EQ(cancelled.state(), v1::CANCELLED);
   // The worker arrives afterwards: the cancelled step is never called.
-  auto worker = StartFlaky(address);
+  auto worker = StartFlaky(port);
   Chain marker = Submit(*o.stub);
   EXPECT_EQ(WaitTerminal(*o.stub, marker.name()).state(), v1::SUCCEEDED);
   EXPECT_EQ(CallsOf(calls_file_, chain.name(), 0), 0);
@@ -294,15 +299,18 @@ TEST_F(OutageTest, CancelOfAWaitingChainDropsItsStep) {
 }
 
 TEST_F(OutageTest, ReleasedStepsStartInPriorityOrder) {
-  const std::string address = LoopbackAddress(PickFreePort());
+  // The worker's port, closed until the worker comes back there.
+  auto first = StartFlaky();
+  const int port = first->port();
+  first.reset();
   // One call at a time: the order calls reach the worker is the start order.
-  Orchestrator o = StartOrchestrator(address, {"--max-in-flight", "1"});
+  Orchestrator o = StartOrchestrator(LoopbackAddress(port), {"--max-in-flight", "1"});
   std::vector<std::string> low, high;
   for (int i = 0; i < 4; ++i) low.push_back(Submit(*o.stub, 1, 3, v1::PRIORITY_LOW).name());
   for (int i = 0; i < 4; ++i) high.push_back(Submit(*o.stub, 1, 3, v1::PRIORITY_HIGH).name());
   for (const auto& n : low) WaitFor(*o.stub, n, Waiting);
   for (const auto& n : high) WaitFor(*o.stub, n, Waiting);
-  auto worker = StartFlaky(address);
+  auto worker = StartFlaky(port);
   for (const auto& n : low) EXPECT_EQ(WaitTerminal(*o.stub, n).state(), v1::SUCCEEDED);
   std::ifstream f(calls_file_);
   std::vector<std::string> order;
@@ -316,14 +324,13 @@ TEST_F(OutageTest, ReleasedStepsStartInPriorityOrder) {
 }
 
 TEST_F(OutageTest, KilledReplicasStepIsTakenOverWithinSecondsAndTheHistorySaysSo) {
-  const std::string worker_address = LoopbackAddress(PickFreePort());
-  auto worker = StartFlaky(worker_address, {"--delay", "4s"});
-  Orchestrator a = StartOrchestrator(worker_address, {"--replica-name", "replica-a"});
+  auto worker = StartFlaky(0, {"--delay", "4s"});
+  Orchestrator a = StartOrchestrator(worker->address(), {"--replica-name", "replica-a"});
   Chain chain = Submit(*a.stub);
   WaitFor(*a.stub, chain.name(), [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
-  Orchestrator b = StartOrchestrator(worker_address, {"--replica-name", "replica-b"});
+  Orchestrator b = StartOrchestrator(worker->address(), {"--replica-name", "replica-b"});
   absl::SleepFor(absl::Milliseconds(300));  // b heartbeats, then a dies
-  a.process->Kill();
+  a.server->process().Kill();
   const absl::Time killed = absl::Now();
   Chain done = WaitTerminal(*b.stub, chain.name());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();

@@ -28,12 +28,10 @@ namespace {
 
 using conveyor::testing::HttpTestServer;
 using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
 using conveyor::testing::RedisServer;
 using conveyor::testing::RedisServerOptions;
-using conveyor::testing::ScopedProcess;
+using conveyor::testing::ServerProcess;
 using conveyor::testing::TempDir;
-using conveyor::testing::WaitForGrpcServing;
 using v1::Chain;
 using v1::ChainEvent;
 
@@ -44,21 +42,21 @@ bool IsTerminal(v1::State s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
 }
 
-// One server process that can be killed and started again on its address.
+// One server binary that can be killed and started again on its port.
 struct Server {
   std::vector<std::string> argv;
-  std::string address;
   std::string log;
-  std::unique_ptr<ScopedProcess> process;
+  std::unique_ptr<ServerProcess> process;
+  int port = 0;
 
+  std::string address() const { return LoopbackAddress(port); }
   void Start() {
-    std::vector<std::string> full = argv;
-    full.insert(full.begin() + 1, {"--listen", address});
-    process = std::make_unique<ScopedProcess>(full, log);
-    EXPECT_TRUE(WaitForGrpcServing(address, absl::Seconds(20)).ok()) << argv[0];
+    process = std::make_unique<ServerProcess>(argv, log, std::vector<std::string>{}, port);
+    EXPECT_TRUE(process->WaitUntilServing().ok()) << argv[0] << ": " << process->started();
+    port = process->port();
   }
   void KillAndRestart() {
-    process->Kill();
+    process->process().Kill();
     Start();
   }
 };
@@ -77,7 +75,6 @@ class SoakTest : public ::testing::Test {
   Server& Add(std::vector<std::string> argv, const std::string& name) {
     auto server = std::make_unique<Server>();
     server->argv = std::move(argv);
-    server->address = LoopbackAddress(PickFreePort());
     server->log = absl::StrCat(dir_.path(), "/", name, ".log");
     server->Start();
     servers_.push_back(std::move(server));
@@ -141,18 +138,18 @@ TEST_F(SoakTest, ThreeHundredChainsSurviveKillsOfAReplicaAWorkerAndRedis) {
   auto orchestrator_argv = [&](const std::string& name) {
     return std::vector<std::string>{
         kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(), "--replica-name", name,
-        "--download-target", download.address,
+        "--download-target", download.address(),
         // Two resize replicas behind one target, as a DNS name with two
         // addresses would be.
         "--resize-target",
-        absl::StrCat("ipv4:", resize_a.address, ",", resize_b.address), "--filter-target",
-        filter.address, "--upload-target", upload.address, "--webhook-target", webhook.address,
+        absl::StrCat("ipv4:", resize_a.address(), ",", resize_b.address()), "--filter-target",
+        filter.address(), "--upload-target", upload.address(), "--webhook-target", webhook.address(),
         "--max-in-flight", "16"};
   };
   Server& orch_a = Add(orchestrator_argv("soak-a"), "orchestrator-a");
   Server& orch_b = Add(orchestrator_argv("soak-b"), "orchestrator-b");
-  auto stub_a = Stub(orch_a.address);
-  auto stub_b = Stub(orch_b.address);
+  auto stub_a = Stub(orch_a.address());
+  auto stub_b = Stub(orch_b.address());
 
   auto request = [&](int i) {
     v1::SubmitChainRequest req;
