@@ -341,5 +341,23 @@ TEST_F(DispatcherTest, ResultComputedWhileRedisWasAwayIsRecordedWhenItIsBack) {
   EXPECT_EQ(stages_.calls(), 2u);
 }
 
+TEST_F(DispatcherTest, CancelWhosePubSubMessageWasLostStillReachesTheCall) {
+  Start();
+  Chain c = Submit({Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  // Record the cancel without publishing it, as when the message went out
+  // while this replica's subscriber was reconnecting.
+  absl::StatusOr<StoredChain> stored = store_->Load(ChainIdFromName(c.name()));
+  ASSERT_TRUE(stored.ok());
+  absl::StatusOr<Transition> cancel = scheduler_.Cancel(stored->chain);
+  ASSERT_TRUE(cancel.ok());
+  cancel->effects.publish_cancel = false;
+  ASSERT_TRUE(store_->Apply(stored->chain.version(), *cancel, {}).ok());
+  // The reconciliation (every second) compares in-flight calls with the
+  // recorded state and cancels this one.
+  EXPECT_TRUE(stages_.WaitFinished(0, absl::Seconds(3)));
+  EXPECT_EQ(WaitTerminal(c.name()).state(), conveyor::v1::CANCELLED);
+}
+
 }  // namespace
 }  // namespace conveyor::orchestrator
