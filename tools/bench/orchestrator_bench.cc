@@ -26,7 +26,7 @@ namespace conveyor::orchestrator {
 namespace {
 
 using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
+using conveyor::testing::ServerProcess;
 using conveyor::testing::RedisServer;
 using conveyor::testing::ScopedProcess;
 
@@ -124,16 +124,17 @@ void BenchList(int chains) {
 void BenchDispatch(int chains, int steps) {
   RedisServer redis;
   conveyor::testing::TempDir dir;
-  const std::string worker = LoopbackAddress(PickFreePort());
-  ScopedProcess flaky({std::string(CONVEYOR_BIN_DIR) + "/conveyor-test-flaky-stage", "--listen",
-                       worker},
+  ServerProcess flaky({std::string(CONVEYOR_BIN_DIR) + "/conveyor-test-flaky-stage"},
                       dir.path() + "/worker.log");
-  const std::string address = LoopbackAddress(PickFreePort());
-  ScopedProcess orch({std::string(CONVEYOR_BIN_DIR) + "/conveyor-orchestrator", "--listen",
-                      address, "--redis-url", redis.url(), "--resize-target", worker,
-                      "--log-level", "warn"},
-                     dir.path() + "/orchestrator.log");
-  if (!WaitServing(worker) || !WaitServing(address)) {
+  const std::string worker = flaky.address();
+  ServerProcess orch_server({std::string(CONVEYOR_BIN_DIR) + "/conveyor-orchestrator",
+                             "--redis-url", redis.url(), "--resize-target", worker, "--log-level",
+                             "warn"},
+                            dir.path() + "/orchestrator.log");
+  const std::string address = orch_server.address();
+  ScopedProcess& orch = orch_server.process();
+  if (!flaky.started().ok() || !orch_server.started().ok() || !WaitServing(worker) ||
+      !WaitServing(address)) {
     std::fprintf(stderr, "servers did not start\n");
     return;
   }

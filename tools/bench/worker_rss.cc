@@ -48,20 +48,18 @@ struct Flags {
   int calls = 3;
 };
 
-int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::perror("bind");
-    std::exit(2);
+// Reads the port a server wrote to `path` (--port-file) once it bound it;
+// 0 if the server exits first or nothing comes within `timeout`.
+int ReadPortFile(const std::string& path, pid_t pid, absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    std::ifstream in(path);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
+    absl::SleepFor(absl::Milliseconds(10));
   }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  return 0;
 }
 
 // A field of /proc/<pid>/status in kB, e.g. "VmRSS".
@@ -154,16 +152,20 @@ int main(int argc, char** argv) {
   big.release();
   const std::string jpeg(encoded.begin(), encoded.end());
 
-  const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
+  char dir_pattern[] = "/tmp/conveyor-rss-XXXXXX";
+  const std::string port_file = std::string(mkdtemp(dir_pattern)) + "/port";
   pid_t pid = fork();
   if (pid == 0) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, STDOUT_FILENO);
     dup2(devnull, STDERR_FILENO);
-    execl(flags.worker.c_str(), flags.worker.c_str(), "--listen", address.c_str(),
-          static_cast<char*>(nullptr));
+    execl(flags.worker.c_str(), flags.worker.c_str(), "--listen", "127.0.0.1:0", "--port-file",
+          port_file.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  // The worker binds port 0 and says which port it got.
+  const std::string address =
+      absl::StrCat("127.0.0.1:", ReadPortFile(port_file, pid, absl::Seconds(20)));
   if (!WaitServing(address, absl::Seconds(20))) {
     std::fprintf(stderr, "worker not serving on %s\n", address.c_str());
     kill(pid, SIGKILL);
