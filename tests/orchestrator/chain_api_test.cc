@@ -34,8 +34,8 @@ class IdleStageClient : public StageClient {
     return nullptr;
   }
   std::string Target(conveyor::v1::StageKind) const override { return "idle"; }
-  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return absl::OkStatus();
+  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return {StageHealth::State::kServing, ""};
   }
 };
 
