@@ -505,7 +505,7 @@ TEST_F(CliTest, PurgeDryRunCountsAndDeletesNothing) {
 
 #ifdef CONVEYOR_HAVE_BENCH
 TEST_F(CliTest, BenchRunsAScenarioAndReports) {
-  const pid_t orchestrator_pid = stack_->processes.back()->pid();
+  const pid_t orchestrator_pid = stack_->processes.back()->process().pid();
   CommandResult r = RunCommand(
       {kBin + "/conveyor-bench", "--server", stack_->orchestrator, "--scenario", "tiny", "--chains",
        "6", "--concurrency", "2", "--runs", "2", "--warmup", "1", "--upload-dir", stack_->out_dir,
