@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "stages/common/image_header.h"
@@ -107,23 +108,9 @@ absl::StatusOr<Chain> ChainApi::Get(const std::string& name) {
 
 absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
     const conveyor::v1::ListChainsRequest& request) {
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return InvalidField("page_size",
-                        absl::StrCat("want 1..1000 (0 = 50), got ", request.page_size()));
-  }
-  if (!conveyor::v1::State_IsValid(request.state())) {
-    return InvalidField("state", absl::StrCat("unknown state ", request.state()));
-  }
-  ListQuery q;
-  q.page_size = request.page_size() == 0 ? 50 : request.page_size();
-  q.page_token = request.page_token();
-  q.state = request.state();
-  for (const auto& [k, v] : request.labels()) q.labels[k] = v;
-  if (request.has_create_time_after()) q.created_after = FromProtoTime(request.create_time_after());
-  if (request.has_create_time_before()) {
-    q.created_before = FromProtoTime(request.create_time_before());
-  }
-  absl::StatusOr<ListPage> page = store_.List(q);
+  absl::StatusOr<ListQuery> q = ListQueryFromRequest(request);
+  if (!q.ok()) return q.status();
+  absl::StatusOr<ListPage> page = store_.List(*q);
   if (!page.ok()) return page.status();
   conveyor::v1::ListChainsResponse response;
   for (Chain& c : page->chains) *response.add_chains() = std::move(c);
@@ -131,35 +118,106 @@ absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
   return response;
 }
 
-absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
-  absl::StatusOr<std::string> id = ParseChainName(name);
-  if (!id.ok()) return id.status();
+absl::StatusOr<ChainApi::ActionOutcome> ChainApi::ApplyAction(const std::string& id,
+                                                             ChainAction action,
+                                                             const ListQuery* must_match,
+                                                             bool dry_run) {
   for (int round = 0; round < 5; ++round) {
-    absl::StatusOr<StoredChain> stored = store_.Load(*id);
+    absl::StatusOr<StoredChain> stored = store_.Load(id);
     if (!stored.ok()) return stored.status();
-    absl::StatusOr<Transition> t = scheduler_.Cancel(stored->chain);
+    if (must_match != nullptr && !ChainMatches(*must_match, stored->chain)) {
+      return ActionOutcome{std::move(stored->chain), false, false};
+    }
+    absl::StatusOr<Transition> t = (scheduler_.*action)(stored->chain);
     if (!t.ok()) return t.status();
-    if (!t->changed) return std::move(t->chain);
+    if (!t->changed || dry_run) return ActionOutcome{std::move(t->chain), t->changed, true};
     absl::Status applied = store_.Apply(stored->chain.version(), *t, {});
-    if (applied.ok()) return std::move(t->chain);
+    if (applied.ok()) return ActionOutcome{std::move(t->chain), true, true};
     if (!IsStaleVersion(applied)) return applied;
   }
   return absl::AbortedError("the chain kept changing; try again");
 }
 
+absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
+  absl::StatusOr<std::string> id = ParseChainName(name);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &Scheduler::Cancel, nullptr, false);
+  if (!out.ok()) return out.status();
+  return std::move(out->chain);
+}
+
 absl::StatusOr<Chain> ChainApi::Retry(const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
-  for (int round = 0; round < 5; ++round) {
-    absl::StatusOr<StoredChain> stored = store_.Load(*id);
-    if (!stored.ok()) return stored.status();
-    absl::StatusOr<Transition> t = scheduler_.Retry(stored->chain);
-    if (!t.ok()) return t.status();
-    absl::Status applied = store_.Apply(stored->chain.version(), *t, {});
-    if (applied.ok()) return std::move(t->chain);
-    if (!IsStaleVersion(applied)) return applied;
+  absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &Scheduler::Retry, nullptr, false);
+  if (!out.ok()) return out.status();
+  return std::move(out->chain);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::CancelMany(
+    const conveyor::v1::CancelChainsRequest& request) {
+  return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
+                         &Scheduler::Cancel);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::RetryMany(
+    const conveyor::v1::RetryChainsRequest& request) {
+  return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
+                         &Scheduler::Retry);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::ApplyToMatching(
+    const conveyor::v1::ChainFilter& filter, bool dry_run, int32_t max_chains,
+    ChainAction action) {
+  if (max_chains < 0 || max_chains > kMaxBulkChains) {
+    return InvalidField("max_chains", absl::StrCat("want 0..", kMaxBulkChains, " (0 = ",
+                                                   kMaxBulkChains, "), got ", max_chains));
   }
-  return absl::AbortedError("the chain kept changing; try again");
+  absl::StatusOr<ListQuery> query = ListQueryFromFilter(filter);
+  if (!query.ok()) return query.status();
+  const int64_t limit = max_chains == 0 ? kMaxBulkChains : max_chains;
+  query->page_size = kBulkPageSize;
+  conveyor::v1::BulkChainsResponse response;
+  // Each page reads at most kMaxListScan index entries; bounding the pages
+  // bounds the scan of a filter that matches little (2M entries at most).
+  for (int round = 0; round < 100; ++round) {
+    absl::StatusOr<ListPage> page = store_.List(*query);
+    if (!page.ok()) return page.status();
+    for (size_t i = 0; i < page->chains.size(); ++i) {
+      if (response.matched_count() == limit) {
+        response.set_truncated(true);
+        return response;
+      }
+      const Chain& listed = page->chains[i];
+      response.set_matched_count(response.matched_count() + 1);
+      absl::StatusOr<ActionOutcome> out =
+          ApplyAction(ChainIdFromName(listed.name()), action, &*query, dry_run);
+      if (out.ok() && out->changed) {
+        response.set_changed_count(response.changed_count() + 1);
+        if (response.changed_names_size() < kMaxBulkNames) {
+          response.add_changed_names(listed.name());
+        }
+      } else if (out.ok() || out.status().code() == absl::StatusCode::kFailedPrecondition ||
+                 out.status().code() == absl::StatusCode::kNotFound) {
+        // The state does not allow the action, or the chain stopped matching
+        // (or expired) since it was listed.
+        response.set_skipped_count(response.skipped_count() + 1);
+      } else if (out.status().code() == absl::StatusCode::kUnavailable) {
+        return out.status();  // the store is gone: the rest would fail alike
+      } else {
+        response.set_failed_count(response.failed_count() + 1);
+        if (response.failures_size() < kMaxBulkNames) {
+          conveyor::v1::BulkChainFailure* f = response.add_failures();
+          f->set_name(listed.name());
+          *f->mutable_error() = ToRpcStatus(out.status());
+        }
+      }
+    }
+    if (page->next_page_token.empty()) return response;
+    query->page_token = page->next_page_token;
+  }
+  response.set_truncated(true);
+  return response;
 }
 
 absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
