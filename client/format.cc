@@ -374,6 +374,44 @@ std::string FormatPurge(const conveyor::v1::PurgeChainsResponse& response, bool 
   return out;
 }
 
+std::string FormatBulkResult(const conveyor::v1::BulkChainsResponse& response,
+                             absl::string_view verb, bool dry_run) {
+  const bool retry = verb == "retry";
+  auto chains = [](int64_t n) { return absl::StrCat(n, n == 1 ? " chain" : " chains"); };
+  std::string out;
+  if (response.matched_count() == 0) {
+    out = "No chains match the filter.\n";
+  } else {
+    absl::StrAppend(&out, dry_run ? (retry ? "Would retry " : "Would cancel ")
+                                  : (retry ? "Retried " : "Cancelled "),
+                    chains(response.changed_count()), " of ", response.matched_count(),
+                    " matching");
+    if (response.skipped_count() > 0) {
+      absl::StrAppend(&out, "; ", response.skipped_count(), " skipped (",
+                      retry ? "not FAILED or CANCELLED" : "already finished",
+                      ", or changed meanwhile)");
+    }
+    if (response.failed_count() > 0) absl::StrAppend(&out, "; ", response.failed_count(), " failed");
+    absl::StrAppend(&out, dry_run ? " (dry run, nothing changed)" : "", "\n");
+  }
+  for (const std::string& name : response.changed_names()) absl::StrAppend(&out, "  ", name, "\n");
+  if (response.changed_count() > response.changed_names_size() &&
+      response.changed_names_size() > 0) {
+    absl::StrAppend(&out, "  ... and ", response.changed_count() - response.changed_names_size(),
+                    " more\n");
+  }
+  for (const auto& failure : response.failures()) {
+    absl::StrAppend(&out, "failed: ", failure.name(), ": ", FormatRpcStatus(failure.error()),
+                    "\n");
+  }
+  if (response.truncated()) {
+    absl::StrAppend(&out,
+                    "More chains may match: one call handles at most --max (10000 by default); "
+                    "run it again to go on.\n");
+  }
+  return out;
+}
+
 std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = pretty;

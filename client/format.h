@@ -63,6 +63,12 @@ std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::T
 // `conveyor purge`.
 std::string FormatPurge(const conveyor::v1::PurgeChainsResponse& response, bool dry_run);
 
+// `conveyor retry` / `conveyor cancel` by filter. `verb` is "retry" or
+// "cancel". Counts first ("Retried 37 chains; 3 skipped ..."), then the
+// changed names (a sample of up to 100), then each failure with its error.
+std::string FormatBulkResult(const conveyor::v1::BulkChainsResponse& response,
+                             absl::string_view verb, bool dry_run);
+
 // Proto JSON (lowerCamelCase names, enums as names). `pretty` adds
 // indentation; otherwise one line, as `watch --json` prints per event.
 std::string ToJson(const google::protobuf::Message& message, bool pretty);

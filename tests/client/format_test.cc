@@ -261,5 +261,37 @@ TEST(FormatTest, BatchSummaryListsFailuresWithReasons) {
   EXPECT_EQ(FormatBatchProgress(2, 4, 1, 1, 2, 4), "[##..]  50%  2/4  ok 1  failed 1  running 2");
 }
 
+TEST(FormatTest, BulkResultCountsNamesAndFailures) {
+  v1::BulkChainsResponse r;
+  r.set_matched_count(5);
+  r.set_changed_count(3);
+  r.set_skipped_count(1);
+  r.set_failed_count(1);
+  r.add_changed_names("chains/a");
+  r.add_changed_names("chains/b");
+  auto* failure = r.add_failures();
+  failure->set_name("chains/c");
+  failure->mutable_error()->set_code(10);
+  failure->mutable_error()->set_message("the chain kept changing; try again");
+  EXPECT_EQ(FormatBulkResult(r, "retry", /*dry_run=*/true),
+            "Would retry 3 chains of 5 matching; 1 skipped (not FAILED or CANCELLED, or changed "
+            "meanwhile); 1 failed (dry run, nothing changed)\n"
+            "  chains/a\n"
+            "  chains/b\n"
+            "  ... and 1 more\n"
+            "failed: chains/c: ABORTED: the chain kept changing; try again\n");
+  v1::BulkChainsResponse one;
+  one.set_matched_count(1);
+  one.set_changed_count(1);
+  one.add_changed_names("chains/a");
+  one.set_truncated(true);
+  EXPECT_EQ(FormatBulkResult(one, "cancel", false),
+            "Cancelled 1 chain of 1 matching\n  chains/a\n"
+            "More chains may match: one call handles at most --max (10000 by default); run it "
+            "again to go on.\n");
+  EXPECT_EQ(FormatBulkResult(v1::BulkChainsResponse(), "retry", true),
+            "No chains match the filter.\n");
+}
+
 }  // namespace
 }  // namespace conveyor::client
