@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -178,11 +179,11 @@ absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::ApplyToMatching(
   const int64_t limit = max_chains == 0 ? kMaxBulkChains : max_chains;
   query->page_size = kBulkPageSize;
   conveyor::v1::BulkChainsResponse response;
-  // Each page reads at most kMaxListScan index entries; bounding the pages
-  // bounds the scan of a filter that matches little (2M entries at most).
-  for (int round = 0; round < 100; ++round) {
+  int64_t scanned = 0;
+  while (scanned < kMaxBulkScan) {
     absl::StatusOr<ListPage> page = store_.List(*query);
     if (!page.ok()) return page.status();
+    scanned += std::max<int64_t>(page->scanned, 1);
     for (size_t i = 0; i < page->chains.size(); ++i) {
       if (response.matched_count() == limit) {
         response.set_truncated(true);

@@ -18,6 +18,9 @@ namespace conveyor::orchestrator {
 // the index in. A call that reaches the cap says `truncated`.
 inline constexpr int kMaxBulkChains = 10000;
 inline constexpr int kBulkPageSize = 200;
+// Index entries one bulk call reads at most (over all its pages), so a filter
+// that matches little in a big index stays a few seconds.
+inline constexpr int64_t kMaxBulkScan = 100000;
 // Names (and failures) a bulk response carries at most.
 inline constexpr int kMaxBulkNames = 100;
 
