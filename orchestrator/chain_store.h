@@ -69,6 +69,11 @@ struct SubmitOutcome {
   bool existing = false;
 };
 
+// Index entries one List call reads at most. A filter that matches few of
+// them returns a short page (possibly empty) with a next_page_token where
+// the scan stopped, so one call stays bounded (AIP-158 allows short pages).
+inline constexpr int64_t kMaxListScan = 20000;
+
 struct ListQuery {
   int page_size = 50;
   std::string page_token;
@@ -82,12 +87,9 @@ struct ListQuery {
   std::string error_reason;                // case-insensitive; empty = any
   absl::optional<absl::Time> ended_after;   // inclusive
   absl::optional<absl::Time> ended_before;  // exclusive
+  // Index entries this call may read (tests set it low); at most kMaxListScan.
+  int64_t max_scan = kMaxListScan;
 };
-
-// Index entries one List call reads at most. A filter that matches few of
-// them returns a short page (possibly empty) with a next_page_token where
-// the scan stopped, so one call stays bounded (AIP-158 allows short pages).
-inline constexpr int64_t kMaxListScan = 20000;
 
 struct ListPage {
   std::vector<conveyor::v1::Chain> chains;

@@ -526,13 +526,14 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
                              q.ended_before.has_value() ||
                              q.labels.size() > (index_is_label ? 1u : 0u);
   const int batch = std::max(q.page_size + 1, post_filtered ? 256 : 64);
-  // Where the scan got to: a page cut short by kMaxListScan resumes there.
+  // Where the scan got to: a page cut short by the budget resumes there.
   int64_t last_score = 0;
   std::string last_id;
   bool exhausted = false;
-  // Bounded: each round reads `batch` index entries, kMaxListScan in all.
-  while (page.scanned < kMaxListScan) {
-    const int64_t want = std::min<int64_t>(batch, kMaxListScan - page.scanned);
+  // Bounded: each round reads `batch` index entries, max_scan in all.
+  const int64_t max_scan = std::clamp<int64_t>(q.max_scan, 1, kMaxListScan);
+  while (page.scanned < max_scan) {
+    const int64_t want = std::min<int64_t>(batch, max_scan - page.scanned);
     absl::StatusOr<RedisValue> ids =
         conn->Command({"ZREVRANGEBYSCORE", index, max, min, "WITHSCORES", "LIMIT",
                        std::to_string(offset), std::to_string(want)});
@@ -541,7 +542,6 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       exhausted = true;
       break;
     }
-    page.scanned += static_cast<int64_t>(ids->elements.size() / 2);
     std::vector<std::pair<std::string, int64_t>> candidates;
     for (size_t i = 0; i + 1 < ids->elements.size(); i += 2) {
       double score = 0;
@@ -553,6 +553,9 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       if (has_token && s == token_score && id >= token_id) continue;
       candidates.emplace_back(id, s);
     }
+    // Entries the token skips do not count: they are at most the chains of
+    // the token's millisecond, and counting them could stall a small budget.
+    page.scanned += static_cast<int64_t>(candidates.size());
     offset += static_cast<int64_t>(ids->elements.size() / 2);
     std::vector<std::vector<std::string>> gets;
     gets.reserve(candidates.size());
@@ -564,6 +567,8 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
     for (size_t i = 0; i < candidates.size(); ++i) {
       const auto& [id, score] = candidates[i];
       const RedisValue& pb = (*metas)[i];
+      last_score = score;
+      last_id = id;
       if (pb.is_nil()) {
         // Expired by retention: drop its index entries lazily.
         cleanup.push_back({"ZREM", std::string(kAllIndexKey), id});
@@ -572,8 +577,6 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
         ++removed;
         continue;
       }
-      last_score = score;
-      last_id = id;
       Chain chain;
       if (!chain.ParseFromString(pb.str)) continue;
       if (!ChainMatches(q, chain)) continue;

@@ -347,6 +347,35 @@ TEST_F(RedisChainStoreTest, ListFiltersByStageAndErrorReasonOverAnyIndex) {
   EXPECT_EQ(all, (std::vector<std::string>{"chains/c2", "chains/c0"}));
 }
 
+TEST_F(RedisChainStoreTest, ScanBudgetEndsAShortPageWithATokenThatResumes) {
+  // Five chains; only the oldest two are labelled run=x, so a post-filter
+  // over the PENDING index has to read past three that do not match.
+  for (int i = 0; i < 5; ++i) {
+    ChainSpec spec = Spec();
+    if (i < 2) (*spec.mutable_labels())["run"] = "x";
+    SubmitNew("s" + std::to_string(i), spec);
+    clock_.Advance(absl::Seconds(1));
+  }
+  ListQuery q;
+  q.state = conveyor::v1::PENDING;
+  q.labels["run"] = "x";
+  q.max_scan = 2;
+  std::vector<std::string> names;
+  std::vector<size_t> page_sizes;
+  for (int call = 0; call < 10; ++call) {
+    absl::StatusOr<ListPage> page = store_->List(q);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->scanned, 2);
+    page_sizes.push_back(page->chains.size());
+    for (const Chain& c : page->chains) names.push_back(c.name());
+    if (page->next_page_token.empty()) break;
+    q.page_token = page->next_page_token;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"chains/s1", "chains/s0"}));
+  // s4 s3 | s2 s1 | s0: an empty page first, each cut short by the budget.
+  EXPECT_EQ(page_sizes, (std::vector<size_t>{0, 1, 1}));
+}
+
 TEST(RedisAuthTest, PasswordAndDatabaseFromTheUrl) {
   conveyor::testing::TempDir dir;
   const int port = conveyor::testing::PickFreePort();
