@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "client/chain_builder.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace conveyor::client {
 namespace {
@@ -29,6 +30,32 @@ std::string Relative(const google::protobuf::Timestamp& t, absl::Time now) {
 std::string KindAt(const std::vector<StageKind>& kinds, int index) {
   if (index < 0 || index >= static_cast<int>(kinds.size())) return "";
   return std::string(StageName(kinds[index]));
+}
+
+// The ErrorInfo reason among `status`'s details, or "".
+std::string InfoReason(const google::rpc::Status& status) {
+  for (const auto& any : status.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info) && !info.reason().empty()) return info.reason();
+  }
+  return "";
+}
+
+// What `list --stage K --error-reason R` matches on, for the table: the stage
+// of the first step that did not succeed and the error's ErrorInfo reason
+// (the chain's, else that step's), else its code name; "-" without an error.
+// Mirrors orchestrator/chain_filter.cc, which the CLI does not link.
+std::string ErrorAt(const Chain& chain) {
+  if (!chain.has_error() || chain.error().code() == 0) return "-";
+  int step = 0;
+  while (step < chain.steps_size() && chain.steps(step).state() == conveyor::v1::SUCCEEDED) {
+    ++step;
+  }
+  std::string reason = InfoReason(chain.error());
+  if (reason.empty() && step < chain.steps_size()) reason = InfoReason(chain.steps(step).error());
+  if (reason.empty()) reason = CodeName(chain.error().code());
+  if (step >= chain.steps_size()) return reason;
+  return absl::StrCat(StageName(chain.steps(step).kind()), ": ", reason);
 }
 
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
@@ -288,11 +315,11 @@ std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, ab
     rows.push_back(
         {std::string(absl::StripPrefix(chain.name(), "chains/")), StateName(chain.state()),
          absl::StrCat(done, "/", std::max(chain.steps_size(), chain.spec().steps_size())),
-         absl::StrJoin(stages, ">"), Relative(chain.create_time(), now), took,
+         absl::StrJoin(stages, ">"), Relative(chain.create_time(), now), took, ErrorAt(chain),
          Labels(chain.spec().labels())});
   }
-  std::string out =
-      RenderTable({"CHAIN", "STATE", "STEPS", "STAGES", "CREATED", "TOOK", "LABELS"}, rows);
+  std::string out = RenderTable(
+      {"CHAIN", "STATE", "STEPS", "STAGES", "CREATED", "TOOK", "ERROR", "LABELS"}, rows);
   if (!response.next_page_token().empty()) {
     absl::StrAppend(&out, "More: --page-token ", response.next_page_token(), "\n");
   }

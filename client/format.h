@@ -56,7 +56,8 @@ std::string FormatEventLine(const conveyor::v1::ChainEvent& event,
 
 // `conveyor get`: header, steps table, results, error.
 std::string FormatChain(const conveyor::v1::Chain& chain, absl::Time now);
-// `conveyor list`: a table, then a "next page" hint when there is one.
+// `conveyor list`: a table, then a "next page" hint when there is one. Its
+// ERROR column is "<stage>: <reason>", what --stage / --error-reason match.
 std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, absl::Time now);
 // `conveyor status`: stages table, Redis, replicas, chains by state.
 std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::Time now);

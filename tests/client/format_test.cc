@@ -5,6 +5,7 @@
 
 #include "client/chain_builder.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace conveyor::client {
 namespace {
@@ -191,9 +192,9 @@ TEST(FormatTest, ChainListTableAndNextPage) {
   response.set_next_page_token("tok123");
   EXPECT_EQ(FormatChainList(response, kNow),
             "CHAIN                             STATE   STEPS  STAGES           CREATED  TOOK   "
-            "LABELS\n"
+            "ERROR                      LABELS\n"
             "0123456789abcdef0123456789abcdef  FAILED  1/2    download>upload  3m ago   2m50s  "
-            "team=img\n"
+            "upload: PERMISSION_DENIED  team=img\n"
             "More: --page-token tok123\n");
   EXPECT_EQ(FormatChainList(v1::ListChainsResponse(), kNow), "No chains.\n");
 }
@@ -259,6 +260,18 @@ TEST(FormatTest, BatchSummaryListsFailuresWithReasons) {
   EXPECT_EQ(FormatBatchItem(items[1]),
             "FAIL  http://127.0.0.1/b.jpg  chains/b  NOT_FOUND: HTTP 404");
   EXPECT_EQ(FormatBatchProgress(2, 4, 1, 1, 2, 4), "[##..]  50%  2/4  ok 1  failed 1  running 2");
+}
+
+TEST(FormatTest, ChainListErrorColumnIsWhatTheStageAndReasonFiltersMatch) {
+  v1::ListChainsResponse response;
+  v1::Chain* c = response.add_chains();
+  *c = SampleChain();
+  google::rpc::ErrorInfo info;
+  info.set_reason("DESTINATION_BLOCKED");
+  c->mutable_steps(1)->mutable_error()->add_details()->PackFrom(info);
+  EXPECT_THAT(FormatChainList(response, kNow), HasSubstr("  upload: DESTINATION_BLOCKED  "));
+  c->clear_error();
+  EXPECT_THAT(FormatChainList(response, kNow), HasSubstr("  2m50s  -      team=img\n"));
 }
 
 TEST(FormatTest, BulkResultCountsNamesAndFailures) {
