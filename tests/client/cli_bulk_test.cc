@@ -35,7 +35,7 @@ using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::RedisServer;
 using ::conveyor::testing::RunCommand;
-using ::conveyor::testing::ScopedProcess;
+using ::conveyor::testing::ServerProcess;
 using ::conveyor::testing::TempDir;
 using ::conveyor::testing::WaitForGrpcServing;
 using ::testing::HasSubstr;
@@ -110,12 +110,12 @@ class CliBulkTest : public ::testing::Test {
   }
 
   std::string Start(const std::string& binary, std::vector<std::string> args) {
-    const std::string address = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/" + binary, "--listen", address};
+    std::vector<std::string> argv = {kBin + "/" + binary};
     argv.insert(argv.end(), args.begin(), args.end());
     logs_.push_back(absl::StrCat(dir_.path(), "/", binary, "-", logs_.size(), ".log"));
-    processes_.push_back(std::make_unique<ScopedProcess>(argv, logs_.back()));
-    const absl::Status serving = WaitForGrpcServing(address, absl::Seconds(20));
+    processes_.push_back(std::make_unique<ServerProcess>(argv, logs_.back()));
+    const std::string address = processes_.back()->address();
+    const absl::Status serving = processes_.back()->WaitUntilServing();
     EXPECT_TRUE(serving.ok()) << binary << ": " << serving;
     return address;
   }
@@ -175,7 +175,7 @@ class CliBulkTest : public ::testing::Test {
 
   TempDir dir_;
   RedisServer redis_;
-  std::vector<std::unique_ptr<ScopedProcess>> processes_;
+  std::vector<std::unique_ptr<ServerProcess>> processes_;
   std::vector<std::string> logs_;
   std::string fail_resize_, fail_filter_, image_, orchestrator_;
   std::unique_ptr<v1::Orchestrator::Stub> stub_;

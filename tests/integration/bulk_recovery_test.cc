@@ -25,7 +25,7 @@ namespace {
 using conveyor::testing::LoopbackAddress;
 using conveyor::testing::PickFreePort;
 using conveyor::testing::RedisServer;
-using conveyor::testing::ScopedProcess;
+using conveyor::testing::ServerProcess;
 using conveyor::testing::TempDir;
 using v1::Chain;
 
@@ -98,35 +98,38 @@ class BulkRecoveryTest : public ::testing::Test {
   }
 
   struct Worker {
-    std::unique_ptr<ScopedProcess> process;
+    std::unique_ptr<ServerProcess> process;
     std::string address;
     std::string calls_file;
   };
 
   Worker StartFlaky(std::vector<std::string> extra) {
     Worker w;
-    w.address = LoopbackAddress(PickFreePort());
     w.calls_file = absl::StrCat(dir_.path(), "/calls-", logs_.size(), ".txt");
-    std::vector<std::string> argv = {kBin + "/conveyor-test-flaky-stage", "--listen", w.address,
-                                     "--calls-file", w.calls_file};
+    std::vector<std::string> argv = {kBin + "/conveyor-test-flaky-stage", "--calls-file",
+                                     w.calls_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
     logs_.push_back(w.calls_file + ".log");
-    w.process = std::make_unique<ScopedProcess>(argv, logs_.back());
+    w.process = std::make_unique<ServerProcess>(argv, logs_.back());
+    w.address = w.process->address();
+    EXPECT_TRUE(w.process->started().ok()) << w.process->started();
     EXPECT_TRUE(WaitServing(w.address, absl::Seconds(10)).ok());
     return w;
   }
 
   void StartOrchestrator(const std::string& resize, const std::string& filter) {
-    address_ = LoopbackAddress(PickFreePort());
+    // PickFreePort closes what it bound: nothing listens there.
     const std::string nowhere = LoopbackAddress(PickFreePort());
     logs_.push_back(dir_.path() + "/orchestrator.log");
-    orchestrator_ = std::make_unique<ScopedProcess>(
-        std::vector<std::string>{kBin + "/conveyor-orchestrator", "--listen", address_,
+    orchestrator_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{kBin + "/conveyor-orchestrator",
                                  "--redis-url", redis_.url(), "--lease-timeout", "2s",
                                  "--download-target", nowhere, "--resize-target", resize,
                                  "--filter-target", filter, "--upload-target", nowhere,
                                  "--webhook-target", nowhere},
         logs_.back());
+    address_ = orchestrator_->address();
+    ASSERT_TRUE(orchestrator_->started().ok()) << orchestrator_->started();
     ASSERT_TRUE(WaitServing(address_, absl::Seconds(10)).ok());
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -202,7 +205,7 @@ class BulkRecoveryTest : public ::testing::Test {
   std::vector<std::string> logs_;
   std::string jpeg_ = Jpeg(64, 48);
   std::string address_;
-  std::unique_ptr<ScopedProcess> orchestrator_;
+  std::unique_ptr<ServerProcess> orchestrator_;
   std::unique_ptr<v1::Orchestrator::Stub> stub_;
 };
 
