@@ -398,13 +398,114 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
   return result.state == conveyor::v1::SUCCEEDED ? kExitOk : kExitChainFailed;
 }
 
-int RunCancel(const GlobalOptions& global, const std::string& name) {
+namespace {
+
+// The bulk verbs' confirmation. Returns kExitOk to go on, else the exit code:
+// kExitUsage without a terminal on stdin (scripts must say --yes), and
+// kExitChainFailed when the answer is not yes. The prompt goes to stderr so
+// that stdout stays the command's output (--json).
+int Confirm(absl::string_view verb, int64_t count) {
+  if (isatty(STDIN_FILENO) != 1) {
+    std::cerr << "error: refusing to " << verb << " " << count
+              << (count == 1 ? " chain" : " chains")
+              << " without confirmation: stdin is not a terminal. Pass --yes to confirm "
+                 "(or --dry-run to only see what would change).\n";
+    return kExitUsage;
+  }
+  std::cerr << ConfirmQuestion(verb, count) << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer) || !IsYes(answer)) {
+    std::cerr << "Nothing changed.\n";
+    return kExitChainFailed;
+  }
+  return kExitOk;
+}
+
+// retry / cancel by filter: preview (dry run), confirm, apply.
+template <typename Request>
+int RunBulk(Session& session, const GlobalOptions& global, const BulkOptions& options,
+            absl::string_view verb,
+            grpc::Status (Orchestrator::Stub::*call)(grpc::ClientContext*, const Request&,
+                                                     conveyor::v1::BulkChainsResponse*)) {
+  if (options.max_chains < 0) {
+    return UsageError(absl::InvalidArgumentError(
+        absl::StrCat("--max: want 1..10000 (0 = the server's cap), got ", options.max_chains)));
+  }
+  absl::StatusOr<conveyor::v1::ChainFilter> filter =
+      BuildChainFilter(options.filter, absl::Now());
+  if (!filter.ok()) return UsageError(filter.status());
+  Request request;
+  *request.mutable_filter() = *filter;
+  request.set_max_chains(options.max_chains);
+  request.set_dry_run(true);
+  conveyor::v1::BulkChainsResponse preview;
+  {
+    auto context = session.UnaryContext();
+    if (grpc::Status status = (session.stub().*call)(context.get(), request, &preview);
+        !status.ok()) {
+      return RpcError(status);
+    }
+  }
+  auto print = [&](const conveyor::v1::BulkChainsResponse& response, bool dry_run) {
+    std::cout << (global.json ? ToJson(response, true) + "\n"
+                              : FormatBulkResult(response, verb, dry_run));
+  };
+  if (options.dry_run || preview.changed_count() == 0) {
+    print(preview, options.dry_run);  // nothing to change: nothing to ask
+    return kExitOk;
+  }
+  if (!options.yes) {
+    if (int code = Confirm(verb, preview.changed_count()); code != kExitOk) return code;
+  }
+  // No more than the preview examined: what was confirmed, give or take the
+  // chains that changed in between.
+  request.set_dry_run(false);
+  request.set_max_chains(static_cast<int32_t>(preview.matched_count()));
+  conveyor::v1::BulkChainsResponse response;
+  auto context = session.UnaryContext();
+  if (grpc::Status status = (session.stub().*call)(context.get(), request, &response);
+      !status.ok()) {
+    return RpcError(status);
+  }
+  print(response, false);
+  return response.failed_count() == 0 ? kExitOk : kExitChainFailed;
+}
+
+// NAME or a filter, not both, not neither.
+absl::Status CheckBulkTarget(const BulkOptions& options) {
+  const bool has_filter = !FilterFlagsEmpty(options.filter);
+  if (!options.chain.empty() && has_filter) {
+    return absl::InvalidArgumentError(
+        "give either a chain name or filter flags (--state, --label, ...), not both");
+  }
+  if (options.chain.empty() && !has_filter) {
+    return absl::InvalidArgumentError(
+        "give a chain name, or at least one filter flag (--state, --label, --stage, "
+        "--error-reason, --since, ...)");
+  }
+  if (!options.chain.empty() && (options.dry_run || options.max_chains != 0)) {
+    return absl::InvalidArgumentError("--dry-run and --max apply to a filter, not to a chain name");
+  }
+  if (options.chain.empty() && options.wait) {
+    return absl::InvalidArgumentError("--wait follows one chain: give its name");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunCancel(const GlobalOptions& global, const BulkOptions& options) {
+  if (absl::Status s = CheckBulkTarget(options); !s.ok()) return UsageError(s);
   int exit_code = kExitOk;
   std::unique_ptr<Session> session = OpenOrReport(global, exit_code);
   if (session == nullptr) return exit_code;
+  if (options.chain.empty()) {
+    return RunBulk<conveyor::v1::CancelChainsRequest>(*session, global, options, "cancel",
+                                                      &Orchestrator::Stub::CancelChains);
+  }
   auto context = session->UnaryContext();
   conveyor::v1::CancelChainRequest request;
-  request.set_name(name);
+  request.set_name(options.chain);
   Chain chain;
   if (grpc::Status status = session->stub().CancelChain(context.get(), request, &chain);
       !status.ok()) {
@@ -418,22 +519,26 @@ int RunCancel(const GlobalOptions& global, const std::string& name) {
   return kExitOk;
 }
 
-int RunRetry(const GlobalOptions& global, const std::string& name, bool wait,
-             const std::string& max_wait_text) {
+int RunRetry(const GlobalOptions& global, const BulkOptions& options) {
+  if (absl::Status s = CheckBulkTarget(options); !s.ok()) return UsageError(s);
   int exit_code = kExitOk;
   std::unique_ptr<Session> session = OpenOrReport(global, exit_code);
   if (session == nullptr) return exit_code;
-  absl::StatusOr<absl::Duration> max_wait = OptionalDuration("--max-wait", max_wait_text);
+  if (options.chain.empty()) {
+    return RunBulk<conveyor::v1::RetryChainsRequest>(*session, global, options, "retry",
+                                                     &Orchestrator::Stub::RetryChains);
+  }
+  absl::StatusOr<absl::Duration> max_wait = OptionalDuration("--max-wait", options.max_wait);
   if (!max_wait.ok()) return UsageError(max_wait.status());
   auto context = session->UnaryContext();
   conveyor::v1::RetryChainRequest request;
-  request.set_name(name);
+  request.set_name(options.chain);
   Chain chain;
   if (grpc::Status status = session->stub().RetryChain(context.get(), request, &chain);
       !status.ok()) {
     return RpcError(status);
   }
-  if (!wait) {
+  if (!options.wait) {
     if (global.json) {
       std::cout << ToJson(chain, true) << "\n";
     } else {
@@ -450,26 +555,9 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
   if (session == nullptr) return exit_code;
   conveyor::v1::ListChainsRequest request;
   const absl::Time now = absl::Now();
-  if (!options.state.empty()) {
-    absl::StatusOr<State> state = ParseStateFlag("--state", options.state);
-    if (!state.ok()) return UsageError(state.status());
-    request.set_state(*state);
-  }
-  for (const std::string& text : options.labels) {
-    absl::StatusOr<std::pair<std::string, std::string>> label = ParseLabel(text);
-    if (!label.ok()) return UsageError(label.status());
-    (*request.mutable_labels())[label->first] = label->second;
-  }
-  if (!options.since.empty()) {
-    absl::StatusOr<absl::Time> since = ParseTimeFlag("--since", options.since, now);
-    if (!since.ok()) return UsageError(since.status());
-    *request.mutable_create_time_after() = ToProtoTimestamp(*since);
-  }
-  if (!options.before.empty()) {
-    absl::StatusOr<absl::Time> before = ParseTimeFlag("--before", options.before, now);
-    if (!before.ok()) return UsageError(before.status());
-    *request.mutable_create_time_before() = ToProtoTimestamp(*before);
-  }
+  absl::StatusOr<conveyor::v1::ChainFilter> filter = BuildChainFilter(options.filter, now);
+  if (!filter.ok()) return UsageError(filter.status());
+  ApplyToListRequest(*filter, request);
   if (options.limit < 0 || options.limit > 1000) {
     return UsageError(
         absl::InvalidArgumentError(absl::StrCat("--limit: want 1..1000, got ", options.limit)));
@@ -523,6 +611,21 @@ int RunPurge(const GlobalOptions& global, const PurgeOptions& options) {
     absl::StatusOr<absl::Duration> age = ParseDurationFlag("--older-than", options.older_than);
     if (!age.ok()) return UsageError(age.status());
     *request.mutable_older_than() = ToProtoDuration(*age);
+  }
+  if (!options.dry_run && !options.yes) {
+    // Count first, then ask: deleting is not undoable.
+    request.set_dry_run(true);
+    conveyor::v1::PurgeChainsResponse preview;
+    auto context = session->UnaryContext();
+    if (grpc::Status status = session->stub().PurgeChains(context.get(), request, &preview);
+        !status.ok()) {
+      return RpcError(status);
+    }
+    if (preview.purged_count() == 0) {
+      std::cout << (global.json ? ToJson(preview, true) + "\n" : "No chains to purge.\n");
+      return kExitOk;
+    }
+    if (int code = Confirm("purge", preview.purged_count()); code != kExitOk) return code;
   }
   request.set_dry_run(options.dry_run);
   auto context = session->UnaryContext();

@@ -4,7 +4,8 @@
 //
 //   0  success (for --wait / watch: the chain SUCCEEDED)
 //   1  the chain FAILED or was CANCELLED (--wait, watch, retry --wait), or
-//      some chain of a batch did not succeed
+//      some chain of a batch did not succeed, or the confirmation prompt of
+//      retry / cancel / purge was answered no
 //   2  usage error: a bad flag or value, an unreadable --file/--spec/input
 //   3  the RPC failed; stderr has "error: <GRPC_CODE>: <message>"
 //
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "client/chain_builder.h"
+#include "client/chain_filter_flags.h"
 
 namespace conveyor::client {
 
@@ -48,12 +50,20 @@ struct WatchOptions {
 };
 
 struct ListOptions {
-  std::string state;
-  std::vector<std::string> labels;
-  std::string since;
-  std::string before;
+  FilterFlags filter;  // --state --label --stage --error-reason --since ...
   int limit = 0;
   std::string page_token;
+};
+
+// `retry` / `cancel`: one chain by name, or every chain matching a filter.
+struct BulkOptions {
+  std::string chain;   // NAME; exclusive with the filter flags
+  FilterFlags filter;  // at least one, without NAME
+  bool dry_run = false;  // --dry-run: only print what would change
+  bool yes = false;      // --yes: no confirmation prompt
+  int max_chains = 0;    // --max: at most this many matching chains (0 = server cap)
+  bool wait = false;     // retry NAME --wait
+  std::string max_wait;
 };
 
 struct BatchOptions {
@@ -67,14 +77,18 @@ struct PurgeOptions {
   std::string state;
   std::string older_than;
   bool dry_run = false;
+  bool yes = false;  // --yes: no confirmation prompt
 };
 
 int RunSubmit(const GlobalOptions& global, const SubmitOptions& options);
 int RunGet(const GlobalOptions& global, const std::string& chain);
 int RunWatch(const GlobalOptions& global, const WatchOptions& options);
-int RunCancel(const GlobalOptions& global, const std::string& chain);
-int RunRetry(const GlobalOptions& global, const std::string& chain, bool wait,
-             const std::string& max_wait);
+// Bulk forms (no NAME): a dry run first; unless --dry-run, asks
+// "Retry 37 chains? [y/N]" on a terminal (stdin), or needs --yes. Without a
+// terminal and without --yes: exit 2, nothing changed. Answering no: exit 1,
+// nothing changed. Some chain could not be acted on: exit 1.
+int RunCancel(const GlobalOptions& global, const BulkOptions& options);
+int RunRetry(const GlobalOptions& global, const BulkOptions& options);
 int RunList(const GlobalOptions& global, const ListOptions& options);
 int RunStatus(const GlobalOptions& global);
 int RunBatch(const GlobalOptions& global, const BatchOptions& options);

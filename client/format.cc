@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "client/chain_builder.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace conveyor::client {
 namespace {
@@ -29,6 +30,32 @@ std::string Relative(const google::protobuf::Timestamp& t, absl::Time now) {
 std::string KindAt(const std::vector<StageKind>& kinds, int index) {
   if (index < 0 || index >= static_cast<int>(kinds.size())) return "";
   return std::string(StageName(kinds[index]));
+}
+
+// The ErrorInfo reason among `status`'s details, or "".
+std::string InfoReason(const google::rpc::Status& status) {
+  for (const auto& any : status.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info) && !info.reason().empty()) return info.reason();
+  }
+  return "";
+}
+
+// What `list --stage K --error-reason R` matches on, for the table: the stage
+// of the first step that did not succeed and the error's ErrorInfo reason
+// (the chain's, else that step's), else its code name; "-" without an error.
+// Mirrors orchestrator/chain_filter.cc, which the CLI does not link.
+std::string ErrorAt(const Chain& chain) {
+  if (!chain.has_error() || chain.error().code() == 0) return "-";
+  int step = 0;
+  while (step < chain.steps_size() && chain.steps(step).state() == conveyor::v1::SUCCEEDED) {
+    ++step;
+  }
+  std::string reason = InfoReason(chain.error());
+  if (reason.empty() && step < chain.steps_size()) reason = InfoReason(chain.steps(step).error());
+  if (reason.empty()) reason = CodeName(chain.error().code());
+  if (step >= chain.steps_size()) return reason;
+  return absl::StrCat(StageName(chain.steps(step).kind()), ": ", reason);
 }
 
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
@@ -293,11 +320,11 @@ std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, ab
     rows.push_back(
         {std::string(absl::StripPrefix(chain.name(), "chains/")), StateName(chain.state()),
          absl::StrCat(done, "/", std::max(chain.steps_size(), chain.spec().steps_size())),
-         absl::StrJoin(stages, ">"), Relative(chain.create_time(), now), took,
+         absl::StrJoin(stages, ">"), Relative(chain.create_time(), now), took, ErrorAt(chain),
          Labels(chain.spec().labels())});
   }
-  std::string out =
-      RenderTable({"CHAIN", "STATE", "STEPS", "STAGES", "CREATED", "TOOK", "LABELS"}, rows);
+  std::string out = RenderTable(
+      {"CHAIN", "STATE", "STEPS", "STAGES", "CREATED", "TOOK", "ERROR", "LABELS"}, rows);
   if (!response.next_page_token().empty()) {
     absl::StrAppend(&out, "More: --page-token ", response.next_page_token(), "\n");
   }
@@ -385,6 +412,44 @@ std::string FormatPurge(const conveyor::v1::PurgeChainsResponse& response, bool 
   if (response.purged_count() > response.purged_names_size() && response.purged_names_size() > 0) {
     absl::StrAppend(&out, "  ... and ", response.purged_count() - response.purged_names_size(),
                     " more\n");
+  }
+  return out;
+}
+
+std::string FormatBulkResult(const conveyor::v1::BulkChainsResponse& response,
+                             absl::string_view verb, bool dry_run) {
+  const bool retry = verb == "retry";
+  auto chains = [](int64_t n) { return absl::StrCat(n, n == 1 ? " chain" : " chains"); };
+  std::string out;
+  if (response.matched_count() == 0) {
+    out = "No chains match the filter.\n";
+  } else {
+    absl::StrAppend(&out, dry_run ? (retry ? "Would retry " : "Would cancel ")
+                                  : (retry ? "Retried " : "Cancelled "),
+                    chains(response.changed_count()), " of ", response.matched_count(),
+                    " matching");
+    if (response.skipped_count() > 0) {
+      absl::StrAppend(&out, "; ", response.skipped_count(), " skipped (",
+                      retry ? "not FAILED or CANCELLED" : "already finished",
+                      ", or changed meanwhile)");
+    }
+    if (response.failed_count() > 0) absl::StrAppend(&out, "; ", response.failed_count(), " failed");
+    absl::StrAppend(&out, dry_run ? " (dry run, nothing changed)" : "", "\n");
+  }
+  for (const std::string& name : response.changed_names()) absl::StrAppend(&out, "  ", name, "\n");
+  if (response.changed_count() > response.changed_names_size() &&
+      response.changed_names_size() > 0) {
+    absl::StrAppend(&out, "  ... and ", response.changed_count() - response.changed_names_size(),
+                    " more\n");
+  }
+  for (const auto& failure : response.failures()) {
+    absl::StrAppend(&out, "failed: ", failure.name(), ": ", FormatRpcStatus(failure.error()),
+                    "\n");
+  }
+  if (response.truncated()) {
+    absl::StrAppend(&out,
+                    "More chains may match: one call handles at most --max (10000 by default); "
+                    "run it again to go on.\n");
   }
   return out;
 }

@@ -57,7 +57,8 @@ std::string FormatEventLine(const conveyor::v1::ChainEvent& event,
 
 // `conveyor get`: header, steps table, results, error.
 std::string FormatChain(const conveyor::v1::Chain& chain, absl::Time now);
-// `conveyor list`: a table, then a "next page" hint when there is one.
+// `conveyor list`: a table, then a "next page" hint when there is one. Its
+// ERROR column is "<stage>: <reason>", what --stage / --error-reason match.
 std::string FormatChainList(const conveyor::v1::ListChainsResponse& response, absl::Time now);
 // `conveyor status`: stages table, Redis, replicas, chains by state.
 std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::Time now);
@@ -66,6 +67,12 @@ std::string FormatSystemStatus(const conveyor::v1::SystemStatus& status, absl::T
 bool SystemHealthy(const conveyor::v1::SystemStatus& status);
 // `conveyor purge`.
 std::string FormatPurge(const conveyor::v1::PurgeChainsResponse& response, bool dry_run);
+
+// `conveyor retry` / `conveyor cancel` by filter. `verb` is "retry" or
+// "cancel". Counts first ("Retried 37 chains; 3 skipped ..."), then the
+// changed names (a sample of up to 100), then each failure with its error.
+std::string FormatBulkResult(const conveyor::v1::BulkChainsResponse& response,
+                             absl::string_view verb, bool dry_run);
 
 // Proto JSON (lowerCamelCase names, enums as names). `pretty` adds
 // indentation; otherwise one line, as `watch --json` prints per event.

@@ -59,6 +59,46 @@ void AddStepFlags(CLI::App& cmd, ChainFlags& flags, bool with_idempotency) {
   }
 }
 
+// The chain filter of list, retry and cancel.
+void AddFilterFlags(CLI::App& cmd, conveyor::client::FilterFlags& f) {
+  cmd.add_option("--state", f.state, "pending, running, retrying, succeeded, failed or cancelled")
+      ->group("Filter");
+  cmd.add_option("--label", f.labels, "Only chains with label k=v (repeatable: all)")
+      ->allow_extra_args(false)
+      ->group("Filter");
+  cmd.add_option("--stage", f.stage,
+                 "Only chains at (or failed in) a step of this stage: download, resize, filter, "
+                 "upload or webhook")
+      ->group("Filter");
+  cmd.add_option("--error-reason", f.error_reason,
+                 "Only chains whose error has this ErrorInfo reason, or this code name when it "
+                 "has none (e.g. UNAVAILABLE, DESTINATION_BLOCKED)")
+      ->group("Filter");
+  cmd.add_option("--since,--created-after", f.since,
+                 "Created at or after: RFC 3339 time or a duration ago (1h, 2d)")
+      ->group("Filter");
+  cmd.add_option("--before,--created-before", f.before,
+                 "Created before: RFC 3339 time or duration ago")
+      ->group("Filter");
+  cmd.add_option("--ended-after", f.ended_after, "Ended at or after: RFC 3339 time or duration ago")
+      ->group("Filter");
+  cmd.add_option("--ended-before", f.ended_before, "Ended before: RFC 3339 time or duration ago")
+      ->group("Filter");
+}
+
+// retry / cancel by filter.
+void AddBulkFlags(CLI::App& cmd, conveyor::client::BulkOptions& options) {
+  AddFilterFlags(cmd, options.filter);
+  cmd.add_flag("--dry-run", options.dry_run, "Only print what would change")->group("Filter");
+  cmd.add_flag("--yes,-y", options.yes,
+               "Do not ask for confirmation (needed when stdin is not a terminal)")
+      ->group("Filter");
+  cmd.add_option("--max", options.max_chains,
+                 "Act on at most this many matching chains, newest first (server cap: 10000 "
+                 "per call)")
+      ->group("Filter");
+}
+
 CLI::App* AddMaxWait(CLI::App& cmd, std::string& max_wait) {
   cmd.add_option("--max-wait", max_wait,
                  "Stop following after this long (exit 3, DEADLINE_EXCEEDED); default: no limit");
@@ -136,39 +176,46 @@ int main(int argc, char** argv) {
   watch_cmd->callback([&] { exit_code = conveyor::client::RunWatch(global, watch); });
 
   // cancel
-  std::string cancel_chain;
-  CLI::App* cancel_cmd = app.add_subcommand("cancel", "Cancel a chain (stops its running step)");
-  cancel_cmd->add_option("chain", cancel_chain, "chains/<id> or <id>")->required();
-  cancel_cmd->footer("Examples:\n  conveyor cancel chains/4f0c...");
-  cancel_cmd->callback([&] { exit_code = conveyor::client::RunCancel(global, cancel_chain); });
+  conveyor::client::BulkOptions cancel;
+  CLI::App* cancel_cmd = app.add_subcommand(
+      "cancel", "Cancel a chain (stops its running step), or every chain matching a filter");
+  cancel_cmd->add_option("chain", cancel.chain, "chains/<id> or <id>");
+  AddBulkFlags(*cancel_cmd, cancel);
+  cancel_cmd->footer(
+      "Without a chain name, cancels every chain matching the filter: a dry run counts them,\n"
+      "then \"Cancel N chains? [y/N]\" on a terminal; scripts pass --yes.\n"
+      "Examples:\n  conveyor cancel chains/4f0c...\n"
+      "  conveyor cancel --label batch=2026-11-26 --state running --dry-run\n"
+      "  conveyor cancel --label batch=2026-11-26 --yes");
+  cancel_cmd->callback([&] { exit_code = conveyor::client::RunCancel(global, cancel); });
 
   // retry
-  std::string retry_chain, retry_max_wait;
-  bool retry_wait = false;
+  conveyor::client::BulkOptions retry;
   CLI::App* retry_cmd = app.add_subcommand(
-      "retry", "Resume a FAILED or CANCELLED chain from its first unfinished step");
-  retry_cmd->add_option("chain", retry_chain, "chains/<id> or <id>")->required();
-  retry_cmd->add_flag("--wait", retry_wait, "Follow the chain until it ends");
-  AddMaxWait(*retry_cmd, retry_max_wait);
-  retry_cmd->footer("Examples:\n  conveyor retry chains/4f0c... --wait");
-  retry_cmd->callback([&] {
-    exit_code = conveyor::client::RunRetry(global, retry_chain, retry_wait, retry_max_wait);
-  });
+      "retry",
+      "Resume a FAILED or CANCELLED chain from its first unfinished step, or every chain "
+      "matching a filter");
+  retry_cmd->add_option("chain", retry.chain, "chains/<id> or <id>");
+  retry_cmd->add_flag("--wait", retry.wait, "Follow the chain until it ends (with a chain name)");
+  AddMaxWait(*retry_cmd, retry.max_wait);
+  AddBulkFlags(*retry_cmd, retry);
+  retry_cmd->footer(
+      "Without a chain name, retries every chain matching the filter: a dry run counts them,\n"
+      "then \"Retry N chains? [y/N]\" on a terminal; scripts pass --yes.\n"
+      "Examples:\n  conveyor retry chains/4f0c... --wait\n"
+      "  conveyor retry --state failed --stage resize --error-reason UNAVAILABLE --dry-run\n"
+      "  conveyor retry --state failed --since 1h --yes");
+  retry_cmd->callback([&] { exit_code = conveyor::client::RunRetry(global, retry); });
 
   // list
   conveyor::client::ListOptions list;
   CLI::App* list_cmd = app.add_subcommand("list", "List chains, newest first");
-  list_cmd->add_option("--state", list.state,
-                       "pending, running, retrying, succeeded, failed or cancelled");
-  list_cmd->add_option("--label", list.labels, "Only chains with label k=v (repeatable: all)")
-      ->allow_extra_args(false);
-  list_cmd->add_option("--since", list.since,
-                       "Created at or after: RFC 3339 time or a duration ago (1h, 2d)");
-  list_cmd->add_option("--before", list.before, "Created before: RFC 3339 time or duration ago");
+  AddFilterFlags(*list_cmd, list.filter);
   list_cmd->add_option("--limit", list.limit, "Page size 1..1000 (default 50)");
   list_cmd->add_option("--page-token", list.page_token, "Token printed after the previous page");
   list_cmd->footer(
       "Examples:\n  conveyor list --state failed --since 1h\n"
+      "  conveyor list --state failed --stage resize --error-reason UNAVAILABLE\n"
       "  conveyor list --label team=web --limit 10 --json | jq -r '.chains[].name'");
   list_cmd->callback([&] { exit_code = conveyor::client::RunList(global, list); });
 
@@ -208,9 +255,11 @@ int main(int argc, char** argv) {
   purge_cmd->add_option("--older-than", purge.older_than,
                         "Only chains that ended this long ago (e.g. 7d)");
   purge_cmd->add_flag("--dry-run", purge.dry_run, "Only count what would be deleted");
+  purge_cmd->add_flag("--yes,-y", purge.yes,
+                      "Do not ask \"Purge N chains? [y/N]\" (needed without a terminal)");
   purge_cmd->footer(
       "Examples:\n  conveyor purge --state succeeded --older-than 7d --dry-run\n"
-      "  conveyor purge --older-than 30d");
+      "  conveyor purge --older-than 30d --yes");
   purge_cmd->callback([&] { exit_code = conveyor::client::RunPurge(global, purge); });
 
   try {

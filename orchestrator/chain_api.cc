@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "stages/common/image_header.h"
@@ -239,42 +240,15 @@ absl::StatusOr<Chain> ChainApi::Get(const std::string& name) {
 
 absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
     const conveyor::v1::ListChainsRequest& request) {
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return InvalidField("page_size",
-                        absl::StrCat("want 1..1000 (0 = 50), got ", request.page_size()));
-  }
-  if (!conveyor::v1::State_IsValid(request.state())) {
-    return InvalidField("state", absl::StrCat("unknown state ", request.state()));
-  }
   if (request.page_token().size() > kMaxPageTokenBytes) {
     return InvalidField("page_token",
                         absl::StrCat(request.page_token().size(), " bytes is over the limit of ",
                                      kMaxPageTokenBytes, " bytes; pass next_page_token as given"));
   }
-  if (absl::Status s = ValidateLabels("labels", request.labels()); !s.ok()) return s;
-  if (request.has_create_time_after()) {
-    if (absl::Status s = ValidateTimestamp("create_time_after", request.create_time_after());
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (request.has_create_time_before()) {
-    if (absl::Status s = ValidateTimestamp("create_time_before", request.create_time_before());
-        !s.ok()) {
-      return s;
-    }
-  }
-  ListQuery q;
-  q.max_page_bytes = options_.max_list_response_bytes;
-  q.page_size = request.page_size() == 0 ? 50 : request.page_size();
-  q.page_token = request.page_token();
-  q.state = request.state();
-  for (const auto& [k, v] : request.labels()) q.labels[k] = v;
-  if (request.has_create_time_after()) q.created_after = FromProtoTime(request.create_time_after());
-  if (request.has_create_time_before()) {
-    q.created_before = FromProtoTime(request.create_time_before());
-  }
-  absl::StatusOr<ListPage> page = store_.List(q);
+  absl::StatusOr<ListQuery> q = ListQueryFromRequest(request);
+  if (!q.ok()) return q.status();
+  q->max_page_bytes = options_.max_list_response_bytes;
+  absl::StatusOr<ListPage> page = store_.List(*q);
   if (!page.ok()) return PublicStoreError(page.status());
   conveyor::v1::ListChainsResponse response;
   for (Chain& c : page->chains) *response.add_chains() = std::move(c);
@@ -282,95 +256,181 @@ absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
   return response;
 }
 
+absl::StatusOr<ChainApi::PlannedAction> ChainApi::PlanCancel(const Chain& chain) const {
+  absl::StatusOr<Transition> t = scheduler_.Cancel(chain);
+  if (!t.ok()) return t.status();
+  return PlannedAction{*std::move(t), {}};
+}
+
+absl::StatusOr<ChainApi::PlannedAction> ChainApi::PlanRetry(const Chain& chain) const {
+  absl::StatusOr<Transition> t = scheduler_.Retry(chain);
+  if (!t.ok()) return t.status();
+  t->chain.clear_resume_note();
+  const std::string id = ChainIdFromName(chain.name());
+  // The images this resume needs may have been freed (FAILED/CANCELLED
+  // chains keep them for --failed-blob-retention only). Resume from the
+  // earliest step whose input is still there; the required blobs are
+  // re-checked atomically with the resume (ApplyExtras::required_blobs).
+  absl::StatusOr<std::vector<int>> missing_list = store_.MissingBlobs(id, BlobIndexes(chain));
+  if (!missing_list.ok()) return PublicStoreError(missing_list.status());
+  const std::set<int> missing(missing_list->begin(), missing_list->end());
+  const conveyor::v1::ChainSpec& spec = chain.spec();
+  const int first = t->effects.enqueue_step;
+  int from = first;
+  std::string gone_text;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int s = from; s < spec.steps_size() && !moved; ++s) {
+      if (!NeedsImage(spec.steps(s))) continue;
+      // Blob b = output of step b-1, re-made if that step runs again.
+      const int b = InputBlobIndex(spec, s);
+      if (b > from || missing.count(b) == 0) continue;
+      if (b == 0) {
+        return WithErrorReason(
+            absl::FailedPreconditionError(absl::StrCat(
+                chain.name(), " cannot be retried: its inline source image, the input of ",
+                StepName(spec, s), ", was freed ",
+                absl::FormatDuration(options_.failed_blob_retention),
+                " after the chain ended (--failed-blob-retention) and nothing can recreate "
+                "it; submit the chain again with the source")),
+            "SOURCE_FREED", {{"step", std::to_string(s)}});
+      }
+      if (gone_text.empty()) {
+        gone_text = absl::StrCat("the output of ", StepName(spec, b - 1), ", input of ",
+                                 StepName(spec, s),
+                                 ", was freed after the chain ended "
+                                 "(--failed-blob-retention)");
+      }
+      from = b - 1;
+      moved = true;
+    }
+  }
+  PlannedAction plan{*std::move(t), {}};
+  ApplyExtras& extras = plan.extras;
+  for (int s = from; s < spec.steps_size(); ++s) {
+    const int b = InputBlobIndex(spec, s);
+    if (NeedsImage(spec.steps(s)) && b <= from) extras.required_blobs.push_back(b);
+  }
+  std::sort(extras.required_blobs.begin(), extras.required_blobs.end());
+  extras.required_blobs.erase(
+      std::unique(extras.required_blobs.begin(), extras.required_blobs.end()),
+      extras.required_blobs.end());
+  if (from < first) {
+    ResumeEarlier(plan.transition, from,
+                  absl::StrCat("resumed from ", StepName(spec, from), ", not ",
+                               StepName(spec, first), ": ", gone_text));
+    LogLine(LogLevel::kInfo)
+        .Add("msg", "retry resumes earlier")
+        .Add("chain", chain.name())
+        .Add("from_step", from)
+        .Add("first_unfinished", first);
+  }
+  return plan;
+}
+
+absl::StatusOr<ChainApi::ActionOutcome> ChainApi::ApplyAction(const std::string& id,
+                                                             ChainAction action,
+                                                             const ListQuery* must_match,
+                                                             bool dry_run) {
+  for (int round = 0; round < 5; ++round) {
+    absl::StatusOr<StoredChain> stored = store_.Load(id);
+    if (!stored.ok()) return PublicStoreError(stored.status());
+    if (must_match != nullptr && !ChainMatches(*must_match, stored->chain)) {
+      return ActionOutcome{std::move(stored->chain), false, false};
+    }
+    absl::StatusOr<PlannedAction> plan = (this->*action)(stored->chain);
+    if (!plan.ok()) return plan.status();
+    Transition& t = plan->transition;
+    if (!t.changed || dry_run) return ActionOutcome{std::move(t.chain), t.changed, true};
+    absl::Status applied = store_.Apply(stored->chain.version(), t, plan->extras);
+    if (applied.ok()) return ActionOutcome{std::move(t.chain), true, true};
+    // Another writer got there first, or a blob the retry needs was freed
+    // meanwhile: look again.
+    if (!IsStaleVersion(applied) && !IsBlobGone(applied)) return PublicStoreError(applied);
+  }
+  return absl::AbortedError("the chain kept changing; try again");
+}
+
 absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
-  for (int round = 0; round < 5; ++round) {
-    absl::StatusOr<StoredChain> stored = store_.Load(*id);
-    if (!stored.ok()) return PublicStoreError(stored.status());
-    absl::StatusOr<Transition> t = scheduler_.Cancel(stored->chain);
-    if (!t.ok()) return t.status();
-    if (!t->changed) return std::move(t->chain);
-    absl::Status applied = store_.Apply(stored->chain.version(), *t, {});
-    if (applied.ok()) return std::move(t->chain);
-    if (!IsStaleVersion(applied)) return PublicStoreError(applied);
-  }
-  return absl::AbortedError("the chain kept changing; try again");
+  absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &ChainApi::PlanCancel, nullptr, false);
+  if (!out.ok()) return out.status();
+  return std::move(out->chain);
 }
 
 absl::StatusOr<Chain> ChainApi::Retry(const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
-  for (int round = 0; round < 5; ++round) {
-    absl::StatusOr<StoredChain> stored = store_.Load(*id);
-    if (!stored.ok()) return PublicStoreError(stored.status());
-    const Chain& chain = stored->chain;
-    absl::StatusOr<Transition> t = scheduler_.Retry(chain);
-    if (!t.ok()) return t.status();
-    t->chain.clear_resume_note();
-    // The images this resume needs may have been freed (FAILED/CANCELLED
-    // chains keep them for --failed-blob-retention only). Resume from the
-    // earliest step whose input is still there; the required blobs are
-    // re-checked atomically with the resume (ApplyExtras::required_blobs).
-    absl::StatusOr<std::vector<int>> missing_list = store_.MissingBlobs(*id, BlobIndexes(chain));
-    if (!missing_list.ok()) return PublicStoreError(missing_list.status());
-    const std::set<int> missing(missing_list->begin(), missing_list->end());
-    const conveyor::v1::ChainSpec& spec = chain.spec();
-    const int first = t->effects.enqueue_step;
-    int from = first;
-    std::string gone_text;
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (int s = from; s < spec.steps_size() && !moved; ++s) {
-        if (!NeedsImage(spec.steps(s))) continue;
-        // Blob b = output of step b-1, re-made if that step runs again.
-        const int b = InputBlobIndex(spec, s);
-        if (b > from || missing.count(b) == 0) continue;
-        if (b == 0) {
-          return WithErrorReason(
-              absl::FailedPreconditionError(absl::StrCat(
-                  chain.name(), " cannot be retried: its inline source image, the input of ",
-                  StepName(spec, s), ", was freed ",
-                  absl::FormatDuration(options_.failed_blob_retention),
-                  " after the chain ended (--failed-blob-retention) and nothing can recreate "
-                  "it; submit the chain again with the source")),
-              "SOURCE_FREED", {{"step", std::to_string(s)}});
+  absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &ChainApi::PlanRetry, nullptr, false);
+  if (!out.ok()) return out.status();
+  return std::move(out->chain);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::CancelMany(
+    const conveyor::v1::CancelChainsRequest& request) {
+  return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
+                         &ChainApi::PlanCancel);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::RetryMany(
+    const conveyor::v1::RetryChainsRequest& request) {
+  return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
+                         &ChainApi::PlanRetry);
+}
+
+absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::ApplyToMatching(
+    const conveyor::v1::ChainFilter& filter, bool dry_run, int32_t max_chains,
+    ChainAction action) {
+  if (max_chains < 0 || max_chains > kMaxBulkChains) {
+    return InvalidField("max_chains", absl::StrCat("want 0..", kMaxBulkChains, " (0 = ",
+                                                   kMaxBulkChains, "), got ", max_chains));
+  }
+  absl::StatusOr<ListQuery> query = ListQueryFromFilter(filter);
+  if (!query.ok()) return query.status();
+  const int64_t limit = max_chains == 0 ? kMaxBulkChains : max_chains;
+  query->page_size = kBulkPageSize;
+  conveyor::v1::BulkChainsResponse response;
+  int64_t scanned = 0;
+  while (scanned < kMaxBulkScan) {
+    absl::StatusOr<ListPage> page = store_.List(*query);
+    if (!page.ok()) return page.status();
+    scanned += std::max<int64_t>(page->scanned, 1);
+    for (size_t i = 0; i < page->chains.size(); ++i) {
+      if (response.matched_count() == limit) {
+        response.set_truncated(true);
+        return response;
+      }
+      const Chain& listed = page->chains[i];
+      response.set_matched_count(response.matched_count() + 1);
+      absl::StatusOr<ActionOutcome> out =
+          ApplyAction(ChainIdFromName(listed.name()), action, &*query, dry_run);
+      if (out.ok() && out->changed) {
+        response.set_changed_count(response.changed_count() + 1);
+        if (response.changed_names_size() < kMaxBulkNames) {
+          response.add_changed_names(listed.name());
         }
-        if (gone_text.empty()) {
-          gone_text = absl::StrCat("the output of ", StepName(spec, b - 1), ", input of ",
-                                   StepName(spec, s),
-                                   ", was freed after the chain ended "
-                                   "(--failed-blob-retention)");
+      } else if (out.ok() || out.status().code() == absl::StatusCode::kFailedPrecondition ||
+                 out.status().code() == absl::StatusCode::kNotFound) {
+        // The state does not allow the action, or the chain stopped matching
+        // (or expired) since it was listed.
+        response.set_skipped_count(response.skipped_count() + 1);
+      } else if (out.status().code() == absl::StatusCode::kUnavailable) {
+        return out.status();  // the store is gone: the rest would fail alike
+      } else {
+        response.set_failed_count(response.failed_count() + 1);
+        if (response.failures_size() < kMaxBulkNames) {
+          conveyor::v1::BulkChainFailure* f = response.add_failures();
+          f->set_name(listed.name());
+          *f->mutable_error() = ToRpcStatus(out.status());
         }
-        from = b - 1;
-        moved = true;
       }
     }
-    ApplyExtras extras;
-    for (int s = from; s < spec.steps_size(); ++s) {
-      const int b = InputBlobIndex(spec, s);
-      if (NeedsImage(spec.steps(s)) && b <= from) extras.required_blobs.push_back(b);
-    }
-    std::sort(extras.required_blobs.begin(), extras.required_blobs.end());
-    extras.required_blobs.erase(
-        std::unique(extras.required_blobs.begin(), extras.required_blobs.end()),
-        extras.required_blobs.end());
-    if (from < first) {
-      ResumeEarlier(*t, from,
-                    absl::StrCat("resumed from ", StepName(spec, from), ", not ",
-                                 StepName(spec, first), ": ", gone_text));
-      LogLine(LogLevel::kInfo)
-          .Add("msg", "retry resumes earlier")
-          .Add("chain", chain.name())
-          .Add("from_step", from)
-          .Add("first_unfinished", first);
-    }
-    absl::Status applied = store_.Apply(chain.version(), *t, extras);
-    if (applied.ok()) return std::move(t->chain);
-    // Freed meanwhile: look again.
-    if (!IsStaleVersion(applied) && !IsBlobGone(applied)) return PublicStoreError(applied);
+    if (page->next_page_token.empty()) return response;
+    query->page_token = page->next_page_token;
   }
-  return absl::AbortedError("the chain kept changing; try again");
+  response.set_truncated(true);
+  return response;
 }
 
 absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(

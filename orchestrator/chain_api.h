@@ -21,6 +21,16 @@
 
 namespace conveyor::orchestrator {
 
+// Bulk actions: the most chains one call examines, and the page it reads
+// the index in. A call that reaches the cap says `truncated`.
+inline constexpr int kMaxBulkChains = 10000;
+inline constexpr int kBulkPageSize = 200;
+// Index entries one bulk call reads at most (over all its pages), so a filter
+// that matches little in a big index stays a few seconds.
+inline constexpr int64_t kMaxBulkScan = 100000;
+// Names (and failures) a bulk response carries at most.
+inline constexpr int kMaxBulkNames = 100;
+
 struct ChainApiOptions {
   int64_t max_intermediate_bytes = 64 << 20;
   absl::Duration lease_timeout = absl::Seconds(10);
@@ -47,6 +57,18 @@ class ChainApi {
       const conveyor::v1::ListChainsRequest& request);
   absl::StatusOr<conveyor::v1::Chain> Cancel(const std::string& name);
   absl::StatusOr<conveyor::v1::Chain> Retry(const std::string& name);
+  // Cancel / Retry of every chain matching `request.filter`, newest first,
+  // through the same per-chain compare-and-set as Cancel / Retry. Bounded:
+  // at most kMaxBulkChains matching chains per call, the index paged through
+  // kBulkPageSize at a time. Each chain is re-checked against the filter at
+  // the version the action is applied to, so a chain that changed since it
+  // was listed is skipped rather than acted on. INVALID_ARGUMENT for an empty
+  // or bad filter or max_chains; UNAVAILABLE if the store is lost part-way
+  // (chains changed until then stay changed; calling again goes on).
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> CancelMany(
+      const conveyor::v1::CancelChainsRequest& request);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> RetryMany(
+      const conveyor::v1::RetryChainsRequest& request);
   absl::StatusOr<conveyor::v1::PurgeChainsResponse> Purge(
       const conveyor::v1::PurgeChainsRequest& request);
   absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus();
@@ -63,6 +85,38 @@ class ChainApi {
   static absl::Status PublicStoreError(const absl::Status& status);
 
  private:
+  // What an action writes: the transition and what the store checks or does
+  // with it (e.g. the blobs a retry needs, re-checked in the same script).
+  struct PlannedAction {
+    Transition transition;
+    ApplyExtras extras;
+  };
+  // Scheduler::Cancel as a plan.
+  absl::StatusOr<PlannedAction> PlanCancel(const conveyor::v1::Chain& chain) const;
+  // Scheduler::Retry, resuming earlier than the first unfinished step where
+  // an input it needs was freed (--failed-blob-retention); FAILED_PRECONDITION
+  // SOURCE_FREED if the inline source itself is gone.
+  absl::StatusOr<PlannedAction> PlanRetry(const conveyor::v1::Chain& chain) const;
+  // PlanCancel or PlanRetry.
+  using ChainAction =
+      absl::StatusOr<PlannedAction> (ChainApi::*)(const conveyor::v1::Chain&) const;
+  struct ActionOutcome {
+    conveyor::v1::Chain chain;  // after the action (or as found, if unchanged)
+    bool changed = false;
+    // False if `must_match` no longer held for the stored chain.
+    bool matched = true;
+  };
+  // Loads chain `id`, computes `action` and applies it by compare-and-set,
+  // reloading (up to 5 times) when another writer got there first. With
+  // `must_match`, a stored chain that no longer matches it is left alone
+  // (matched = false). With `dry_run`, computes but applies nothing. The
+  // action's own errors (FAILED_PRECONDITION) are returned as they are.
+  absl::StatusOr<ActionOutcome> ApplyAction(const std::string& id, ChainAction action,
+                                            const ListQuery* must_match, bool dry_run);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> ApplyToMatching(
+      const conveyor::v1::ChainFilter& filter, bool dry_run, int32_t max_chains,
+      ChainAction action);
+
   ChainStore& store_;
   const Scheduler& scheduler_;
   StageClient& stages_;

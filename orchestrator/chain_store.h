@@ -89,6 +89,11 @@ struct SubmitOutcome {
   bool existing = false;
 };
 
+// Index entries one List call reads at most. A filter that matches few of
+// them returns a short page (possibly empty) with a next_page_token where
+// the scan stopped, so one call stays bounded (AIP-158 allows short pages).
+inline constexpr int64_t kMaxListScan = 20000;
+
 struct ListQuery {
   int page_size = 50;
   std::string page_token;
@@ -100,11 +105,21 @@ struct ListQuery {
   // no limit); the page then ends early with a next_page_token. At least one
   // chain is returned.
   int64_t max_page_bytes = 0;
+  // Filters without an index of their own (chain_filter.h says what they
+  // match): applied to each chain read from the index chosen above.
+  conveyor::v1::StageKind stage = conveyor::v1::STAGE_KIND_UNSPECIFIED;
+  std::string error_reason;                // case-insensitive; empty = any
+  absl::optional<absl::Time> ended_after;   // inclusive
+  absl::optional<absl::Time> ended_before;  // exclusive
+  // Index entries this call may read (tests set it low); at most kMaxListScan.
+  int64_t max_scan = kMaxListScan;
 };
 
 struct ListPage {
   std::vector<conveyor::v1::Chain> chains;
   std::string next_page_token;
+  // Index entries this call read (<= kMaxListScan).
+  int64_t scanned = 0;
 };
 
 struct PurgeOutcome {

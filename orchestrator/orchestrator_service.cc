@@ -289,4 +289,18 @@ grpc::ServerUnaryReactor* OrchestratorService::GetSystemStatus(
                [this] { return api_.SystemStatus(); });
 }
 
+grpc::ServerUnaryReactor* OrchestratorService::CancelChains(
+    grpc::CallbackServerContext* ctx, const conveyor::v1::CancelChainsRequest* request,
+    conveyor::v1::BulkChainsResponse* response) {
+  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/CancelChains", "",
+               [this, request] { return api_.CancelMany(*request); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::RetryChains(
+    grpc::CallbackServerContext* ctx, const conveyor::v1::RetryChainsRequest* request,
+    conveyor::v1::BulkChainsResponse* response) {
+  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/RetryChains", "",
+               [this, request] { return api_.RetryMany(*request); });
+}
+
 }  // namespace conveyor::orchestrator

@@ -50,6 +50,12 @@ class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackSer
   grpc::ServerUnaryReactor* GetSystemStatus(grpc::CallbackServerContext* ctx,
                                             const conveyor::v1::GetSystemStatusRequest* request,
                                             conveyor::v1::SystemStatus* response) override;
+  grpc::ServerUnaryReactor* CancelChains(grpc::CallbackServerContext* ctx,
+                                         const conveyor::v1::CancelChainsRequest* request,
+                                         conveyor::v1::BulkChainsResponse* response) override;
+  grpc::ServerUnaryReactor* RetryChains(grpc::CallbackServerContext* ctx,
+                                        const conveyor::v1::RetryChainsRequest* request,
+                                        conveyor::v1::BulkChainsResponse* response) override;
 
  private:
   ChainApi& api_;

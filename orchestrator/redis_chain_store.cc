@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/match.h"
+#include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis/scripts.h"
@@ -589,13 +591,11 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
   // The most selective index: state, else a label, else all.
   std::string index = std::string(kAllIndexKey);
   bool index_is_label = false;
-  std::string index_label;
   if (q.state != conveyor::v1::STATE_UNSPECIFIED) {
     index = StateIndexKey(q.state);
   } else if (!q.labels.empty()) {
     index = LabelIndexKey(q.labels.begin()->first, q.labels.begin()->second);
     index_is_label = true;
-    index_label = q.labels.begin()->first;
   }
   std::string max = "+inf";
   std::string min = "-inf";
@@ -619,18 +619,34 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
   ListPage page;
   int64_t page_bytes = 128;  // room for next_page_token and its tag
   bool full_by_bytes = false;
-  int64_t last_score = 0;
-  std::string last_id;
+  // The last chain put on the page: a page full by bytes continues after it.
+  int64_t returned_score = 0;
+  std::string returned_id;
   auto conn = pool_.Acquire();
   int64_t offset = 0;
-  const int batch = std::max(q.page_size + 1, 64);
-  // Bounded: each round reads `batch` index entries.
-  for (int round = 0; round < 1000; ++round) {
+  // Filters without an index (stage, error reason, end time, more labels)
+  // discard chains after they are read: read bigger batches then.
+  const bool post_filtered = q.stage != conveyor::v1::STAGE_KIND_UNSPECIFIED ||
+                             !q.error_reason.empty() || q.ended_after.has_value() ||
+                             q.ended_before.has_value() ||
+                             q.labels.size() > (index_is_label ? 1u : 0u);
+  const int batch = std::max(q.page_size + 1, post_filtered ? 256 : 64);
+  // Where the scan got to: a page cut short by the budget resumes there.
+  int64_t last_score = 0;
+  std::string last_id;
+  bool exhausted = false;
+  // Bounded: each round reads `batch` index entries, max_scan in all.
+  const int64_t max_scan = std::clamp<int64_t>(q.max_scan, 1, kMaxListScan);
+  while (page.scanned < max_scan) {
+    const int64_t want = std::min<int64_t>(batch, max_scan - page.scanned);
     absl::StatusOr<RedisValue> ids =
         conn->Command({"ZREVRANGEBYSCORE", index, max, min, "WITHSCORES", "LIMIT",
-                       std::to_string(offset), std::to_string(batch)});
+                       std::to_string(offset), std::to_string(want)});
     if (!ids.ok()) return ids.status();
-    if (!ids->is_array() || ids->elements.empty()) break;
+    if (!ids->is_array() || ids->elements.empty()) {
+      exhausted = true;
+      break;
+    }
     std::vector<std::pair<std::string, int64_t>> candidates;
     for (size_t i = 0; i + 1 < ids->elements.size(); i += 2) {
       double score = 0;
@@ -642,6 +658,9 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       if (has_token && s == token_score && id >= token_id) continue;
       candidates.emplace_back(id, s);
     }
+    // Entries the token skips do not count: they are at most the chains of
+    // the token's millisecond, and counting them could stall a small budget.
+    page.scanned += static_cast<int64_t>(candidates.size());
     offset += static_cast<int64_t>(ids->elements.size() / 2);
     std::vector<std::vector<std::string>> gets;
     gets.reserve(candidates.size());
@@ -653,6 +672,8 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
     for (size_t i = 0; i < candidates.size(); ++i) {
       const auto& [id, score] = candidates[i];
       const RedisValue& pb = (*metas)[i];
+      last_score = score;
+      last_id = id;
       if (pb.is_nil()) {
         // Expired by retention: drop its index entries lazily.
         cleanup.push_back({"ZREM", std::string(kAllIndexKey), id});
@@ -663,26 +684,19 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       }
       Chain chain;
       if (!chain.ParseFromString(pb.str)) continue;
-      bool match = q.state == conveyor::v1::STATE_UNSPECIFIED || chain.state() == q.state;
-      for (const auto& [k, v] : q.labels) {
-        if (index_is_label && k == index_label) continue;
-        auto it = chain.spec().labels().find(k);
-        if (it == chain.spec().labels().end() || it->second != v) match = false;
-      }
-      if (!match) continue;
+      if (!ChainMatches(q, chain)) continue;
       // A repeated message field costs its size plus a tag byte and a length
       // varint (at most 5 bytes).
       const int64_t chain_bytes = static_cast<int64_t>(chain.ByteSizeLong()) + 6;
       if (q.max_page_bytes > 0 && !page.chains.empty() &&
           page_bytes + chain_bytes > q.max_page_bytes) {
-        // Full by bytes: continue after the last chain returned.
-        page.next_page_token = EncodePageToken(last_score, last_id);
+        page.next_page_token = EncodePageToken(returned_score, returned_id);
         full_by_bytes = true;
         break;
       }
       page_bytes += chain_bytes;
-      last_score = score;
-      last_id = id;
+      returned_score = score;
+      returned_id = id;
       page.chains.push_back(std::move(chain));
       if (static_cast<int>(page.chains.size()) == q.page_size) {
         page.next_page_token = EncodePageToken(score, id);
@@ -694,7 +708,16 @@ absl::StatusOr<ListPage> RedisChainStore::List(const ListQuery& q) {
       offset -= removed;  // those index entries are gone: later ones moved up
     }
     if (static_cast<int>(page.chains.size()) == q.page_size || full_by_bytes) break;
-    if (static_cast<int>(ids->elements.size() / 2) < batch) break;
+    if (static_cast<int64_t>(ids->elements.size() / 2) < want) {
+      exhausted = true;
+      break;
+    }
+  }
+  if (static_cast<int>(page.chains.size()) < q.page_size && !full_by_bytes && !exhausted &&
+      !last_id.empty()) {
+    // The scan budget ran out before the page filled: hand out a token at the
+    // last entry read, so the caller goes on from there.
+    page.next_page_token = EncodePageToken(last_score, last_id);
   }
   if (static_cast<int>(page.chains.size()) == q.page_size && !page.next_page_token.empty()) {
     // Only hand out a token if something older exists.

@@ -30,6 +30,12 @@
 //   cv:{q}:replica:<name>  hash address, in_flight.<stage> ..., EX = 3 x lease
 //   channel cv:cancel  pub/sub, message = chain id (cancel its in-flight call)
 //
+// ListChains' stage, error-reason and end-time filters (and CancelChains /
+// RetryChains, which page through ListChains) have no index of their own: List
+// reads the state, label or all index above and applies them to each chain it
+// reads (orchestrator/chain_filter.h), at most kMaxListScan entries per call.
+// Why not an index per stage / reason: docs/orchestrator.md, "Bulk recovery".
+//
 // Index entries are not removed when a retained chain expires: List drops
 // entries whose meta is gone (lazily), PurgeChains removes them for good.
 //

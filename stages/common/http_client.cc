@@ -14,8 +14,6 @@
 namespace conveyor {
 namespace {
 
-constexpr size_t kMaxUrlLength = 8192;
-
 struct CurlDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
 };
@@ -124,14 +122,40 @@ absl::Status TooLarge(const HttpRequest& request) {
       kTooLarge, {{"max_bytes", absl::StrCat(request.max_response_bytes)}});
 }
 
+// RFC 9110 token characters, the only ones a field name may have.
+bool IsTokenChar(char c) {
+  if (absl::ascii_isalnum(static_cast<unsigned char>(c))) return true;
+  return absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
 }  // namespace
+
+absl::Status ValidateHttpHeader(absl::string_view name, absl::string_view value) {
+  if (name.empty()) return absl::InvalidArgumentError("HTTP header name is empty");
+  for (char c : name) {
+    if (!IsTokenChar(c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTP header name ", QuoteForMessage(name, 64),
+                       " has a character that is not allowed in a field name"));
+    }
+  }
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    // CR or LF would end the field and start another (header injection);
+    // NUL and the other controls are refused by RFC 9110 too. HTAB is fine.
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTP header ", QuoteForMessage(name, 64), " has a control character (",
+                       QuoteForMessage(absl::string_view(&c, 1)),
+                       ") in its value; refusing to send it"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view url) {
   if (url.empty()) return InvalidField(field, "want an http:// or https:// URL, got \"\"");
-  if (url.size() > kMaxUrlLength) {
-    return InvalidField(
-        field, absl::StrCat("URL is ", url.size(), " bytes long; the limit is ", kMaxUrlLength));
-  }
+  if (absl::Status s = CheckFieldLength(field, url, kMaxUrlBytes); !s.ok()) return s;
   CurlUrl parsed(curl_url());
   if (!parsed) return absl::ResourceExhaustedError("out of memory parsing a URL");
   const std::string text(url);
@@ -139,16 +163,16 @@ absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view url) {
       curl_url_set(parsed.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME);
   if (code != CURLUE_OK) {
     return InvalidField(field, absl::StrCat("not a valid absolute URL (", curl_url_strerror(code),
-                                            "): \"", url, "\""));
+                                            "): ", QuoteForMessage(url, 512)));
   }
   const std::string scheme = absl::AsciiStrToLower(UrlPart(parsed.get(), CURLUPART_SCHEME));
   if (scheme != "http" && scheme != "https") {
     return InvalidField(
-        field, absl::StrCat("scheme \"", scheme, "\" is not allowed; want http or https, got \"",
-                            url, "\""));
+        field, absl::StrCat("scheme \"", scheme, "\" is not allowed; want http or https, got ",
+                            QuoteForMessage(url, 512)));
   }
   if (UrlPart(parsed.get(), CURLUPART_HOST).empty()) {
-    return InvalidField(field, absl::StrCat("URL has no host: \"", url, "\""));
+    return InvalidField(field, absl::StrCat("URL has no host: ", QuoteForMessage(url, 512)));
   }
   return absl::OkStatus();
 }
@@ -189,6 +213,7 @@ absl::StatusOr<HttpResponse> HttpClient::Fetch(const HttpRequest& request) const
   // No "Expect: 100-continue" pause before a POST body.
   headers.reset(curl_slist_append(headers.release(), "Expect:"));
   for (const auto& [name, value] : request.headers) {
+    if (absl::Status valid = ValidateHttpHeader(name, value); !valid.ok()) return valid;
     const std::string line = absl::StrCat(name, ": ", value);
     curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
     if (appended == nullptr) return absl::ResourceExhaustedError("out of memory adding a header");
@@ -268,7 +293,7 @@ absl::StatusOr<HttpResponse> HttpClient::Fetch(const HttpRequest& request) const
     case CURLE_TOO_MANY_REDIRECTS:
       return WithErrorReason(
           InvalidField(request.url_field, absl::StrCat("more than ", request.max_redirects,
-                                                       " redirects from \"", request.url, "\"")),
+                                                       " redirects from ", QuoteForMessage(request.url, 512))),
           kTooManyRedirects, {{"max_redirects", absl::StrCat(request.max_redirects)}});
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
@@ -278,18 +303,19 @@ absl::StatusOr<HttpResponse> HttpClient::Fetch(const HttpRequest& request) const
     case CURLE_OPERATION_TIMEDOUT:
       if (!transfer.blocked.ok()) return transfer.blocked;
       return absl::DeadlineExceededError(absl::StrCat(
-          "timed out fetching \"", request.url, "\" (connect timeout ",
+          "timed out fetching ", QuoteForMessage(request.url, 512), " (connect timeout ",
           absl::FormatDuration(connect), ", total ", absl::FormatDuration(total), "): ", detail));
     case CURLE_PEER_FAILED_VERIFICATION:
       // A certificate that does not verify will not verify on a retry either.
       return absl::FailedPreconditionError(
-          absl::StrCat("TLS certificate of \"", request.url, "\" did not verify: ", detail));
+          absl::StrCat("TLS certificate of ", QuoteForMessage(request.url, 512), " did not verify: ",
+                       detail));
     default:
       break;
   }
   // A refused address makes libcurl fail to connect: say why.
   if (!transfer.blocked.ok()) return transfer.blocked;
-  return absl::UnavailableError(absl::StrCat("fetching \"", request.url, "\" failed: ", detail));
+  return absl::UnavailableError(absl::StrCat("fetching ", QuoteForMessage(request.url, 512), " failed: ", detail));
 }
 
 }  // namespace conveyor

@@ -15,7 +15,8 @@
 //
 // Codes returned by Fetch (HTTP statuses are NOT errors here; callers map them,
 // each with its own policy):
-//  INVALID_ARGUMENT   bad URL or scheme (naming `url_field`); body larger than
+//  INVALID_ARGUMENT   bad URL or scheme (naming `url_field`); a header name
+//                     or value with a control character; body larger than
 //                     max_response_bytes (reason TOO_LARGE); more redirects than
 //                     max_redirects (reason TOO_MANY_REDIRECTS)
 //  PERMISSION_DENIED  the guard refused an address (reason DESTINATION_BLOCKED)
@@ -97,9 +98,18 @@ struct HttpResponse {
 inline constexpr absl::string_view kTooLarge = "TOO_LARGE";
 inline constexpr absl::string_view kTooManyRedirects = "TOO_MANY_REDIRECTS";
 
-// OK if `url` is an absolute http:// or https:// URL with a host; else
-// INVALID_ARGUMENT naming `field`. (The address is judged later, after DNS.)
+// Longest URL accepted (download spec.url, webhook spec.url, redirects).
+inline constexpr size_t kMaxUrlBytes = 8192;
+
+// OK if `url` is an absolute http:// or https:// URL with a host and at most
+// kMaxUrlBytes bytes; else INVALID_ARGUMENT naming `field` (reason
+// FIELD_TOO_LONG for a long one). The address is judged later, after DNS.
 absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view url);
+
+// OK if `name` is an RFC 9110 token and `value` has no control character
+// other than HTAB (no CR, LF or NUL: they would let a value end the field and
+// inject headers). INVALID_ARGUMENT otherwise. Fetch checks every header.
+absl::Status ValidateHttpHeader(absl::string_view name, absl::string_view value);
 
 class HttpClient {
  public:

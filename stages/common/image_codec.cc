@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <jpeglib.h>
@@ -14,6 +15,7 @@
 #include <webp/encode.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "stages/common/status_details.h"
 
 namespace conveyor {
@@ -85,6 +87,46 @@ void ApplyOrientation(int orientation, cv::Mat& image) {
   }
 }
 
+// --- limits shared by the three decoders ------------------------------------------
+
+// Why a decode stopped early; the status is built once the codec's state
+// (and its longjmp) is left behind.
+enum class DecodeStop { kNone, kCorrupt, kTooLarge, kMismatch, kTooManyScans, kCancelled, kDeadline };
+
+// What a decoder found and why it stopped, filled in by the codec paths.
+struct DecodeReport {
+  DecodeStop stop = DecodeStop::kNone;
+  int64_t width = 0;   // the decoder's own size, once read
+  int64_t height = 0;
+  int scans = 0;       // JPEG scans seen when refused
+};
+
+// The decoder's own view of the size, checked before a pixel is allocated:
+// the header parser and the codec must agree, and the codec's size must be
+// inside the limits whatever the header said.
+DecodeStop CheckDecoderSize(int64_t width, int64_t height, const ImageHeader& header,
+                            const DecodeLimits& limits, DecodeReport& report) {
+  report.width = width;
+  report.height = height;
+  if (width > limits.max_side || height > limits.max_side || width > kMaxDecodeSide ||
+      height > kMaxDecodeSide || width * height > limits.max_pixels ||
+      width * height > kMaxDecodePixels) {
+    return DecodeStop::kTooLarge;
+  }
+  if (width != header.width || height != header.height) return DecodeStop::kMismatch;
+  return DecodeStop::kNone;
+}
+
+// Polled between units of decode work (JPEG iMCU rows and scans, PNG rows,
+// WebP input chunks).
+DecodeStop CheckCallState(const DecodeLimits& limits) {
+  if (limits.deadline != absl::InfiniteFuture() && absl::Now() >= limits.deadline) {
+    return DecodeStop::kDeadline;
+  }
+  if (limits.cancelled && limits.cancelled()) return DecodeStop::kCancelled;
+  return DecodeStop::kNone;
+}
+
 // --- JPEG (libjpeg-turbo) -------------------------------------------------------
 
 // libjpeg reports fatal errors through error_exit, which must not return:
@@ -104,9 +146,22 @@ void JpegSilence(j_common_ptr) {}
 
 // The decode state lives in the caller so that nothing with a destructor sits
 // between setjmp and longjmp.
+struct JpegDecodeState;
+
+// libjpeg calls progress_monitor once per iMCU row absorbed or output and at
+// every scan boundary, so it sees each scan of a progressive file and can
+// stop one that is not worth its CPU.
+struct JpegProgress {
+  jpeg_progress_mgr pub;
+  JpegDecodeState* state;
+};
+
 struct JpegDecodeState {
   jpeg_decompress_struct cinfo;
   JpegErrorManager error;
+  JpegProgress progress;
+  const DecodeLimits* limits = nullptr;
+  DecodeReport report;
   std::vector<JSAMPROW> rows;
   cv::Mat cmyk;  // only for 4-component (CMYK/YCCK) files
   int orientation = 1;
@@ -131,16 +186,37 @@ void CmykToBgr(const cv::Mat& cmyk, cv::Mat& bgr) {
   }
 }
 
+void JpegProgressMonitor(j_common_ptr common) {
+  auto* progress = reinterpret_cast<JpegProgress*>(common->progress);
+  JpegDecodeState& state = *progress->state;
+  // input_scan_number counts the SOS markers read so far: a scan bomb (many
+  // tiny or empty scans, each costing a pass over every coefficient) is
+  // stopped at the limit, whatever the file size.
+  const int scans = state.cinfo.input_scan_number;
+  DecodeStop stop = scans > state.limits->max_scans ? DecodeStop::kTooManyScans
+                                                    : CheckCallState(*state.limits);
+  if (stop == DecodeStop::kNone) return;
+  state.report.stop = stop;
+  state.report.scans = scans;
+  std::longjmp(state.error.jump, 1);
+}
+
 // Runs libjpeg over `bytes` into `out` (8UC3 BGR). False on a fatal libjpeg
-// error. May throw cv::Exception or std::bad_alloc from cv::Mat::create.
-bool DecodeJpegInto(absl::string_view bytes, int reduce, JpegDecodeState& state, cv::Mat& out) {
+// error or a refusal (state.report.stop says which). May throw cv::Exception
+// or std::bad_alloc from cv::Mat::create.
+bool DecodeJpegInto(absl::string_view bytes, const ImageHeader& header, int reduce,
+                    JpegDecodeState& state, cv::Mat& out) {
   jpeg_decompress_struct& cinfo = state.cinfo;
   cinfo.err = jpeg_std_error(&state.error.pub);
   state.error.pub.error_exit = JpegErrorExit;
   state.error.pub.output_message = JpegSilence;
   jpeg_create_decompress(&cinfo);
   state.created = true;
+  state.progress.pub.progress_monitor = JpegProgressMonitor;
+  state.progress.state = &state;
+  cinfo.progress = &state.progress.pub;
   if (setjmp(state.error.jump) != 0) {
+    if (state.report.stop == DecodeStop::kNone) state.report.stop = DecodeStop::kCorrupt;
     return false;
   }
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
@@ -148,6 +224,10 @@ bool DecodeJpegInto(absl::string_view bytes, int reduce, JpegDecodeState& state,
   // Keep APP1 (Exif) markers for the orientation, as OpenCV's decoder does.
   jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
+  // libjpeg's own frame header, before any buffer exists.
+  state.report.stop = CheckDecoderSize(cinfo.image_width, cinfo.image_height, header,
+                                       *state.limits, state.report);
+  if (state.report.stop != DecodeStop::kNone) return false;
   // The same DCT scaling as IMREAD_REDUCED_COLOR_<reduce>: sides round up.
   cinfo.scale_num = 1;
   cinfo.scale_denom = static_cast<unsigned int>(reduce);
@@ -156,10 +236,6 @@ bool DecodeJpegInto(absl::string_view bytes, int reduce, JpegDecodeState& state,
   jpeg_calc_output_dimensions(&cinfo);
   const int width = static_cast<int>(cinfo.output_width);
   const int height = static_cast<int>(cinfo.output_height);
-  if (width > kMaxDecodeSide || height > kMaxDecodeSide ||
-      int64_t{width} * height > kMaxDecodePixels) {
-    return false;
-  }
   out.create(height, width, CV_8UC3);
   cv::Mat& target = cmyk ? state.cmyk : out;
   if (cmyk) target.create(height, width, CV_8UC4);
@@ -290,6 +366,8 @@ struct PngDecodeState {
   png_structp png = nullptr;
   png_infop info = nullptr;
   png_infop end_info = nullptr;
+  const DecodeLimits* limits = nullptr;
+  DecodeReport report;
   PngReadSource source{};
   std::vector<png_bytep> rows;
   int orientation = 1;
@@ -299,13 +377,20 @@ struct PngDecodeState {
 // The transformations OpenCV 4.6's PngDecoder asks for with IMREAD_COLOR:
 // 16-bit samples keep their high byte, alpha is dropped (not composited),
 // palettes and low-depth gray expand, gray becomes three equal channels.
-bool DecodePngInto(absl::string_view bytes, PngDecodeState& state, cv::Mat& out) {
+// Rows read between two checks of the call's cancellation and deadline.
+constexpr png_uint_32 kPngRowsPerCheck = 64;
+
+bool DecodePngInto(absl::string_view bytes, const ImageHeader& header, PngDecodeState& state,
+                   cv::Mat& out) {
   state.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, PngErrorExit, PngSilence);
   if (state.png == nullptr) return false;
   state.info = png_create_info_struct(state.png);
   state.end_info = png_create_info_struct(state.png);
   if (state.info == nullptr || state.end_info == nullptr) return false;
-  if (setjmp(png_jmpbuf(state.png)) != 0) return false;
+  if (setjmp(png_jmpbuf(state.png)) != 0) {
+    if (state.report.stop == DecodeStop::kNone) state.report.stop = DecodeStop::kCorrupt;
+    return false;
+  }
   state.source = {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), 0};
   png_set_read_fn(state.png, &state.source, PngRead);
   png_read_info(state.png, state.info);
@@ -315,10 +400,8 @@ bool DecodePngInto(absl::string_view bytes, PngDecodeState& state, cv::Mat& out)
   int color_type = 0;
   png_get_IHDR(state.png, state.info, &width, &height, &bit_depth, &color_type, nullptr, nullptr,
                nullptr);
-  if (width > kMaxDecodeSide || height > kMaxDecodeSide ||
-      int64_t{width} * height > kMaxDecodePixels) {
-    return false;
-  }
+  state.report.stop = CheckDecoderSize(width, height, header, *state.limits, state.report);
+  if (state.report.stop != DecodeStop::kNone) return false;
   // OpenCV reads an eXIf chunk placed before the image data.
   png_uint_32 exif_size = 0;
   png_bytep exif = nullptr;
@@ -338,13 +421,23 @@ bool DecodePngInto(absl::string_view bytes, PngDecodeState& state, cv::Mat& out)
   } else {
     png_set_gray_to_rgb(state.png);
   }
-  png_set_interlace_handling(state.png);
+  const int passes = png_set_interlace_handling(state.png);
   png_read_update_info(state.png, state.info);
-  if (png_get_rowbytes(state.png, state.info) != size_t{width} * 3) return false;
+  if (png_get_rowbytes(state.png, state.info) != size_t{width} * 3) {
+    state.report.stop = DecodeStop::kCorrupt;
+    return false;
+  }
   out.create(static_cast<int>(height), static_cast<int>(width), CV_8UC3);
-  state.rows.resize(height);
-  for (png_uint_32 y = 0; y < height; ++y) state.rows[y] = out.ptr<png_byte>(static_cast<int>(y));
-  png_read_image(state.png, state.rows.data());
+  // png_read_image row by row, so that a cancelled call stops mid-image.
+  for (int pass = 0; pass < passes; ++pass) {
+    for (png_uint_32 y = 0; y < height; ++y) {
+      if (y % kPngRowsPerCheck == 0) {
+        state.report.stop = CheckCallState(*state.limits);
+        if (state.report.stop != DecodeStop::kNone) return false;
+      }
+      png_read_row(state.png, out.ptr<png_byte>(static_cast<int>(y)), nullptr);
+    }
+  }
   png_read_end(state.png, state.end_info);
   return true;
 }
@@ -397,37 +490,113 @@ absl::Status CannotDecode(absl::string_view field, ImageKind kind) {
       kReasonNotAnImage);
 }
 
+// The status of a decode that `report` says was stopped.
+absl::Status StoppedDecode(const DecodeReport& report, const ImageHeader& header,
+                           const DecodeLimits& limits, absl::string_view field) {
+  const absl::string_view media_type = MediaTypeOf(header.kind);
+  switch (report.stop) {
+    case DecodeStop::kNone:
+    case DecodeStop::kCorrupt:
+      return CannotDecode(field, header.kind);
+    case DecodeStop::kTooLarge:
+      return WithErrorReason(
+          InvalidField(field, absl::StrCat("the ", media_type, " decoder reads ", report.width,
+                                           "x", report.height, " pixels, above this worker's "
+                                           "limit of ", limits.max_pixels, " pixels and ",
+                                           limits.max_side, " px per side")),
+          kReasonImageTooLarge);
+    case DecodeStop::kMismatch:
+      return WithErrorReason(
+          InvalidField(field, absl::StrCat("the ", media_type, " header reads ", header.width,
+                                           "x", header.height, " but the decoder reads ",
+                                           report.width, "x", report.height,
+                                           "; refusing an ambiguous file")),
+          kReasonHeaderMismatch);
+    case DecodeStop::kTooManyScans:
+      return WithErrorReason(
+          InvalidField(field, absl::StrCat("progressive JPEG has more than ", limits.max_scans,
+                                           " scans (--max-scans); refusing to decode it")),
+          kReasonTooManyScans, {{"max_scans", absl::StrCat(limits.max_scans)}});
+    case DecodeStop::kCancelled:
+      return absl::CancelledError(absl::StrCat("cancelled while decoding the ", media_type));
+    case DecodeStop::kDeadline:
+      return absl::DeadlineExceededError(
+          absl::StrCat("deadline passed while decoding the ", media_type));
+  }
+  return CannotDecode(field, header.kind);
+}
+
+// Input bytes handed to libwebp's incremental decoder between two checks of
+// the call's cancellation and deadline.
+constexpr size_t kWebpBytesPerCheck = 64 << 10;
+
+DecodeStop DecodeWebpInto(absl::string_view bytes, const ImageHeader& header,
+                          const DecodeLimits& limits, DecodeReport& report, cv::Mat& image) {
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  WebPBitstreamFeatures features;
+  if (WebPGetFeatures(data, bytes.size(), &features) != VP8_STATUS_OK || features.width <= 0 ||
+      features.height <= 0) {
+    return DecodeStop::kCorrupt;
+  }
+  if (DecodeStop stop = CheckDecoderSize(features.width, features.height, header, limits, report);
+      stop != DecodeStop::kNone) {
+    return stop;
+  }
+  image.create(features.height, features.width, CV_8UC3);
+  // BGR without alpha equals OpenCV's BGRA decode with alpha dropped. The
+  // incremental decoder writes the same pixels as WebPDecodeBGRInto, and lets
+  // a cancelled call stop between input chunks.
+  struct IdecDeleter {
+    void operator()(WebPIDecoder* decoder) const { WebPIDelete(decoder); }
+  };
+  std::unique_ptr<WebPIDecoder, IdecDeleter> decoder(
+      WebPINewRGB(MODE_BGR, image.data, image.total() * image.elemSize(),
+                  static_cast<int>(image.step)));
+  if (decoder == nullptr) return DecodeStop::kCorrupt;
+  size_t fed = 0;
+  for (;;) {
+    if (DecodeStop stop = CheckCallState(limits); stop != DecodeStop::kNone) return stop;
+    fed = std::min(bytes.size(), fed + kWebpBytesPerCheck);
+    const VP8StatusCode code = WebPIUpdate(decoder.get(), data, fed);
+    if (code == VP8_STATUS_OK) break;
+    if (code != VP8_STATUS_SUSPENDED || fed == bytes.size()) return DecodeStop::kCorrupt;
+  }
+  int last_row = 0;
+  if (WebPIDecGetRGB(decoder.get(), &last_row, nullptr, nullptr, nullptr) == nullptr ||
+      last_row != features.height) {
+    return DecodeStop::kCorrupt;
+  }
+  return DecodeStop::kNone;
+}
+
 // Decodes without orientation; `orientation` gets the EXIF value (1 if none).
-absl::StatusOr<cv::Mat> DecodeUnoriented(absl::string_view bytes, ImageKind kind, int reduce,
-                                         absl::string_view field, int& orientation) {
+absl::StatusOr<cv::Mat> DecodeUnoriented(absl::string_view bytes, const ImageHeader& header,
+                                         int reduce, absl::string_view field,
+                                         const DecodeLimits& limits, int& orientation) {
   cv::Mat image;
-  switch (kind) {
+  switch (header.kind) {
     case ImageKind::kJpeg: {
       JpegDecodeState state;
-      if (!DecodeJpegInto(bytes, reduce, state, image)) return CannotDecode(field, kind);
+      state.limits = &limits;
+      if (!DecodeJpegInto(bytes, header, reduce, state, image)) {
+        return StoppedDecode(state.report, header, limits, field);
+      }
       orientation = state.orientation;
       break;
     }
     case ImageKind::kPng: {
       PngDecodeState state;
-      if (!DecodePngInto(bytes, state, image)) return CannotDecode(field, kind);
+      state.limits = &limits;
+      if (!DecodePngInto(bytes, header, state, image)) {
+        return StoppedDecode(state.report, header, limits, field);
+      }
       orientation = state.orientation;
       break;
     }
     case ImageKind::kWebp: {
-      WebPBitstreamFeatures features;
-      if (WebPGetFeatures(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                          &features) != VP8_STATUS_OK ||
-          features.width <= 0 || features.height <= 0) {
-        return CannotDecode(field, kind);
-      }
-      image.create(features.height, features.width, CV_8UC3);
-      // BGR without alpha equals OpenCV's BGRA decode with alpha dropped.
-      if (WebPDecodeBGRInto(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                            image.data, image.total() * image.elemSize(),
-                            static_cast<int>(image.step)) != image.data) {
-        return CannotDecode(field, kind);
-      }
+      DecodeReport report;
+      report.stop = DecodeWebpInto(bytes, header, limits, report, image);
+      if (report.stop != DecodeStop::kNone) return StoppedDecode(report, header, limits, field);
       break;
     }
   }
@@ -437,7 +606,7 @@ absl::StatusOr<cv::Mat> DecodeUnoriented(absl::string_view bytes, ImageKind kind
 }  // namespace
 
 absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t max_pixels,
-                                              absl::string_view field) {
+                                              absl::string_view field, int32_t max_side) {
   absl::StatusOr<ImageHeader> header = ParseImageHeader(bytes);
   if (!header.ok()) {
     return WithErrorReason(InvalidField(field, header.status().message()), kReasonNotAnImage);
@@ -450,11 +619,23 @@ absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t m
                                          max_pixels, " (--max-pixels)")),
         kReasonImageTooLarge);
   }
+  if (header->width > max_side || header->height > max_side) {
+    return WithErrorReason(
+        InvalidField(field, absl::StrCat("image is ", header->width, "x", header->height,
+                                         "; want at most ", max_side, " px per side")),
+        kReasonImageTooLarge);
+  }
   return header;
 }
 
 absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& header,
                                     int reduce, absl::string_view field) {
+  return DecodeImage(bytes, header, DecodeLimits{}, reduce, field);
+}
+
+absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& header,
+                                    const DecodeLimits& limits, int reduce,
+                                    absl::string_view field) {
   if (reduce != 1 && (header.kind != ImageKind::kJpeg ||
                       (reduce != 2 && reduce != 4 && reduce != 8))) {
     return absl::InternalError(absl::StrCat("decode reduce factor ", reduce, " for ",
@@ -463,7 +644,7 @@ absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& 
   try {
     int orientation = 1;
     absl::StatusOr<cv::Mat> image =
-        DecodeUnoriented(bytes, header.kind, reduce, field, orientation);
+        DecodeUnoriented(bytes, header, reduce, field, limits, orientation);
     if (image.ok()) ApplyOrientation(orientation, *image);
     return image;
   } catch (const cv::Exception& e) {

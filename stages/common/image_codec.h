@@ -8,7 +8,9 @@
 //   1. CheckDeclaredSize: read the declared size from the header (no decode)
 //      and refuse decompression bombs and non-image bytes;
 //   2. DecodeImage: decode to 8-bit BGR, optionally at 1/2, 1/4 or 1/8 scale
-//      for JPEG (libjpeg's DCT scaling: shrink-on-load);
+//      for JPEG (libjpeg's DCT scaling: shrink-on-load), checking the
+//      decoder's own size against the header and the limits before
+//      allocating, and bounding the work (JPEG scans, cancellation, deadline);
 //   3. ResolveEncoding + EncodeImage: write JPEG, PNG or WebP.
 //
 // Every function catches cv::Exception at the OpenCV call: no exception
@@ -18,6 +20,7 @@
 #define CONVEYOR_STAGES_COMMON_IMAGE_CODEC_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <opencv2/core.hpp>
@@ -25,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
 #include "stages/common/image_header.h"
 
@@ -34,19 +38,47 @@ namespace conveyor {
 inline constexpr int kMaxOutputSide = 16384;
 // Default --max-pixels: the largest declared input (width x height) decoded.
 inline constexpr int64_t kDefaultMaxPixels = 100'000'000;
+// Largest input side decoded, in pixels (header and decoder alike).
+inline constexpr int32_t kMaxInputSide = 16384;
+// Default --max-scans: the most scans of a progressive JPEG decoded (the
+// order of TurboJPEG's limit; real encoders write about 10).
+inline constexpr int kDefaultMaxScans = 256;
 // EncodeOptions.quality when it is 0.
 inline constexpr int kDefaultQuality = 85;
 
 // ErrorInfo reasons attached to the INVALID_ARGUMENT errors below.
 inline constexpr absl::string_view kReasonImageTooLarge = "IMAGE_TOO_LARGE";
 inline constexpr absl::string_view kReasonNotAnImage = "NOT_AN_IMAGE";
+// The header parser (image_header.h) and the codec read different sizes.
+inline constexpr absl::string_view kReasonHeaderMismatch = "HEADER_MISMATCH";
+// A progressive JPEG with more scans than DecodeLimits.max_scans.
+inline constexpr absl::string_view kReasonTooManyScans = "TOO_MANY_SCANS";
 
-// Parses the header of `bytes` and checks width x height <= max_pixels,
-// without decoding any pixel. Errors (all INVALID_ARGUMENT naming `field`):
-// not a JPEG/PNG/WebP or a truncated header (reason NOT_AN_IMAGE); declared
-// size above max_pixels (reason IMAGE_TOO_LARGE).
+// What one decode may cost, checked by the decoder itself as it reads.
+struct DecodeLimits {
+  // The decoder's own width x height (read by jpeg_read_header,
+  // png_read_info, WebPGetFeatures) must be at most this...
+  int64_t max_pixels = kDefaultMaxPixels;
+  // ...and each side at most this.
+  int32_t max_side = kMaxInputSide;
+  // JPEG scans (SOS markers) read before the decode is refused.
+  int max_scans = kDefaultMaxScans;
+  // Polled between units of work (JPEG: every iMCU row and scan; PNG: every
+  // 64 rows; WebP: every 64 KiB of input); true stops the decode with
+  // CANCELLED. Empty: never cancelled.
+  std::function<bool()> cancelled;
+  // Past it the decode stops with DEADLINE_EXCEEDED.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// Parses the header of `bytes` and checks width x height <= max_pixels and
+// each side <= max_side, without decoding any pixel. Errors (all
+// INVALID_ARGUMENT naming `field`): not a JPEG/PNG/WebP, a truncated header
+// or bytes between JPEG markers (reason NOT_AN_IMAGE); declared size above
+// the limits (reason IMAGE_TOO_LARGE).
 absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t max_pixels,
-                                              absl::string_view field = "image.data");
+                                              absl::string_view field = "image.data",
+                                              int32_t max_side = kMaxInputSide);
 
 // Decodes `bytes` to 8-bit, 3-channel BGR (alpha is dropped, not composited;
 // 16-bit PNG keeps the high byte; gray becomes three equal channels). The EXIF
@@ -54,7 +86,20 @@ absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t m
 // and height may be swapped against the header.
 // `reduce` in {1, 2, 4, 8} decodes a JPEG at 1/reduce scale in libjpeg
 // (each side rounded up); it must be 1 for other formats (INTERNAL otherwise).
-// INVALID_ARGUMENT (reason NOT_AN_IMAGE) if the codec cannot decode the bytes.
+// `header` is CheckDeclaredSize's result for the same bytes: the decoder's
+// own size must equal it. Errors, all before any pixel buffer is allocated
+// unless said otherwise:
+//   INVALID_ARGUMENT naming `field`: the codec cannot decode the bytes
+//     (reason NOT_AN_IMAGE; may be mid-decode); the decoder's size is above
+//     limits.max_pixels / max_side (IMAGE_TOO_LARGE) or differs from
+//     `header` (HEADER_MISMATCH); more than limits.max_scans JPEG scans
+//     (TOO_MANY_SCANS, mid-decode);
+//   CANCELLED / DEADLINE_EXCEEDED: limits.cancelled / limits.deadline, mid-decode.
+// A plain function of its arguments (the fuzz targets call it directly).
+absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& header,
+                                    const DecodeLimits& limits, int reduce = 1,
+                                    absl::string_view field = "image.data");
+// The same with default DecodeLimits.
 absl::StatusOr<cv::Mat> DecodeImage(absl::string_view bytes, const ImageHeader& header,
                                     int reduce = 1, absl::string_view field = "image.data");
 

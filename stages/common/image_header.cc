@@ -33,33 +33,66 @@ absl::StatusOr<ImageHeader> Checked(ImageKind kind, uint32_t width, uint32_t hei
   return ImageHeader{kind, static_cast<int32_t>(width), static_cast<int32_t>(height)};
 }
 
+absl::Status Malformed(size_t offset, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("malformed JPEG header at byte ", offset, ": ", what));
+}
+
+// Walks the marker segments up to the first start-of-frame, which holds the
+// size, reading markers exactly as libjpeg's read_markers/next_marker
+// (jdmarker.c) do, so the two cannot see different frames: FF fill bytes
+// before a marker are skipped; RSTn and TEM stand alone; every other marker
+// has a 2-byte length that counts itself. Where libjpeg would skip bytes
+// with only a warning (anything but FF between segments, or a stuffed FF 00)
+// we refuse the file instead: a second reading of the same bytes is how a
+// header that says 16x16 could decode as 32768x32768.
 absl::StatusOr<ImageHeader> ParseJpeg(absl::string_view b) {
-  // Walk the marker segments up to the first start-of-frame, which holds the
-  // size. Every segment after SOI is FF xx LL LL <LL-2 bytes>.
-  size_t at = 2;
-  while (at + 4 <= b.size()) {
-    if (static_cast<uint8_t>(b[at]) != 0xFF) return Truncated("JPEG");
-    uint8_t marker = static_cast<uint8_t>(b[at + 1]);
-    if (marker == 0xFF) {  // fill byte
-      ++at;
-      continue;
+  size_t at = 2;  // after SOI (FF D8)
+  for (;;) {
+    if (at >= b.size()) return Truncated("JPEG");
+    if (static_cast<uint8_t>(b[at]) != 0xFF) {
+      return Malformed(at, absl::StrCat("want a marker (0xFF), got 0x",
+                                        absl::Hex(static_cast<uint8_t>(b[at]), absl::kZeroPad2),
+                                        "; data between segments is not allowed"));
     }
-    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
-      at += 2;  // stand-alone markers
-      continue;
+    const size_t marker_at = at;
+    while (at < b.size() && static_cast<uint8_t>(b[at]) == 0xFF) ++at;  // fill bytes
+    if (at >= b.size()) return Truncated("JPEG");
+    const uint8_t marker = static_cast<uint8_t>(b[at]);
+    ++at;
+    if (marker == 0x00) {
+      return Malformed(marker_at, "stuffed 0xFF 0x00 between segments (only valid in scan data)");
     }
-    uint32_t length = Be16(b, at + 2);
-    if (length < 2) return Truncated("JPEG");
-    bool is_sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                  marker != 0xCC;
-    if (is_sof) {
-      if (at + 9 > b.size()) return Truncated("JPEG");
-      return Checked(ImageKind::kJpeg, Be16(b, at + 7), Be16(b, at + 5));
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) continue;  // RSTn, TEM
+    if (marker == 0xD8) return Malformed(marker_at, "a second start-of-image marker");
+    if (marker == 0xD9) return Malformed(marker_at, "end of image before any frame header");
+    if (marker == 0xDA) return Malformed(marker_at, "scan before any frame header");
+    const bool decodable_sof = marker == 0xC0 || marker == 0xC1 || marker == 0xC2 ||
+                               marker == 0xC9 || marker == 0xCA;
+    const bool other_sof = marker == 0xC3 || (marker >= 0xC5 && marker <= 0xC7) ||
+                           marker == 0xC8 || marker == 0xCB ||
+                           (marker >= 0xCD && marker <= 0xCF);
+    const bool segment = marker == 0xC4 || marker == 0xCC || marker == 0xDB || marker == 0xDC ||
+                         marker == 0xDD || (marker >= 0xE0 && marker <= 0xEF) || marker == 0xFE;
+    if (other_sof) {
+      return Malformed(marker_at, absl::StrCat("frame type SOF", marker - 0xC0,
+                                               " (lossless/hierarchical) is not supported"));
     }
-    if (marker == 0xDA || marker == 0xD9) break;  // scan data before any frame header
-    at += 2 + length;
+    if (!decodable_sof && !segment) {
+      return Malformed(marker_at, absl::StrCat("unknown marker 0xFF 0x",
+                                               absl::Hex(marker, absl::kZeroPad2)));
+    }
+    if (at + 2 > b.size()) return Truncated("JPEG");
+    const uint32_t length = Be16(b, at);
+    if (length < 2) return Malformed(marker_at, absl::StrCat("segment length ", length));
+    if (decodable_sof) {
+      // LL LL P HH HH WW WW N
+      if (length < 8 || at + 7 > b.size()) return Truncated("JPEG");
+      return Checked(ImageKind::kJpeg, Be16(b, at + 5), Be16(b, at + 3));
+    }
+    if (at + length > b.size()) return Truncated("JPEG");
+    at += length;
   }
-  return Truncated("JPEG");
 }
 
 absl::StatusOr<ImageHeader> ParsePng(absl::string_view b) {

@@ -78,6 +78,16 @@ absl::optional<IpAddress> MappedV4(const IpAddress& address) {
   return absl::nullopt;
 }
 
+// Teredo 2001:0::/32 (RFC 4380): server IPv4 in bits 32..63, the client's
+// public IPv4 inverted in the last 32 bits. The packet goes to the relay for
+// the client's address, so that is the address that counts.
+absl::optional<IpAddress> TeredoClientV4(const IpAddress& address) {
+  const auto& b = address.bytes;
+  if (!address.is_v6 || !HasPrefix(b, V6({0x2001, 0}), 32)) return absl::nullopt;
+  return V4(static_cast<uint8_t>(~b[12]), static_cast<uint8_t>(~b[13]),
+            static_cast<uint8_t>(~b[14]), static_cast<uint8_t>(~b[15]));
+}
+
 // Every IPv6 form that carries an IPv4 address the packet may end up at.
 absl::optional<IpAddress> EmbeddedV4(const IpAddress& address) {
   if (auto mapped = MappedV4(address)) return mapped;
@@ -90,35 +100,81 @@ absl::optional<IpAddress> EmbeddedV4(const IpAddress& address) {
   if (AllZero(b, 0, 12) && !(AllZero(b, 12, 15) && b[15] <= 1)) return V4FromBytes(b, 12);
   // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
   if (HasPrefix(b, V6({0x64, 0xff9b, 0, 0, 0, 0}), 96)) return V4FromBytes(b, 12);
-  // 6to4 2002:AABB:CCDD::/48 (RFC 3056).
+  // 6to4 2002:AABB:CCDD::/48 (RFC 3056): the IPv4 address is bits 16..47.
   if (b[0] == 0x20 && b[1] == 0x02) return V4FromBytes(b, 2);
   return absl::nullopt;
 }
 
+struct V4Range {
+  uint32_t base;
+  int prefix_length;
+  AddressClass address_class;
+};
+
+// The IANA IPv4 Special-Purpose Address Registry (plus multicast and the
+// cloud metadata hosts), most specific first. Entries the registry marks
+// globally reachable (AS112, AMT, PCP/TURN anycast) are refused too: an
+// image or webhook URL has no business there.
+constexpr V4Range kV4Ranges[] = {
+    // Metadata first: they sit inside link-local and shared ranges.
+    {Dotted(169, 254, 169, 254), 32, AddressClass::kCloudMetadata},
+    {Dotted(169, 254, 170, 2), 32, AddressClass::kCloudMetadata},
+    {Dotted(100, 100, 100, 200), 32, AddressClass::kCloudMetadata},
+    {Dotted(0, 0, 0, 0), 32, AddressClass::kUnspecified},
+    {Dotted(255, 255, 255, 255), 32, AddressClass::kBroadcast},
+    {Dotted(0, 0, 0, 0), 8, AddressClass::kThisNetwork},          // RFC 791
+    {Dotted(10, 0, 0, 0), 8, AddressClass::kPrivate},             // RFC 1918
+    {Dotted(100, 64, 0, 0), 10, AddressClass::kSharedCgnat},      // RFC 6598
+    {Dotted(127, 0, 0, 0), 8, AddressClass::kLoopback},           // RFC 1122
+    {Dotted(169, 254, 0, 0), 16, AddressClass::kLinkLocal},       // RFC 3927
+    {Dotted(172, 16, 0, 0), 12, AddressClass::kPrivate},          // RFC 1918
+    {Dotted(192, 0, 0, 0), 24, AddressClass::kReserved},          // IETF protocol assignments
+    {Dotted(192, 0, 2, 0), 24, AddressClass::kDocumentation},     // TEST-NET-1
+    {Dotted(192, 31, 196, 0), 24, AddressClass::kReserved},       // AS112-v4
+    {Dotted(192, 52, 193, 0), 24, AddressClass::kReserved},       // AMT
+    {Dotted(192, 88, 99, 0), 24, AddressClass::kReserved},        // 6to4 relay anycast
+    {Dotted(192, 168, 0, 0), 16, AddressClass::kPrivate},         // RFC 1918
+    {Dotted(192, 175, 48, 0), 24, AddressClass::kReserved},       // AS112 direct delegation
+    {Dotted(198, 18, 0, 0), 15, AddressClass::kReserved},         // benchmarking
+    {Dotted(198, 51, 100, 0), 24, AddressClass::kDocumentation},  // TEST-NET-2
+    {Dotted(203, 0, 113, 0), 24, AddressClass::kDocumentation},   // TEST-NET-3
+    {Dotted(224, 0, 0, 0), 4, AddressClass::kMulticast},
+    {Dotted(240, 0, 0, 0), 4, AddressClass::kReserved},           // future use
+};
+
 AddressClass ClassifyV4(const IpAddress& address) {
   const uint32_t v = V4Value(address);
-  if (v == 0) return AddressClass::kUnspecified;
-  // Metadata first: they sit inside link-local and shared ranges.
-  if (v == Dotted(169, 254, 169, 254) || v == Dotted(169, 254, 170, 2) ||
-      v == Dotted(100, 100, 100, 200)) {
-    return AddressClass::kCloudMetadata;
-  }
-  if (InV4(v, Dotted(0, 0, 0, 0), 8)) return AddressClass::kThisNetwork;
-  if (InV4(v, Dotted(127, 0, 0, 0), 8)) return AddressClass::kLoopback;
-  if (InV4(v, Dotted(10, 0, 0, 0), 8) || InV4(v, Dotted(172, 16, 0, 0), 12) ||
-      InV4(v, Dotted(192, 168, 0, 0), 16)) {
-    return AddressClass::kPrivate;
-  }
-  if (InV4(v, Dotted(169, 254, 0, 0), 16)) return AddressClass::kLinkLocal;
-  if (InV4(v, Dotted(100, 64, 0, 0), 10)) return AddressClass::kSharedCgnat;
-  if (InV4(v, Dotted(224, 0, 0, 0), 4)) return AddressClass::kMulticast;
-  if (v == Dotted(255, 255, 255, 255)) return AddressClass::kBroadcast;
-  if (InV4(v, Dotted(240, 0, 0, 0), 4) || InV4(v, Dotted(192, 0, 0, 0), 24) ||
-      InV4(v, Dotted(192, 0, 2, 0), 24) || InV4(v, Dotted(198, 18, 0, 0), 15) ||
-      InV4(v, Dotted(198, 51, 100, 0), 24) || InV4(v, Dotted(203, 0, 113, 0), 24)) {
-    return AddressClass::kReserved;
+  for (const V4Range& range : kV4Ranges) {
+    if (InV4(v, range.base, range.prefix_length)) return range.address_class;
   }
   return AddressClass::kPublic;
+}
+
+struct V6Range {
+  std::array<uint8_t, 16> prefix;
+  int prefix_length;
+  AddressClass address_class;
+};
+
+// The IANA IPv6 Special-Purpose Address Registry (plus multicast, site-local
+// and cloud metadata), checked after the forms that embed IPv4 addresses.
+const std::vector<V6Range>& V6Ranges() {
+  static const std::vector<V6Range>* ranges = new std::vector<V6Range>{
+      {V6({0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254}), 128, AddressClass::kCloudMetadata},
+      {V6({0x64, 0xff9b, 1}), 48, AddressClass::kPrivate},   // local-use translation, RFC 8215
+      {V6({0x100, 0, 0, 0}), 64, AddressClass::kReserved},   // discard-only, RFC 6666
+      {V6({0x100, 0, 0, 1}), 64, AddressClass::kReserved},   // dummy prefix, RFC 9780
+      {V6({0x2001, 0xdb8}), 32, AddressClass::kDocumentation},  // RFC 3849
+      {V6({0x2001}), 23, AddressClass::kReserved},  // IETF protocol assignments (ORCHID, AMT...)
+      {V6({0x2620, 0x4f, 0x8000}), 48, AddressClass::kReserved},  // AS112 direct delegation
+      {V6({0x3fff}), 20, AddressClass::kDocumentation},           // RFC 9637
+      {V6({0x5f00}), 16, AddressClass::kReserved},                // SRv6 SIDs, RFC 9602
+      {V6({0xfc00}), 7, AddressClass::kPrivate},                  // unique local
+      {V6({0xfe80}), 10, AddressClass::kLinkLocal},
+      {V6({0xfec0}), 10, AddressClass::kPrivate},                 // site-local (deprecated)
+      {V6({0xff00}), 8, AddressClass::kMulticast},
+  };
+  return *ranges;
 }
 
 AddressClass ClassifyV6(const IpAddress& address) {
@@ -126,15 +182,15 @@ AddressClass ClassifyV6(const IpAddress& address) {
   if (AllZero(b, 0, 16)) return AddressClass::kUnspecified;
   if (AllZero(b, 0, 15) && b[15] == 1) return AddressClass::kLoopback;
   if (auto v4 = EmbeddedV4(address)) return ClassifyV4(*v4);
-  if (b == V6({0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254})) return AddressClass::kCloudMetadata;
-  if (HasPrefix(b, V6({0xfc00}), 7) || HasPrefix(b, V6({0xfec0}), 10) ||
-      HasPrefix(b, V6({0x64, 0xff9b, 1}), 48)) {
-    return AddressClass::kPrivate;
+  // The rest of ::/96 (IPv4-compatible) and ::ffff:0:0/96 are caught above.
+  if (auto client = TeredoClientV4(address)) {
+    // A special client address says most about what was meant; a public one
+    // is still refused: 2001::/32 lies in 2001::/23, not globally routed.
+    const AddressClass embedded = ClassifyV4(*client);
+    return embedded == AddressClass::kPublic ? AddressClass::kReserved : embedded;
   }
-  if (HasPrefix(b, V6({0xfe80}), 10)) return AddressClass::kLinkLocal;
-  if (b[0] == 0xff) return AddressClass::kMulticast;
-  if (HasPrefix(b, V6({0x100, 0, 0, 0}), 64) || HasPrefix(b, V6({0x2001, 0xdb8}), 32)) {
-    return AddressClass::kReserved;
+  for (const V6Range& range : V6Ranges()) {
+    if (HasPrefix(b, range.prefix, range.prefix_length)) return range.address_class;
   }
   return AddressClass::kPublic;
 }
@@ -246,6 +302,8 @@ absl::string_view AddressClassName(AddressClass address_class) {
       return "reserved";
     case AddressClass::kCloudMetadata:
       return "cloud-metadata";
+    case AddressClass::kDocumentation:
+      return "documentation";
   }
   return "unknown";
 }
@@ -264,16 +322,15 @@ bool SsrfGuard::IsAllowed(const IpAddress& address) const {
 
 absl::Status SsrfGuard::Check(absl::string_view host, const IpAddress& address) const {
   if (IsAllowed(address)) return absl::OkStatus();
-  const std::string text = address.ToString();
+  // The message names the host and the class, never the address: echoing it
+  // would tell a caller what internal names resolve to.
   const absl::string_view class_name = AddressClassName(ClassifyAddress(address));
   return WithErrorReason(
       absl::PermissionDeniedError(
-          absl::StrCat("destination ", host, " resolves to ", text, " (", class_name,
-                       "), which this worker does not connect to; start it with --allow-cidr or "
-                       "--allow-private-networks to allow it")),
-      kDestinationBlocked,
-      {{"host", std::string(host)}, {"address", text}, {"address_class", std::string(class_name)}});
+          absl::StrCat("destination ", host, " resolves to a ", class_name,
+                       " address, which this worker does not connect to; start it with "
+                       "--allow-cidr or --allow-private-networks to allow it")),
+      kDestinationBlocked, {{"host", std::string(host)}, {"address_class", std::string(class_name)}});
 }
-
 
 }  // namespace conveyor

@@ -8,14 +8,22 @@
 // a DNS name pointing at 10.0.0.1 and a redirect to [::ffff:169.254.169.254]
 // are all refused the same way.
 //
-// Refused by default: unspecified (0.0.0.0, ::), "this network" 0.0.0.0/8,
-// loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7,
-// fec0::/10), link-local (169.254/16, fe80::/10), shared/CGNAT 100.64/10,
-// multicast (224/4, ff00::/8), broadcast 255.255.255.255, reserved
-// (240/4, 192.0.0/24, 198.18/15), cloud metadata (169.254.169.254,
-// fd00:ec2::254, 100.100.100.200), and every IPv6 form embedding such an IPv4
-// address (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, IPv4-
-// translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16).
+// Refused by default: every range of the IANA IPv4 and IPv6 Special-Purpose
+// Address Registries, plus multicast and the cloud metadata hosts:
+//   IPv4: 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.0.0/24,
+//         192.0.2/24, 192.31.196/24, 192.52.193/24, 192.88.99/24, 192.168/16,
+//         192.175.48/24, 198.18/15, 198.51.100/24, 203.0.113/24, 224/4, 240/4,
+//         255.255.255.255; metadata 169.254.169.254, 169.254.170.2,
+//         100.100.100.200;
+//   IPv6: ::, ::1, 64:ff9b:1::/48, 100::/64, 100:0:0:1::/64, 2001::/23 (Teredo
+//         2001::/32, ORCHID, AMT, benchmarking...), 2001:db8::/32,
+//         2620:4f:8000::/48, 3fff::/20, 5f00::/16, fc00::/7, fe80::/10,
+//         fec0::/10, ff00::/8; metadata fd00:ec2::254.
+// IPv6 forms embedding an IPv4 address are judged by that address: IPv4-
+// mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, IPv4-translated
+// ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16 (bits 16..47); Teredo
+// by its client address (the inverted last 32 bits) when that is special,
+// and as reserved otherwise.
 //
 // Thread-safe after construction (all methods are const).
 #ifndef CONVEYOR_STAGES_COMMON_SSRF_GUARD_H_
@@ -81,6 +89,7 @@ enum class AddressClass {
   kBroadcast,
   kReserved,
   kCloudMetadata,
+  kDocumentation,  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20
 };
 
 // "public", "loopback", "private", "link-local", "cloud-metadata", ...
@@ -102,9 +111,10 @@ class SsrfGuard {
   explicit SsrfGuard(SsrfPolicy policy = {}) : policy_(std::move(policy)) {}
 
   // OK if a connection to `address` is allowed; otherwise PERMISSION_DENIED
-  // "destination <host> resolves to <address> (<class>), which this worker
-  // does not connect to", with ErrorInfo reason DESTINATION_BLOCKED and
-  // metadata {host, address, address_class}.
+  // "destination <host> resolves to a <class> address, which this worker does
+  // not connect to", with ErrorInfo reason DESTINATION_BLOCKED and metadata
+  // {host, address_class}. Neither names the address itself: that would tell
+  // a caller what internal names resolve to.
   absl::Status Check(absl::string_view host, const IpAddress& address) const;
 
   bool IsAllowed(const IpAddress& address) const;

@@ -43,6 +43,37 @@ absl::Status WithErrorReason(absl::Status status, absl::string_view reason,
   return status;
 }
 
+absl::Status CheckFieldLength(absl::string_view field, absl::string_view value,
+                              size_t max_bytes) {
+  if (value.size() <= max_bytes) return absl::OkStatus();
+  return WithErrorReason(InvalidField(field, absl::StrCat("want at most ", max_bytes,
+                                                          " bytes, got ", value.size())),
+                         kReasonFieldTooLong,
+                         {{"field", std::string(field)},
+                          {"max_bytes", absl::StrCat(max_bytes)},
+                          {"bytes", absl::StrCat(value.size())}});
+}
+
+std::string QuoteForMessage(absl::string_view value, size_t max_bytes) {
+  std::string out = "\"";
+  for (char c : value.substr(0, max_bytes)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '"' || c == '\\') {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(c);
+      } else {
+        absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+      }
+    } else {
+      out.push_back(c);
+    }
+  }
+  if (value.size() > max_bytes) out += "...";
+  out += "\"";
+  return out;
+}
+
 std::string ErrorReason(const absl::Status& status) {
   auto payload = status.GetPayload(TypeUrl<google::rpc::ErrorInfo>());
   if (!payload.has_value()) return "";

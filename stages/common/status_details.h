@@ -35,6 +35,19 @@ absl::Status WithErrorReason(
 // before doing any work, because it was at its concurrency limit.
 inline constexpr absl::string_view kReasonWorkerBusy = "WORKER_BUSY";
 
+// ErrorInfo reason of a request field longer than its documented limit.
+inline constexpr absl::string_view kReasonFieldTooLong = "FIELD_TOO_LONG";
+
+// OK if `value` has at most `max_bytes` bytes; otherwise INVALID_ARGUMENT
+// naming `field` with its length and the limit (never the value itself),
+// reason FIELD_TOO_LONG.
+absl::Status CheckFieldLength(absl::string_view field, absl::string_view value, size_t max_bytes);
+
+// `value` in double quotes for an error message: control bytes as \xNN and
+// at most `max_bytes` of it, "..." marking a cut, so a huge or hostile input
+// is never echoed whole.
+std::string QuoteForMessage(absl::string_view value, size_t max_bytes = 200);
+
 // Returns the ErrorInfo reason attached to `status`, or "" if none.
 std::string ErrorReason(const absl::Status& status);
 

@@ -10,13 +10,19 @@ void LogUnaryCall(absl::string_view rpc, const std::string& chain, int step, int
                   size_t out_bytes, const CallScope& scope) {
   LogLine line(status.ok() ? LogLevel::kInfo : LogLevel::kWarning);
   line.Add("rpc", rpc);
-  if (!chain.empty()) line.Add("chain", chain).Add("step", step).Add("attempt", attempt);
+  // The chain is the caller's text: a long one must not make a huge line.
+  constexpr size_t kMaxLoggedChainBytes = 128;
+  if (!chain.empty()) {
+    line.Add("chain", absl::string_view(chain).substr(0, kMaxLoggedChainBytes))
+        .Add("step", step)
+        .Add("attempt", attempt);
+  }
   line.Add("code", absl::StatusCodeToString(status.code()))
       .Add("ms", absl::ToDoubleMilliseconds(elapsed))
       .Add("in_bytes", static_cast<int64_t>(in_bytes))
       .Add("out_bytes", static_cast<int64_t>(out_bytes));
   for (const auto& [key, value] : scope.log_fields) line.Add(key, value);
-  if (!status.ok()) line.Add("error", status.message());
+  if (!status.ok()) line.Add("error", status.message().substr(0, 1024));
 }
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext& ctx) {

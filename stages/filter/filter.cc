@@ -168,7 +168,8 @@ absl::Status ApplyFilterOp(const FilterOp& op, cv::Mat& image) {
 }
 
 absl::Status Filterer::Filter(const v1::FilterRequest& request, v1::FilterResponse& response,
-                              const std::function<bool()>& cancelled, FilterStats& stats) const {
+                              const std::function<bool()>& cancelled, FilterStats& stats,
+                              absl::Time deadline) const {
   const v1::FilterSpec& spec = request.spec();
   // The whole spec is checked before the pixels are looked at.
   if (absl::Status s = ValidateFilterSpec(spec); !s.ok()) return s;
@@ -185,7 +186,13 @@ absl::Status Filterer::Filter(const v1::FilterRequest& request, v1::FilterRespon
   absl::StatusOr<Encoding> encoding = ResolveEncoding(spec.output(), header->kind, "spec.output");
   if (!encoding.ok()) return encoding.status();
 
-  absl::StatusOr<cv::Mat> image = DecodeImage(data, *header);
+  DecodeLimits limits;
+  limits.max_pixels = options_.max_pixels;
+  limits.max_side = kMaxOutputSide;
+  limits.max_scans = options_.max_scans;
+  limits.cancelled = cancelled;
+  limits.deadline = deadline;
+  absl::StatusOr<cv::Mat> image = DecodeImage(data, *header, limits);
   if (!image.ok()) return image.status();
   stats.size = image->size();
   for (const FilterOp& op : spec.ops()) {

@@ -7,8 +7,12 @@
 //                     no ops, more than 32, or an empty op; non-image bytes
 //                     (reason NOT_AN_IMAGE); a declared size above
 //                     --max-pixels or 16384 px a side (reason IMAGE_TOO_LARGE,
-//                     refused before any decode);
-//   CANCELLED         the caller gave up (checked between operations);
+//                     refused before any decode); a header and decoder that
+//                     disagree (HEADER_MISMATCH); a JPEG with more than
+//                     --max-scans scans (TOO_MANY_SCANS);
+//   CANCELLED         the caller gave up (checked in the decode and between
+//                     operations);
+//   DEADLINE_EXCEEDED the call's deadline passed during the decode;
 //   INTERNAL          OpenCV failed.
 #ifndef CONVEYOR_STAGES_FILTER_FILTER_H_
 #define CONVEYOR_STAGES_FILTER_FILTER_H_
@@ -19,6 +23,7 @@
 #include <opencv2/core.hpp>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
 #include "stages/common/image_codec.h"
 
@@ -40,6 +45,8 @@ absl::Status ApplyFilterOp(const v1::FilterOp& op, cv::Mat& image);
 struct FilterOptions {
   // Largest declared input, in pixels (width x height).
   int64_t max_pixels = kDefaultMaxPixels;
+  // --max-scans: most scans of a progressive JPEG decoded.
+  int max_scans = kDefaultMaxScans;
 };
 
 // Facts about one call, for the log line.
@@ -54,9 +61,11 @@ class Filterer {
   explicit Filterer(FilterOptions options) : options_(options) {}
 
   // Applies request.spec().ops() in order to request.image() into
-  // response.image(). `cancelled` is polled between decode, each op, encode.
+  // response.image(). `cancelled` and `deadline` are checked inside the
+  // decode (see DecodeLimits), then `cancelled` between ops and before encode.
   absl::Status Filter(const v1::FilterRequest& request, v1::FilterResponse& response,
-                      const std::function<bool()>& cancelled, FilterStats& stats) const;
+                      const std::function<bool()>& cancelled, FilterStats& stats,
+                      absl::Time deadline = absl::InfiniteFuture()) const;
 
  private:
   FilterOptions options_;

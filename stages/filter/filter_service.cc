@@ -12,7 +12,7 @@ grpc::ServerUnaryReactor* FilterService::Filter(grpc::CallbackServerContext* ctx
                   [this](const v1::FilterRequest& req, v1::FilterResponse& resp,
                          CallScope& call) {
                     FilterStats stats;
-                    absl::Status status = filterer_.Filter(req, resp, call.cancelled, stats);
+                    absl::Status status = filterer_.Filter(req, resp, call.cancelled, stats, call.deadline);
                     call.log_fields.emplace_back("ops", absl::StrCat(req.spec().ops_size()));
                     if (stats.size.area() > 0) {
                       call.log_fields.emplace_back(

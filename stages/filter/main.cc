@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_PIXELS")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
       ->capture_default_str();
+  app.add_option("--max-scans", filter_options.max_scans,
+                 "most scans of a progressive JPEG decoded (a scan bomb costs a pass over the "
+                 "image per scan); more gets INVALID_ARGUMENT TOO_MANY_SCANS")
+      ->envname("CONVEYOR_MAX_SCANS")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
   if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   // Declared before the pool, so the pool's destructor joins any late task

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "stages/common/status_details.h"
 
 namespace conveyor::stages::resize {
@@ -149,7 +150,8 @@ int ChooseShrinkFactor(ResizeSpec::ShrinkOnLoad mode, cv::Size region, cv::Size 
 }
 
 absl::Status Resizer::Resize(const v1::ResizeRequest& request, v1::ResizeResponse& response,
-                             const std::function<bool()>& cancelled, ResizeStats& stats) const {
+                             const std::function<bool()>& cancelled, ResizeStats& stats,
+                             absl::Time deadline) const {
   const ResizeSpec& spec = request.spec();
   // The whole spec is checked before the pixels are looked at.
   if (absl::Status s = ValidateResizeSpec(spec); !s.ok()) return s;
@@ -174,11 +176,16 @@ absl::Status Resizer::Resize(const v1::ResizeRequest& request, v1::ResizeRespons
   };
   if (absl::Status s = check_output_pixels(*plan); !s.ok()) return s;
 
+  DecodeLimits limits;
+  limits.max_pixels = options_.max_pixels;
+  limits.max_scans = options_.max_scans;
+  limits.cancelled = cancelled;
+  limits.deadline = deadline;
   const bool jpeg = header->kind == ImageKind::kJpeg;
   int scale = jpeg ? ChooseShrinkFactor(spec.shrink_on_load(), plan->source_region.size(),
                                         plan->output)
                    : 1;
-  absl::StatusOr<cv::Mat> decoded = DecodeImage(data, *header, scale);
+  absl::StatusOr<cv::Mat> decoded = DecodeImage(data, *header, limits, scale);
   if (!decoded.ok()) return decoded.status();
 
   // EXIF orientation may have turned the image a quarter: plan again on the
@@ -194,12 +201,13 @@ absl::Status Resizer::Resize(const v1::ResizeRequest& request, v1::ResizeRespons
         ChooseShrinkFactor(spec.shrink_on_load(), plan->source_region.size(), plan->output);
     if (oriented_scale < scale) {
       scale = oriented_scale;
-      decoded = DecodeImage(data, *header, scale);
+      decoded = DecodeImage(data, *header, limits, scale);
       if (!decoded.ok()) return decoded.status();
     }
   }
   stats.input = source;
   stats.decode_scale = scale;
+  if (absl::Now() >= deadline) return absl::DeadlineExceededError("deadline passed after decode");
   if (cancelled()) return absl::CancelledError("cancelled after decode");
 
   const cv::Rect region = ScaleRegion(plan->source_region, source, decoded->size());

@@ -6,7 +6,10 @@
 //                     undecodable bytes (reason NOT_AN_IMAGE), a declared or
 //                     requested size above --max-pixels / 16384 px per side
 //                     (reason IMAGE_TOO_LARGE; refused before any decode);
-//   CANCELLED         the caller gave up between decode, resize and encode;
+//                     a header and decoder that disagree (HEADER_MISMATCH);
+//                     a JPEG with more than --max-scans scans (TOO_MANY_SCANS);
+//   CANCELLED         the caller gave up (checked during the decode too);
+//   DEADLINE_EXCEEDED the call's deadline passed during the decode;
 //   INTERNAL          OpenCV failed to encode.
 #ifndef CONVEYOR_STAGES_RESIZE_RESIZE_H_
 #define CONVEYOR_STAGES_RESIZE_RESIZE_H_
@@ -18,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
 #include "stages/common/image_codec.h"
 
@@ -54,6 +58,8 @@ int ChooseShrinkFactor(v1::ResizeSpec::ShrinkOnLoad mode, cv::Size region, cv::S
 struct ResizeOptions {
   // Largest declared input and largest output, in pixels (width x height).
   int64_t max_pixels = kDefaultMaxPixels;
+  // --max-scans: most scans of a progressive JPEG decoded.
+  int max_scans = kDefaultMaxScans;
 };
 
 // Facts about one call, for the log line.
@@ -69,9 +75,11 @@ class Resizer {
   explicit Resizer(ResizeOptions options) : options_(options) {}
 
   // Resizes request.image() per request.spec() into response.image().
-  // `cancelled` is polled between decode, resize and encode.
+  // `cancelled` and `deadline` are checked inside the decode (see
+  // DecodeLimits) and between decode, resize and encode.
   absl::Status Resize(const v1::ResizeRequest& request, v1::ResizeResponse& response,
-                      const std::function<bool()>& cancelled, ResizeStats& stats) const;
+                      const std::function<bool()>& cancelled, ResizeStats& stats,
+                      absl::Time deadline = absl::InfiniteFuture()) const;
 
  private:
   ResizeOptions options_;

@@ -12,7 +12,7 @@ grpc::ServerUnaryReactor* ResizeService::Resize(grpc::CallbackServerContext* ctx
                   [this](const v1::ResizeRequest& req, v1::ResizeResponse& resp,
                          CallScope& call) {
                     ResizeStats stats;
-                    absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats);
+                    absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);
                     if (stats.input.area() > 0) {
                       call.log_fields.emplace_back(
                           "in_dims", absl::StrCat(stats.input.width, "x", stats.input.height));

@@ -10,8 +10,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "conveyor/v1/stages.pb.h"
+#include "stages/upload/object_key.h"
 
 namespace conveyor::stages::upload {
+
+// ErrorInfo reason of a path the file system cannot name (ENAMETOOLONG).
+inline constexpr absl::string_view kReasonNameTooLong = "NAME_TOO_LONG";
 
 // Thread-safe (no mutable state). Concurrent writers of one path each write
 // their own temporary file; the last rename wins and readers only ever see a
@@ -35,13 +39,21 @@ class FileStore {
   // resolved (std::filesystem::weakly_canonical). INVALID_ARGUMENT with
   // reason PATH_ESCAPES_ROOT otherwise, naming spec.destination when `dir`
   // itself is outside the root, spec.key_template when the key leads out
-  // (through a symlink).
+  // (through a symlink); INVALID_ARGUMENT reason NAME_TOO_LONG when a path
+  // segment is over 243 bytes or the path over PATH_MAX (what would be
+  // ENAMETOOLONG), naming the field it came from.
   absl::StatusOr<std::filesystem::path> Resolve(absl::string_view dir, absl::string_view key) const;
 
   // Writes `bytes` to Resolve(dir, key): creates missing directories, writes a
   // temporary file in the target's directory while hashing the bytes (SHA-256),
   // fsyncs it, renames it over the target and fsyncs the directory. An
-  // existing object is replaced. Returns the object with its file:// URI.
+  // existing object is replaced, unless overwrite.no_overwrite: then the
+  // temporary file is link()ed into place (which never replaces), and an
+  // existing object is left alone and reported written if it has the same
+  // bytes, replaced if its xattr user.conveyor.origin equals
+  // overwrite.origin (a retry of the same chain and step), and otherwise
+  // refused with ALREADY_EXISTS reason OBJECT_EXISTS. Returns the object with
+  // its file:// URI.
   // Codes: those of Resolve; CANCELLED if `cancelled` turns true mid-write;
   // RESOURCE_EXHAUSTED when the disk or quota is full; PERMISSION_DENIED when
   // the worker may not write there; FAILED_PRECONDITION when a path component
@@ -49,7 +61,8 @@ class FileStore {
   absl::StatusOr<conveyor::v1::StoredObject> Write(absl::string_view dir, absl::string_view key,
                                                    absl::string_view bytes,
                                                    absl::string_view media_type,
-                                                   const std::function<bool()>& cancelled) const;
+                                                   const std::function<bool()>& cancelled,
+                                                   const OverwritePolicy& overwrite = {}) const;
 
  private:
   FileStore(std::filesystem::path lexical_root, std::filesystem::path canonical_root)

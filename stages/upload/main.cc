@@ -70,6 +70,18 @@ int main(int argc, char** argv) {
   conveyor::AddDurationFlag(app, "--s3-timeout", s3.timeout,
                             "whole S3 PUT timeout (the call's deadline may shorten it)",
                             "CONVEYOR_S3_TIMEOUT");
+  app.add_option("--s3-allowed-buckets", s3.allowed_buckets,
+                 "the only buckets s3:// destinations may name (comma-separated); others get "
+                 "PERMISSION_DENIED BUCKET_NOT_ALLOWED; empty allows every bucket the "
+                 "credentials can write")
+      ->envname("CONVEYOR_S3_ALLOWED_BUCKETS")
+      ->delimiter(',');
+  upload::UploaderOptions uploader_options;
+  app.add_flag("--no-overwrite", uploader_options.no_overwrite,
+               "never replace an object another chain or step wrote (file: link(), S3: HEAD + "
+               "If-None-Match: *): ALREADY_EXISTS OBJECT_EXISTS; a retry of the same chain "
+               "and step still replaces its own object, and the same bytes are success")
+      ->envname("CONVEYOR_NO_OVERWRITE");
   if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
@@ -104,7 +116,8 @@ int main(int argc, char** argv) {
   {
     conveyor::WorkerPool pool(static_cast<size_t>(options.worker_threads),
                               static_cast<size_t>(options.max_queued));
-    upload::Uploader uploader(files.has_value() ? &*files : nullptr, s3_store.get());
+    upload::Uploader uploader(files.has_value() ? &*files : nullptr, s3_store.get(),
+                              uploader_options);
     upload::UploadService service(uploader, pool);
     exit_code = conveyor::RunServer(options, {&service});
   }

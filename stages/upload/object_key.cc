@@ -2,17 +2,17 @@
 
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "stages/common/status_details.h"
+#include "stages/common/step_context.h"
 
 namespace conveyor::stages::upload {
 namespace {
 
 constexpr absl::string_view kTemplateField = "spec.key_template";
-constexpr absl::string_view kChainPrefix = "chains/";
-constexpr size_t kMaxTemplateBytes = 1024;
 
 bool IsControl(char c) {
   const auto u = static_cast<unsigned char>(c);
@@ -45,45 +45,36 @@ std::string Quoted(absl::string_view text) {
 
 absl::StatusOr<std::string> ChainIdOf(const conveyor::v1::StepContext& context,
                                       absl::string_view image_sha256_hex) {
-  const std::string& chain = context.chain();
-  if (chain.empty()) {
-    return absl::StrCat("direct-", image_sha256_hex.substr(0, 16));
-  }
-  if (!absl::StartsWith(chain, kChainPrefix)) {
-    return InvalidField("context.chain", absl::StrCat("want \"chains/<id>\", got ", Quoted(chain)));
-  }
-  absl::string_view id = absl::string_view(chain).substr(kChainPrefix.size());
-  if (id.empty() || id.find('/') != absl::string_view::npos || HasControl(id) || id == "." ||
-      id == "..") {
-    return InvalidField(
-        "context.chain",
-        absl::StrCat("want \"chains/<id>\" with a non-empty id without '/', got ", Quoted(chain)));
-  }
-  return std::string(id);
+  absl::StatusOr<std::string> id = ChainIdOfContext(context);
+  if (!id.ok() || !id->empty()) return id;
+  return absl::StrCat("direct-", image_sha256_hex.substr(0, 16));
+}
+
+std::string WriteOriginOf(const conveyor::v1::StepContext& context) {
+  if (context.chain().empty()) return "";
+  return absl::StrCat(context.chain(), "/steps/", context.step_index());
 }
 
 absl::Status ValidateObjectKey(absl::string_view key, absl::string_view field) {
   if (key.empty()) return InvalidField(field, "the object key is empty");
-  if (key.size() > kMaxKeyBytes) {
-    return InvalidField(field, absl::StrCat("the object key is ", key.size(),
-                                            " bytes, want at most ", kMaxKeyBytes));
+  if (absl::Status s = CheckFieldLength(field, key, kMaxKeyBytes); !s.ok()) return s;
+  const auto unsafe = [&](absl::string_view why) {
+    return WithErrorReason(InvalidField(field, absl::StrCat("the object key ", Quoted(key), " ",
+                                                             why)),
+                           kReasonUnsafeKey);
+  };
+  for (char c : key) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-' && c != '=' && c != '/') {
+      return unsafe(absl::StrCat("has ", Quoted(absl::string_view(&c, 1)),
+                                 "; want only letters, digits, '.', '_', '-', '=' and '/'"));
+    }
   }
-  if (HasControl(key)) {
-    return InvalidField(field,
-                        absl::StrCat("the object key ", Quoted(key), " has a control character"));
-  }
-  if (key.front() == '/') {
-    return InvalidField(
-        field, absl::StrCat("the object key ", Quoted(key), " starts with '/'; keys are relative"));
-  }
-  if (key.back() == '/') {
-    return InvalidField(field, absl::StrCat("the object key ", Quoted(key),
-                                            " ends with '/'; it must name an object"));
-  }
+  if (key.front() == '/') return unsafe("starts with '/'; keys are relative");
+  if (key.back() == '/') return unsafe("ends with '/'; it must name an object");
   for (absl::string_view segment : absl::StrSplit(key, '/')) {
-    if (segment.empty() || segment == "." || segment == "..") {
-      return InvalidField(field, absl::StrCat("the object key ", Quoted(key),
-                                              " has an empty, \".\" or \"..\" path segment"));
+    if (segment.empty() || segment.front() == '.') {
+      return unsafe("has an empty or dot-leading path segment");
     }
   }
   return absl::OkStatus();
@@ -91,11 +82,11 @@ absl::Status ValidateObjectKey(absl::string_view key, absl::string_view field) {
 
 absl::StatusOr<std::string> ExpandKeyTemplate(absl::string_view key_template,
                                               const KeyFields& fields) {
-  if (key_template.empty()) key_template = kDefaultKeyTemplate;
-  if (key_template.size() > kMaxTemplateBytes) {
-    return InvalidField(kTemplateField, absl::StrCat("want at most ", kMaxTemplateBytes,
-                                                     " bytes, got ", key_template.size()));
+  if (absl::Status s = CheckFieldLength(kTemplateField, key_template, kMaxKeyTemplateBytes);
+      !s.ok()) {
+    return s;
   }
+  if (key_template.empty()) key_template = kDefaultKeyTemplate;
   std::string key;
   size_t at = 0;
   while (at < key_template.size()) {
@@ -134,6 +125,14 @@ absl::StatusOr<std::string> ExpandKeyTemplate(absl::string_view key_template,
   }
   absl::Status valid = ValidateObjectKey(key, kTemplateField);
   if (!valid.ok()) return valid;
+  if (!fields.ext.empty() && !absl::EndsWith(key, absl::StrCat(".", fields.ext))) {
+    return WithErrorReason(
+        InvalidField(kTemplateField,
+                     absl::StrCat("the object key ", Quoted(key), " must end in \".", fields.ext,
+                                  "\", the extension of the image's own type; end the template "
+                                  "in .{ext}")),
+        kReasonWrongExtension);
+  }
   return key;
 }
 

@@ -22,6 +22,27 @@ inline constexpr absl::string_view kDefaultKeyTemplate = "{chain_id}-{step}.{ext
 
 // Longest key accepted, in bytes (S3's limit).
 inline constexpr size_t kMaxKeyBytes = 1024;
+// Longest UploadSpec.key_template accepted, in bytes.
+inline constexpr size_t kMaxKeyTemplateBytes = 1024;
+
+// How a store treats an object that exists already.
+struct OverwritePolicy {
+  // --no-overwrite: refuse to replace an object unless it holds the same
+  // bytes or `origin` wrote it.
+  bool no_overwrite = false;
+  // Who writes: WriteOriginOf(context), recorded with the object (S3 user
+  // metadata, file xattr user.conveyor.origin) so a retried step recognises
+  // its own object.
+  std::string origin;
+};
+
+// "chains/<id>/steps/<step_index>" for a chain's call (context already
+// validated), "" for a direct call.
+std::string WriteOriginOf(const conveyor::v1::StepContext& context);
+
+// ErrorInfo reasons of a refused key.
+inline constexpr absl::string_view kReasonUnsafeKey = "UNSAFE_OBJECT_KEY";
+inline constexpr absl::string_view kReasonWrongExtension = "WRONG_EXTENSION";
 
 // The values a template's placeholders expand to.
 struct KeyFields {
@@ -43,15 +64,20 @@ absl::StatusOr<std::string> ChainIdOf(const conveyor::v1::StepContext& context,
 
 // Expands `key_template` (empty means kDefaultKeyTemplate) and validates the
 // result with ValidateObjectKey. INVALID_ARGUMENT naming spec.key_template for
-// an unknown placeholder, an unbalanced '{' or '}', or a bad resulting key.
+// a template over kMaxKeyTemplateBytes (reason FIELD_TOO_LONG), an unknown
+// placeholder, an unbalanced '{' or '}', a bad resulting key, or a key that
+// does not end in "." + fields.ext (reason WRONG_EXTENSION: the extension is
+// always the image's own, so a PNG is never served as index.html).
 // There is no escape for literal braces: keys never need them.
 absl::StatusOr<std::string> ExpandKeyTemplate(absl::string_view key_template,
                                               const KeyFields& fields);
 
-// A key may contain '/' to make sub-directories, but must be 1..kMaxKeyBytes
-// bytes, must not start or end with '/', and must have no empty, "." or ".."
-// segment and no control character (NUL included). INVALID_ARGUMENT naming
-// `field` otherwise.
+// The safe key character set: a key is 1..kMaxKeyBytes bytes of
+// [A-Za-z0-9._=-] and '/' (which makes sub-directories); it must not start or
+// end with '/', and no segment may be empty or start with '.' (no ".", "..",
+// ".ssh", ".htaccess"). INVALID_ARGUMENT naming `field` otherwise (reason
+// UNSAFE_OBJECT_KEY; FIELD_TOO_LONG for a long one). The same set is safe in a
+// file name, an S3 key and a URL path without escaping surprises.
 absl::Status ValidateObjectKey(absl::string_view key, absl::string_view field);
 
 }  // namespace conveyor::stages::upload

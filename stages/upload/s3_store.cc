@@ -14,6 +14,24 @@
 #include "stages/upload/destination.h"
 
 namespace conveyor::stages::upload {
+
+// User metadata every object we write carries: who wrote it and its digest,
+// so a --no-overwrite worker can tell its own earlier write (a retry) from
+// somebody else's object.
+constexpr absl::string_view kOriginHeader = "x-amz-meta-conveyor-origin";
+constexpr absl::string_view kSha256Header = "x-amz-meta-conveyor-sha256";
+// SHA-256 of the empty string: the payload hash of a HEAD.
+constexpr absl::string_view kEmptySha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct S3Exchange {
+  std::string body;
+  std::string etag;
+  std::string origin;  // kOriginHeader of a HEAD answer
+  std::string sha256;  // kSha256Header of a HEAD answer
+  const std::function<bool()>* cancelled = nullptr;
+};
+
 namespace {
 
 // Error bodies are small XML documents; keep no more than this of one.
@@ -26,14 +44,8 @@ struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 
-struct Exchange {
-  std::string body;
-  std::string etag;
-  const std::function<bool()>* cancelled = nullptr;
-};
-
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
-  auto* exchange = static_cast<Exchange*>(user);
+  auto* exchange = static_cast<S3Exchange*>(user);
   const size_t bytes = size * count;
   const size_t room = kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, exchange->body.size());
   exchange->body.append(data, std::min(bytes, room));
@@ -41,17 +53,22 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 }
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* exchange = static_cast<Exchange*>(user);
+  auto* exchange = static_cast<S3Exchange*>(user);
   absl::string_view line(data, size * count);
-  if (absl::StartsWithIgnoreCase(line, "etag:")) {
-    line.remove_prefix(5);
-    exchange->etag = std::string(absl::StripAsciiWhitespace(line));
-  }
+  const auto take = [&line](absl::string_view name, std::string& out) {
+    if (line.size() > name.size() && absl::StartsWithIgnoreCase(line, name) &&
+        line[name.size()] == ':') {
+      out = std::string(absl::StripAsciiWhitespace(line.substr(name.size() + 1)));
+    }
+  };
+  take("etag", exchange->etag);
+  take(kOriginHeader, exchange->origin);
+  take(kSha256Header, exchange->sha256);
   return size * count;
 }
 
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* exchange = static_cast<Exchange*>(user);
+  auto* exchange = static_cast<S3Exchange*>(user);
   return (*exchange->cancelled && (*exchange->cancelled)()) ? 1 : 0;
 }
 
@@ -67,6 +84,14 @@ std::string UpperSnake(absl::string_view camel) {
 }
 
 }  // namespace
+
+absl::Status ObjectExists(absl::string_view uri) {
+  return WithErrorReason(
+      absl::AlreadyExistsError(absl::StrCat(
+          "object ", uri, " exists and was written by another chain or step; this worker runs "
+          "with --no-overwrite")),
+      kReasonObjectExists, {{"uri", std::string(uri)}});
+}
 
 absl::Status ValidateS3Options(const S3Options& options) {
   absl::string_view rest = options.endpoint;
@@ -124,46 +149,48 @@ absl::Status S3HttpError(long http_status, absl::string_view s3_code, absl::stri
   return status;
 }
 
-absl::StatusOr<conveyor::v1::StoredObject> S3Store::Put(
-    absl::string_view bucket, absl::string_view key, absl::string_view bytes,
-    absl::string_view media_type, absl::string_view sha256_hex,
-    const std::function<bool()>& cancelled, absl::Time deadline) const {
-  const std::string url = S3ObjectUrl(options_.endpoint, bucket, key, options_.virtual_host_style);
+absl::StatusOr<long> S3Store::Perform(absl::string_view method, const std::string& url,
+                                      const std::vector<std::string>& header_lines,
+                                      absl::string_view body, S3Exchange& exchange,
+                                      const std::function<bool()>& cancelled,
+                                      absl::Time deadline) const {
   absl::Duration budget = options_.timeout;
   if (deadline != absl::InfiniteFuture()) budget = std::min(budget, deadline - absl::Now());
   if (budget <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError("deadline passed before the S3 PUT started");
+    return absl::DeadlineExceededError(
+        absl::StrCat("deadline passed before the S3 ", method, " started"));
   }
 
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   CURL* c = curl.get();
 
-  curl_slist* raw_headers = nullptr;
-  const std::string content_type = absl::StrCat("Content-Type: ", media_type);
-  const std::string content_sha = absl::StrCat("x-amz-content-sha256: ", sha256_hex);
   // Only headers that are really sent: libcurl 7.88 signs every header in
   // this list, even an "Expect:" that only suppresses one, and a server that
   // verifies would then miss a signed header.
-  for (const std::string* header : {&content_type, &content_sha}) {
-    raw_headers = curl_slist_append(raw_headers, header->c_str());
+  curl_slist* raw_headers = nullptr;
+  for (const std::string& header : header_lines) {
+    raw_headers = curl_slist_append(raw_headers, header.c_str());
   }
   std::unique_ptr<curl_slist, SlistDeleter> headers(raw_headers);
   if (headers == nullptr) return absl::InternalError("curl_slist_append failed");
 
   const std::string sigv4 = absl::StrCat("aws:amz:", options_.region, ":s3");
-  Exchange exchange;
   exchange.cancelled = &cancelled;
 
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  // The body goes as POSTFIELDS with the method forced to PUT: libcurl's
-  // SigV4 then hashes exactly the bytes it sends.
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(bytes.size()));
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, bytes.data());
+  if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else {
+    // The body goes as POSTFIELDS with the method forced to PUT: libcurl's
+    // SigV4 then hashes exactly the bytes it sends.
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
   curl_easy_setopt(c, CURLOPT_USERNAME, options_.access_key_id.c_str());
@@ -182,10 +209,11 @@ absl::StatusOr<conveyor::v1::StoredObject> S3Store::Put(
 
   const CURLcode code = curl_easy_perform(c);
   if (code != CURLE_OK) {
-    const std::string message = absl::StrCat("S3 PUT ", url, ": ", curl_easy_strerror(code));
+    const std::string message =
+        absl::StrCat("S3 ", method, " ", url, ": ", curl_easy_strerror(code));
     switch (code) {
       case CURLE_ABORTED_BY_CALLBACK:
-        return absl::CancelledError("upload cancelled during the S3 PUT");
+        return absl::CancelledError(absl::StrCat("upload cancelled during the S3 ", method));
       case CURLE_OPERATION_TIMEDOUT:
         return absl::DeadlineExceededError(message);
       case CURLE_URL_MALFORMAT:
@@ -197,17 +225,83 @@ absl::StatusOr<conveyor::v1::StoredObject> S3Store::Put(
   }
   long http_status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http_status);
-  if (http_status < 200 || http_status > 299) {
-    return S3HttpError(http_status, S3ErrorCode(exchange.body), url);
-  }
+  return http_status;
+}
+
+absl::StatusOr<conveyor::v1::StoredObject> S3Store::Put(
+    absl::string_view bucket, absl::string_view key, absl::string_view bytes,
+    absl::string_view media_type, absl::string_view sha256_hex,
+    const std::function<bool()>& cancelled, absl::Time deadline,
+    const OverwritePolicy& overwrite) const {
+  if (absl::Status allowed = CheckBucketAllowed(bucket); !allowed.ok()) return allowed;
+  const std::string url = S3ObjectUrl(options_.endpoint, bucket, key, options_.virtual_host_style);
 
   conveyor::v1::StoredObject object;
   object.set_uri(S3Uri(bucket, key));
   object.set_size_bytes(static_cast<int64_t>(bytes.size()));
   object.set_sha256(std::string(sha256_hex));
-  object.set_etag(exchange.etag);
   object.set_media_type(std::string(media_type));
+
+  bool only_if_absent = false;
+  if (overwrite.no_overwrite) {
+    // HEAD first: servers without conditional writes (s3rver, older MinIO)
+    // ignore If-None-Match, and the metadata tells a retry of the same step
+    // (which may overwrite its own object) from another writer's object.
+    S3Exchange head;
+    absl::StatusOr<long> head_status =
+        Perform("HEAD", url, {absl::StrCat("x-amz-content-sha256: ", kEmptySha256)}, "", head,
+                cancelled, deadline);
+    if (!head_status.ok()) return head_status.status();
+    if (*head_status == 200) {
+      if (head.sha256 == sha256_hex) {
+        // The same bytes are there already: the write is done (idempotent).
+        object.set_etag(head.etag);
+        return object;
+      }
+      if (head.origin.empty() || head.origin != overwrite.origin) {
+        return ObjectExists(object.uri());
+      }
+      // Our own earlier attempt: overwrite it.
+    } else if (*head_status == 404) {
+      only_if_absent = true;
+    } else {
+      return S3HttpError(*head_status, "", url);
+    }
+  }
+
+  std::vector<std::string> header_lines = {
+      absl::StrCat("Content-Type: ", media_type),
+      absl::StrCat("x-amz-content-sha256: ", sha256_hex),
+      absl::StrCat(kSha256Header, ": ", sha256_hex),
+  };
+  if (!overwrite.origin.empty()) {
+    header_lines.push_back(absl::StrCat(kOriginHeader, ": ", overwrite.origin));
+  }
+  // A server with conditional writes (AWS S3 since 2024) closes the race
+  // between our HEAD and PUT: 412 if somebody created the object meanwhile.
+  if (only_if_absent) header_lines.push_back("If-None-Match: *");
+  S3Exchange exchange;
+  absl::StatusOr<long> status =
+      Perform("PUT", url, header_lines, bytes, exchange, cancelled, deadline);
+  if (!status.ok()) return status.status();
+  if (*status == 412 && only_if_absent) return ObjectExists(object.uri());
+  if (*status < 200 || *status > 299) {
+    return S3HttpError(*status, S3ErrorCode(exchange.body), url);
+  }
+  object.set_etag(exchange.etag);
   return object;
+}
+
+absl::Status S3Store::CheckBucketAllowed(absl::string_view bucket) const {
+  if (options_.allowed_buckets.empty()) return absl::OkStatus();
+  for (const std::string& allowed : options_.allowed_buckets) {
+    if (allowed == bucket) return absl::OkStatus();
+  }
+  return WithErrorReason(
+      absl::PermissionDeniedError(absl::StrCat(
+          "spec.destination: bucket ", QuoteForMessage(bucket, 80),
+          " is not in this worker's --s3-allowed-buckets; it writes only to those")),
+      kReasonBucketNotAllowed, {{"bucket", std::string(bucket.substr(0, 80))}});
 }
 
 }  // namespace conveyor::stages::upload

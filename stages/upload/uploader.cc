@@ -15,8 +15,23 @@ absl::Status Uploader::Upload(const conveyor::v1::UploadRequest& request,
                               conveyor::v1::UploadResponse& response,
                               const std::function<bool()>& cancelled, absl::Time deadline,
                               std::vector<std::pair<std::string, std::string>>& log_fields) const {
+  // Lengths first: nothing below may echo or walk an 8 MB field.
+  if (absl::Status s = CheckFieldLength("spec.destination", request.spec().destination(),
+                                        kMaxDestinationBytes);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckFieldLength("spec.key_template", request.spec().key_template(),
+                                        kMaxKeyTemplateBytes);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<Destination> destination = ParseDestination(request.spec().destination());
   if (!destination.ok()) return destination.status();
+
+  if (const auto* s3 = std::get_if<S3Destination>(&*destination); s3 != nullptr && s3_ != nullptr) {
+    if (absl::Status allowed = s3_->CheckBucketAllowed(s3->bucket); !allowed.ok()) return allowed;
+  }
 
   // Trust the bytes, not the caller's media_type/width/height.
   const std::string& data = request.image().data();
@@ -42,6 +57,9 @@ absl::Status Uploader::Upload(const conveyor::v1::UploadRequest& request,
   absl::StatusOr<std::string> key = ExpandKeyTemplate(request.spec().key_template(), fields);
   if (!key.ok()) return key.status();
   const std::string media_type(MediaTypeOf(header->kind));
+  OverwritePolicy overwrite;
+  overwrite.no_overwrite = options_.no_overwrite;
+  overwrite.origin = WriteOriginOf(request.context());
 
   absl::StatusOr<conveyor::v1::StoredObject> stored;
   if (s3_destination != nullptr) {
@@ -55,7 +73,7 @@ absl::Status Uploader::Upload(const conveyor::v1::UploadRequest& request,
     }
     log_fields.emplace_back("store", "s3");
     stored = s3_->Put(s3_destination->bucket, full_key, data, media_type, sha256_hex, cancelled,
-                      deadline);
+                      deadline, overwrite);
   } else {
     if (files_ == nullptr) {
       return absl::FailedPreconditionError(
@@ -63,7 +81,7 @@ absl::Status Uploader::Upload(const conveyor::v1::UploadRequest& request,
     }
     log_fields.emplace_back("store", "file");
     stored = files_->Write(std::get<FileDestination>(*destination).dir, *key, data, media_type,
-                           cancelled);
+                           cancelled, overwrite);
   }
   if (!stored.ok()) return stored.status();
   log_fields.emplace_back("uri", stored->uri());

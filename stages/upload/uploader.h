@@ -15,17 +15,29 @@
 
 namespace conveyor::stages::upload {
 
+struct UploaderOptions {
+  // --no-overwrite (see OverwritePolicy).
+  bool no_overwrite = false;
+};
+
+// Longest UploadSpec.destination accepted, in bytes.
+inline constexpr size_t kMaxDestinationBytes = 1024;
+
 // Thread-safe. Does not own the stores. Either may be null when the worker was
 // started without it (empty --file-root, no --s3-endpoint): destinations of
 // that kind then fail with FAILED_PRECONDITION.
 class Uploader {
  public:
-  Uploader(const FileStore* files, const S3Store* s3) : files_(files), s3_(s3) {}
+  Uploader(const FileStore* files, const S3Store* s3, UploaderOptions options = {})
+      : files_(files), s3_(s3), options_(options) {}
 
   // Stores request.image() at spec.destination / expanded spec.key_template.
-  // INVALID_ARGUMENT for a bad destination, key template or context.chain, or
+  // INVALID_ARGUMENT for a bad destination, key template or context.chain
+  // (over-long ones with reason FIELD_TOO_LONG, before anything else), or
   // for image bytes that are not a JPEG, PNG or WebP (naming image.data);
-  // otherwise the codes of FileStore::Write and S3Store::Put. Appends
+  // PERMISSION_DENIED BUCKET_NOT_ALLOWED for a bucket outside
+  // --s3-allowed-buckets; otherwise the codes of FileStore::Write and
+  // S3Store::Put (ALREADY_EXISTS OBJECT_EXISTS under --no-overwrite). Appends
   // key=value pairs for the request's log line to `log_fields`.
   absl::Status Upload(const conveyor::v1::UploadRequest& request,
                       conveyor::v1::UploadResponse& response,
@@ -35,6 +47,7 @@ class Uploader {
  private:
   const FileStore* files_;
   const S3Store* s3_;
+  UploaderOptions options_;
 };
 
 }  // namespace conveyor::stages::upload

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "stages/common/ssrf_guard.h"
 #include "stages/common/status_details.h"
+#include "stages/common/step_context.h"
 #include "stages/webhook/signature.h"
 
 namespace conveyor::stages::webhook {
@@ -66,6 +67,11 @@ absl::Status WebhookSender::Deliver(const v1::WebhookRequest& request,
                                     WebhookStats& stats) const {
   if (absl::Status valid = ValidateHttpUrl("spec.url", request.spec().url()); !valid.ok()) {
     return valid;
+  }
+  // The chain goes into the webhook-id header: refuse anything but a plain
+  // chain name before it gets near a header (CR/LF would inject fields).
+  if (absl::StatusOr<std::string> id = ChainIdOfContext(request.context()); !id.ok()) {
+    return id.status();
   }
   const absl::Time now = now_();
   absl::StatusOr<std::string> body = BuildWebhookBody(request.report(), now);

@@ -15,7 +15,9 @@
 //  DEADLINE_EXCEEDED    timeouts (retryable)
 //  FAILED_PRECONDITION  any other 3xx/4xx: the receiver refuses this delivery,
 //                       a retry would be refused too; the message has the status
-//  INVALID_ARGUMENT     spec.url malformed or not http(s)
+//  INVALID_ARGUMENT     spec.url malformed, not http(s) or over 8 KiB;
+//                       context.chain not "chains/<id>" with a safe id
+//                       (reason INVALID_CHAIN_NAME)
 //  PERMISSION_DENIED    guard refused the address (DESTINATION_BLOCKED)
 #ifndef CONVEYOR_STAGES_WEBHOOK_WEBHOOK_H_
 #define CONVEYOR_STAGES_WEBHOOK_WEBHOOK_H_
@@ -38,7 +40,8 @@ inline constexpr absl::string_view kEventType = "chain.report";
 inline constexpr absl::string_view kHttpStatus = "HTTP_STATUS";
 
 // "msg_<chain id>_<step index>" from the step context; a call without a chain
-// gets "msg_adhoc_<32 random hex digits>".
+// gets "msg_adhoc_<32 random hex digits>". The context must have passed
+// ChainIdOfContext (stages/common/step_context.h); Deliver checks it.
 std::string DeliveryId(const v1::StepContext& context);
 
 // The envelope above, with `now` as its timestamp.

@@ -5,6 +5,7 @@
 
 #include "client/chain_builder.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace conveyor::client {
 namespace {
@@ -221,9 +222,9 @@ TEST(FormatTest, ChainListTableAndNextPage) {
   response.set_next_page_token("tok123");
   EXPECT_EQ(FormatChainList(response, kNow),
             "CHAIN                             STATE   STEPS  STAGES           CREATED  TOOK   "
-            "LABELS\n"
+            "ERROR                      LABELS\n"
             "0123456789abcdef0123456789abcdef  FAILED  1/2    download>upload  3m ago   2m50s  "
-            "team=img\n"
+            "upload: PERMISSION_DENIED  team=img\n"
             "More: --page-token tok123\n");
   EXPECT_EQ(FormatChainList(v1::ListChainsResponse(), kNow), "No chains.\n");
 }
@@ -324,6 +325,50 @@ TEST(FormatTest, BatchSummaryListsFailuresWithReasons) {
   EXPECT_EQ(FormatBatchItem(items[1]),
             "FAIL  http://127.0.0.1/b.jpg  chains/b  NOT_FOUND: HTTP 404");
   EXPECT_EQ(FormatBatchProgress(2, 4, 1, 1, 2, 4), "[##..]  50%  2/4  ok 1  failed 1  running 2");
+}
+
+TEST(FormatTest, ChainListErrorColumnIsWhatTheStageAndReasonFiltersMatch) {
+  v1::ListChainsResponse response;
+  v1::Chain* c = response.add_chains();
+  *c = SampleChain();
+  google::rpc::ErrorInfo info;
+  info.set_reason("DESTINATION_BLOCKED");
+  c->mutable_steps(1)->mutable_error()->add_details()->PackFrom(info);
+  EXPECT_THAT(FormatChainList(response, kNow), HasSubstr("  upload: DESTINATION_BLOCKED  "));
+  c->clear_error();
+  EXPECT_THAT(FormatChainList(response, kNow), HasSubstr("  2m50s  -      team=img\n"));
+}
+
+TEST(FormatTest, BulkResultCountsNamesAndFailures) {
+  v1::BulkChainsResponse r;
+  r.set_matched_count(5);
+  r.set_changed_count(3);
+  r.set_skipped_count(1);
+  r.set_failed_count(1);
+  r.add_changed_names("chains/a");
+  r.add_changed_names("chains/b");
+  auto* failure = r.add_failures();
+  failure->set_name("chains/c");
+  failure->mutable_error()->set_code(10);
+  failure->mutable_error()->set_message("the chain kept changing; try again");
+  EXPECT_EQ(FormatBulkResult(r, "retry", /*dry_run=*/true),
+            "Would retry 3 chains of 5 matching; 1 skipped (not FAILED or CANCELLED, or changed "
+            "meanwhile); 1 failed (dry run, nothing changed)\n"
+            "  chains/a\n"
+            "  chains/b\n"
+            "  ... and 1 more\n"
+            "failed: chains/c: ABORTED: the chain kept changing; try again\n");
+  v1::BulkChainsResponse one;
+  one.set_matched_count(1);
+  one.set_changed_count(1);
+  one.add_changed_names("chains/a");
+  one.set_truncated(true);
+  EXPECT_EQ(FormatBulkResult(one, "cancel", false),
+            "Cancelled 1 chain of 1 matching\n  chains/a\n"
+            "More chains may match: one call handles at most --max (10000 by default); run it "
+            "again to go on.\n");
+  EXPECT_EQ(FormatBulkResult(v1::BulkChainsResponse(), "retry", true),
+            "No chains match the filter.\n");
 }
 
 }  // namespace

@@ -283,6 +283,100 @@ TEST_F(RedisChainStoreTest, ListDropsIndexEntriesOfExpiredChains) {
       conn->Command({"ZSCORE", StateIndexKey(conveyor::v1::PENDING), "gone"})->is_nil());
 }
 
+TEST_F(RedisChainStoreTest, ListFiltersByStageAndErrorReasonOverAnyIndex) {
+  // c0: fails at download (UNAVAILABLE); c1: fails at resize (INTERNAL);
+  // c2: still at download. Newest first: c2, c1, c0.
+  auto fail_at = [&](const std::string& id, int step, absl::Status error) {
+    Chain c = SubmitNew(id);
+    for (int i = 0; i <= step; ++i) {
+      ClaimDecision d = scheduler_.OnClaim(c, i, true);
+      ASSERT_TRUE(store_->Apply(c.version(), d.transition, {}).ok());
+      c = d.transition.chain;
+      AttemptResult r;
+      if (i == step) {
+        r.status = error;
+        r.permanent = true;
+      }
+      Transition t = scheduler_.OnAttemptResult(c, i, 1, r);
+      ASSERT_TRUE(store_->Apply(c.version(), t, {}).ok());
+      c = t.chain;
+    }
+    ASSERT_EQ(c.state(), conveyor::v1::FAILED);
+  };
+  fail_at("c0", 0, absl::UnavailableError("down"));
+  clock_.Advance(absl::Seconds(1));
+  fail_at("c1", 1, absl::InternalError("boom"));
+  clock_.Advance(absl::Seconds(1));
+  SubmitNew("c2");
+  auto names = [&](ListQuery q) {
+    std::vector<std::string> out;
+    absl::StatusOr<ListPage> page = store_->List(q);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const Chain& c : page->chains) out.push_back(c.name());
+    }
+    return out;
+  };
+  ListQuery at_download;  // the all index
+  at_download.stage = conveyor::v1::STAGE_KIND_DOWNLOAD;
+  EXPECT_EQ(names(at_download), (std::vector<std::string>{"chains/c2", "chains/c0"}));
+  ListQuery failed_at_download = at_download;  // the state index
+  failed_at_download.state = conveyor::v1::FAILED;
+  EXPECT_EQ(names(failed_at_download), std::vector<std::string>{"chains/c0"});
+  ListQuery labelled = at_download;  // a label index
+  labelled.labels["team"] = "a";
+  EXPECT_EQ(names(labelled), (std::vector<std::string>{"chains/c2", "chains/c0"}));
+  ListQuery internal;
+  internal.error_reason = "INTERNAL";
+  EXPECT_EQ(names(internal), std::vector<std::string>{"chains/c1"});
+  internal.stage = conveyor::v1::STAGE_KIND_DOWNLOAD;
+  EXPECT_TRUE(names(internal).empty());
+  ListQuery ended;
+  ended.ended_after = clock_.Now() - absl::Milliseconds(1500);
+  EXPECT_EQ(names(ended), std::vector<std::string>{"chains/c1"});
+  // Paging one at a time through a post-filtered scan loses nothing.
+  ListQuery paged = at_download;
+  paged.page_size = 1;
+  std::vector<std::string> all;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<ListPage> page = store_->List(paged);
+    ASSERT_TRUE(page.ok());
+    for (const Chain& c : page->chains) all.push_back(c.name());
+    if (page->next_page_token.empty()) break;
+    paged.page_token = page->next_page_token;
+  }
+  EXPECT_EQ(all, (std::vector<std::string>{"chains/c2", "chains/c0"}));
+}
+
+TEST_F(RedisChainStoreTest, ScanBudgetEndsAShortPageWithATokenThatResumes) {
+  // Five chains; only the oldest two are labelled run=x, so a post-filter
+  // over the PENDING index has to read past three that do not match.
+  for (int i = 0; i < 5; ++i) {
+    ChainSpec spec = Spec();
+    if (i < 2) (*spec.mutable_labels())["run"] = "x";
+    SubmitNew("s" + std::to_string(i), spec);
+    clock_.Advance(absl::Seconds(1));
+  }
+  ListQuery q;
+  q.state = conveyor::v1::PENDING;
+  q.labels["run"] = "x";
+  q.max_scan = 2;
+  std::vector<std::string> names;
+  std::vector<size_t> page_sizes;
+  for (int call = 0; call < 10; ++call) {
+    absl::StatusOr<ListPage> page = store_->List(q);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->scanned, 2);
+    page_sizes.push_back(page->chains.size());
+    for (const Chain& c : page->chains) names.push_back(c.name());
+    if (page->next_page_token.empty()) break;
+    q.page_token = page->next_page_token;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"chains/s1", "chains/s0"}));
+  // s4 s3 | s2 s1 | s0: an empty page first, each cut short by the budget.
+  EXPECT_EQ(page_sizes, (std::vector<size_t>{0, 1, 1}));
+}
+
 TEST(RedisAuthTest, PasswordAndDatabaseFromTheUrl) {
   conveyor::testing::TempDir dir;
   const int port = conveyor::testing::PickFreePort();

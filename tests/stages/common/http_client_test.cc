@@ -8,6 +8,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -108,6 +110,33 @@ TEST(ValidateHttpUrlTest, RejectsOtherSchemesAndGarbageNamingTheField) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ValidateHttpHeaderTest, RefusesControlCharactersInNamesAndValues) {
+  EXPECT_TRUE(ValidateHttpHeader("webhook-id", "msg_7f3a_1").ok());
+  EXPECT_TRUE(ValidateHttpHeader("X-Tab", "a\tb").ok());
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"webhook-id", "x\r\nX-Injected: yes"},
+           {"webhook-id", "x\nHost: evil.test"},
+           {"webhook-id", "x\r"},
+           {"webhook-id", std::string("x\0y", 3)},
+           {"webhook-id", "x\x7f"},
+           {"X-Bad\r\nName", "v"},
+           {"X Space", "v"},
+           {"X:Colon", "v"},
+           {"", "v"}}) {
+    absl::Status status = ValidateHttpHeader(name, value);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_EQ(status.message().find('\n'), absl::string_view::npos) << status;
+  }
+}
+
+TEST_F(HttpClientTest, HeaderWithCrLfIsRefusedBeforeConnecting) {
+  HttpClient client(LoopbackOptions());
+  HttpRequest request = Get(server_.Url("/hello"));
+  request.headers.emplace_back("webhook-id", "x\r\nX-Injected: yes");
+  auto response = client.Fetch(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument) << response.status();
+}
+
 TEST_F(HttpClientTest, FetchesBodyAndStatus) {
   HttpClient client(LoopbackOptions());
   auto response = client.Fetch(Get(server_.Url("/hello")));
@@ -158,7 +187,7 @@ TEST_F(HttpClientTest, GuardIsCheckedOnEveryHop) {
   EXPECT_EQ(ErrorReason(response.status()), "DESTINATION_BLOCKED");
   // Names the host of the hop that was refused, not the first one.
   EXPECT_TRUE(absl::StartsWith(response.status().message(),
-                               "destination 127.0.0.2 resolves to 127.0.0.2 (loopback)"))
+                               "destination 127.0.0.2 resolves to a loopback address"))
       << response.status();
 }
 

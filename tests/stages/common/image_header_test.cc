@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "tests/stages/common/hostile_images.h"
+
 namespace conveyor {
 namespace {
 
@@ -90,6 +93,77 @@ TEST(ImageHeaderTest, RefusesEmptyAndTruncatedInput) {
 TEST(ImageHeaderTest, RefusesZeroDimensions) {
   std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\0\0\0\0\x10", 24);
   EXPECT_EQ(ParseImageHeader(png).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The two desync files of issue 10: a fake 16x16 frame hidden behind a
+// stuffed FF 00, the real frame 12000x12000 (66 KB variant) or 32768x32768
+// (822-byte variant). The parser must not read the fake frame.
+TEST(ImageHeaderTest, LibjpegReadsTheRealFrameBehindTheStuffedZero) {
+  // What makes the file hostile: libjpeg skips the FF 00 and the COM and
+  // decodes the real 64x48 frame, where a length-reading parser sees 16x16.
+  const std::string hostile =
+      conveyor::hostile::HideBehindStuffedZero(conveyor::hostile::RealJpeg(64, 48), 16, 16);
+  cv::Mat decoded = cv::imdecode(cv::Mat(1, static_cast<int>(hostile.size()), CV_8UC1,
+                                         const_cast<char*>(hostile.data())),
+                                 cv::IMREAD_COLOR);
+  EXPECT_EQ(decoded.cols, 64);
+  EXPECT_EQ(decoded.rows, 48);
+}
+
+TEST(ImageHeaderTest, RefusesStuffedZeroBetweenMarkers) {
+  for (uint16_t side : {12000, 32768}) {
+    const std::string hostile = conveyor::hostile::HideBehindStuffedZero(
+        conveyor::hostile::WithFrameSize(conveyor::hostile::RealJpeg(64, 48), side, side), 16,
+        16);
+    auto header = ParseImageHeader(hostile);
+    ASSERT_FALSE(header.ok()) << "read as " << header->width << "x" << header->height;
+    EXPECT_EQ(header.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(header.status().message().find("0xFF 0x00"), absl::string_view::npos)
+        << header.status();
+  }
+}
+
+TEST(ImageHeaderTest, RefusesGarbageBetweenSegments) {
+  std::string jpeg = conveyor::hostile::RealJpeg(16, 16);
+  // A non-FF byte where the marker after APP0 should be: libjpeg would skip it.
+  const size_t after_app0 = 4 + ((static_cast<uint8_t>(jpeg[4]) << 8) | static_cast<uint8_t>(jpeg[5]));
+  std::string garbage = jpeg.substr(0, after_app0) + "x" + jpeg.substr(after_app0);
+  auto header = ParseImageHeader(garbage);
+  EXPECT_EQ(header.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(header.status().message().find(absl::StrCat("byte ", after_app0)),
+            absl::string_view::npos)
+      << header.status();
+}
+
+TEST(ImageHeaderTest, RefusesMarkersLibjpegRefuses) {
+  const std::string jpeg = conveyor::hostile::RealJpeg(16, 16);
+  for (const std::string& bad : {std::string("\xFF\xD8", 2),          // second SOI
+                                 std::string("\xFF\xD9", 2),          // EOI before a frame
+                                 std::string("\xFF\xDA\x00\x02", 4),  // scan before a frame
+                                 std::string("\xFF\x02\x00\x02", 4),  // unknown marker
+                                 std::string("\xFF\xC3\x00\x02", 4),  // lossless frame
+                                 std::string("\xFF\xFE\x00\x01", 4)}) {  // length below 2
+    auto header = ParseImageHeader(jpeg.substr(0, 2) + bad + jpeg.substr(2));
+    EXPECT_EQ(header.status().code(), absl::StatusCode::kInvalidArgument)
+        << static_cast<int>(static_cast<uint8_t>(bad[1]));
+  }
+}
+
+TEST(ImageHeaderTest, SkipsFillBytesAndStandAloneMarkersAsLibjpegDoes) {
+  const std::string jpeg = conveyor::hostile::RealJpeg(40, 30);
+  // Fill bytes before a marker, and RST0 / TEM, which have no length.
+  const std::string padded =
+      jpeg.substr(0, 2) + std::string("\xFF\xFF\xFF\xD0\xFF\x01", 6) + jpeg.substr(2);
+  auto header = ParseImageHeader(padded);
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->width, 40);
+  EXPECT_EQ(header->height, 30);
+  // And libjpeg agrees on that file.
+  cv::Mat decoded = cv::imdecode(cv::Mat(1, static_cast<int>(padded.size()), CV_8UC1,
+                                         const_cast<char*>(padded.data())),
+                                 cv::IMREAD_COLOR);
+  EXPECT_EQ(decoded.cols, 40);
+  EXPECT_EQ(decoded.rows, 30);
 }
 
 }  // namespace

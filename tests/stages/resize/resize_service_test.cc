@@ -1,7 +1,9 @@
 // Starts the real conveyor-resize binary on loopback and calls it over gRPC.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -15,6 +17,7 @@
 #include "stages/common/status_details.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/stage_worker.h"
+#include "tests/stages/common/hostile_images.h"
 
 namespace conveyor::stages::resize {
 namespace {
@@ -41,6 +44,7 @@ class ResizeWorker {
   }
   v1::ResizeStage::Stub& stub() { return worker_.stub(); }
   ScopedProcess& process() { return worker_.process(); }
+  const std::string& address() const { return worker_.address(); }
 
   grpc::Status Call(const v1::ResizeRequest& request, v1::ResizeResponse* response) {
     grpc::ClientContext ctx;
@@ -216,6 +220,111 @@ TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
     if (after.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
   }
   EXPECT_TRUE(after.ok()) << after.error_message();
+}
+
+// --- hostile input (issue 10) ---------------------------------------------------
+
+std::string Reason(const grpc::Status& status) { return ErrorReason(FromGrpcStatus(status)); }
+
+// Peak resident set (VmHWM) of process `pid`, in bytes; -1 if unknown.
+int64_t PeakRssOf(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+// The two desync files of issue 10 (16x16 in the header check, 12000x12000
+// and 32768x32768 for libjpeg) made resize peak at 3.1 GB and succeed.
+TEST(ResizeHostileTest, DesyncJpegIsRefusedBeforeAllocatingPixels) {
+  ResizeWorker worker;
+  for (uint16_t side : {12000, 32768}) {
+    const std::string hostile = hostile::HideBehindStuffedZero(
+        hostile::WithFrameSize(hostile::RealJpeg(64, 48), side, side), 16, 16);
+    v1::ResizeResponse response;
+    grpc::Status status = worker.Call(Request(hostile, 8, 8), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(Reason(status), "NOT_AN_IMAGE") << status.error_message();
+    EXPECT_EQ(BadRequestField(status), "image.data");
+  }
+  const int64_t peak = PeakRssOf(worker.process().pid());
+  ASSERT_GT(peak, 0);
+  // 12000x12000 BGR alone is 432 MB.
+  EXPECT_LT(peak, int64_t{200} << 20);
+}
+
+TEST_F(ResizeServiceTest, ScanBombIsRefusedWithTooManyScans) {
+  v1::ResizeResponse response;
+  grpc::Status status = worker_->Call(Request(hostile::ScanBomb(256, 256, 10000), 64, 64),
+                                      &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(Reason(status), "TOO_MANY_SCANS") << status.error_message();
+}
+
+TEST(ResizeHostileTest, MaxScansFlagAndEnvironment) {
+  const std::string progressive = hostile::RealJpeg(64, 48, /*progressive=*/true);  // 10 scans
+  {
+    ResizeWorker worker({"--max-scans", "9"});
+    v1::ResizeResponse response;
+    EXPECT_EQ(Reason(worker.Call(Request(progressive, 8, 8), &response)), "TOO_MANY_SCANS");
+  }
+  ResizeWorker worker({}, {"CONVEYOR_MAX_SCANS=10"});
+  v1::ResizeResponse response;
+  grpc::Status status = worker.Call(Request(progressive, 8, 8), &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// With the scan limit out of the way, the decode of a scan bomb still stops
+// at the call's deadline: the only worker thread is free again long before
+// the decode would have ended (bounded retries, no sleeping).
+TEST(ResizeHostileTest, DeadlineStopsADecodeInProgress) {
+  ResizeWorker worker({"--max-scans", "65535", "--worker-threads", "1", "--max-queued", "0"});
+  const v1::ResizeRequest bomb = Request(hostile::ScanBomb(2048, 2048, 60000), 64, 64);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    v1::ResizeResponse response;
+    grpc::Status status = worker.stub().Resize(&ctx, bomb, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  }
+  const absl::Time start = absl::Now();
+  grpc::Status after;
+  for (int i = 0; i < 100000 && absl::Now() - start < absl::Seconds(5); ++i) {
+    v1::ResizeResponse response;
+    after = worker.Call(Request(Jpeg(16, 16), 8, 8), &response);
+    if (after.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+  }
+  EXPECT_TRUE(after.ok()) << "worker still busy with the bomb: " << after.error_message();
+}
+
+// What a request gRPC cannot parse gets. The generated callback handler
+// deserializes the request before our method runs and, when that fails,
+// finishes the call itself with UNIMPLEMENTED and an empty message (gRPC
+// 1.51's UnimplementedUnaryReactor); no code of ours runs, so this test pins
+// what clients see (docs/stages-image.md, "Unparseable requests").
+TEST_F(ResizeServiceTest, UnparseableRequestGetsGrpcsOwnUnimplemented) {
+  auto channel = grpc::CreateChannel(worker_->address(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const std::string garbage("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
+  grpc::Slice slice(garbage);
+  grpc::ByteBuffer request(&slice, 1);
+  auto call = stub.PrepareUnaryCall(&ctx, "/conveyor.v1.ResizeStage/Resize", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST(ResizeServiceFlagsTest, SigtermExitsZero) {

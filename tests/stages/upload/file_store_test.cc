@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -19,6 +20,12 @@ namespace conveyor::stages::upload {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The field of the first BadRequest violation in `status`, or "".
+std::string BadRequestFieldOf(const absl::Status& status) {
+  const size_t colon = status.message().find(':');
+  return colon == absl::string_view::npos ? "" : std::string(status.message().substr(0, colon));
+}
 using conveyor::testing::ReadFile;
 using conveyor::testing::TempDir;
 
@@ -86,6 +93,53 @@ TEST_F(FileStoreTest, SecondWriteReplacesTheObject) {
   EXPECT_EQ(ReadFile((store_->root() / "k.png").string()), "second!");
   EXPECT_EQ(again->sha256(), Sha256Hex("second!"));
   EXPECT_EQ(std::distance(fs::directory_iterator(store_->root()), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileStoreTest, NoOverwriteKeepsAnotherWritersObject) {
+  OverwritePolicy a{true, "chains/a/steps/1"};
+  OverwritePolicy b{true, "chains/b/steps/1"};
+  ASSERT_TRUE(store_->Write(Root(), "k.png", "first", "image/png", nullptr, a).ok());
+  absl::StatusOr<conveyor::v1::StoredObject> other =
+      store_->Write(Root(), "k.png", "second", "image/png", nullptr, b);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists) << other.status();
+  EXPECT_EQ(ErrorReason(other.status()), "OBJECT_EXISTS");
+  EXPECT_EQ(ReadFile((store_->root() / "k.png").string()), "first");
+  // The same bytes are success (a retry whose first attempt landed).
+  EXPECT_TRUE(store_->Write(Root(), "k.png", "first", "image/png", nullptr, b).ok());
+  // The same chain and step replace their own object.
+  absl::StatusOr<conveyor::v1::StoredObject> retry =
+      store_->Write(Root(), "k.png", "again", "image/png", nullptr, a);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(ReadFile((store_->root() / "k.png").string()), "again");
+  // Nothing temporary is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(store_->root()), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileStoreTest, NoOverwriteRefusesAFileWithoutOrigin) {
+  {
+    std::ofstream planted(store_->root() / "authorized.png");
+    planted << "planted";
+  }
+  auto status =
+      store_->Write(Root(), "authorized.png", "x", "image/png", nullptr, {true, "chains/a/steps/1"});
+  EXPECT_EQ(status.status().code(), absl::StatusCode::kAlreadyExists) << status.status();
+  EXPECT_EQ(ReadFile((store_->root() / "authorized.png").string()), "planted");
+}
+
+// Issue 10: ENAMETOOLONG came back as PATH_ESCAPES_ROOT.
+TEST_F(FileStoreTest, OverLongNameIsNameTooLongNotAnEscape) {
+  for (const std::string& key : {std::string(300, 'a') + ".png",
+                                 std::string(244, 'b') + ".png"}) {
+    auto object = store_->Write(Root(), key, "x", "image/png", nullptr);
+    EXPECT_EQ(object.status().code(), absl::StatusCode::kInvalidArgument) << object.status();
+    EXPECT_EQ(ErrorReason(object.status()), "NAME_TOO_LONG") << object.status();
+    EXPECT_EQ(BadRequestFieldOf(object.status()), "spec.key_template");
+  }
+  std::string deep;
+  for (int i = 0; i < 20; ++i) deep += std::string(240, 'd') + "/";
+  auto object = store_->Write(Root(), deep + "x.png", "x", "image/png", nullptr);
+  EXPECT_EQ(ErrorReason(object.status()), "NAME_TOO_LONG") << object.status();
+  EXPECT_TRUE(store_->Write(Root(), std::string(239, 'c') + ".png", "x", "image/png", nullptr).ok());
 }
 
 TEST_F(FileStoreTest, ConcurrentWritersLeaveOneCompleteObject) {

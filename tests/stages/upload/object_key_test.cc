@@ -39,9 +39,9 @@ TEST(ObjectKeyTest, ExpandsEveryPlaceholder) {
 }
 
 TEST(ObjectKeyTest, RepeatedPlaceholderAndLiteralText) {
-  absl::StatusOr<std::string> key = ExpandKeyTemplate("a-{step}-{step}", Fields());
+  absl::StatusOr<std::string> key = ExpandKeyTemplate("a-{step}-{step}.{ext}", Fields());
   ASSERT_TRUE(key.ok()) << key.status();
-  EXPECT_EQ(*key, "a-2-2");
+  EXPECT_EQ(*key, "a-2-2.jpg");
 }
 
 TEST(ObjectKeyTest, SameChainAndStepGiveSameKeyWhateverTheAttempt) {
@@ -68,7 +68,9 @@ TEST(ObjectKeyTest, UnbalancedBracesAreInvalid) {
 
 TEST(ObjectKeyTest, KeysMayHaveSubdirectories) {
   EXPECT_TRUE(ValidateObjectKey("a/b/c.jpg", "f").ok());
-  EXPECT_TRUE(ValidateObjectKey("..a/b..c/...", "f").ok());
+  EXPECT_TRUE(ValidateObjectKey("a../b..c/d...", "f").ok());
+  // Dot-leading segments are not: ".ssh", ".htaccess", "..a".
+  EXPECT_FALSE(ValidateObjectKey("..a/b", "f").ok());
 }
 
 TEST(ObjectKeyTest, RejectsTraversalAbsoluteEmptyAndControlCharacters) {
@@ -117,6 +119,57 @@ TEST(ObjectKeyTest, MalformedChainNameIsInvalid) {
     EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(FieldOf(id.status()), "context.chain") << bad;
   }
+}
+
+TEST(ObjectKeyTest, OnlyTheSafeCharacterSetIsAccepted) {
+  EXPECT_TRUE(ValidateObjectKey("a/B-c_d.e=f/9.png", "k").ok());
+  for (const char* bad : {"a b.png", "a%2e.png", "a\\b.png", "a?b.png", "a#b.png", "a:b.png",
+                          "caf\xc3\xa9.png", "a*b.png", "a~b.png"}) {
+    absl::Status status = ValidateObjectKey(bad, "spec.key_template");
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ErrorReason(status), "UNSAFE_OBJECT_KEY") << bad;
+  }
+}
+
+TEST(ObjectKeyTest, DotLeadingSegmentsAreRefused) {
+  for (const char* bad : {".ssh/authorized_keys.png", "a/.htaccess.png", ".png", "a/..b/c.png"}) {
+    absl::Status status = ValidateObjectKey(bad, "spec.key_template");
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ErrorReason(status), "UNSAFE_OBJECT_KEY") << bad;
+  }
+  KeyFields fields = Fields();
+  fields.ext = "png";
+  EXPECT_EQ(ExpandKeyTemplate(".ssh/{chain_id}.{ext}", fields).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ObjectKeyTest, ExtensionMustBeTheImagesOwn) {
+  KeyFields fields = Fields();
+  fields.ext = "png";
+  for (const char* bad : {"index.html", "{chain_id}.jpg", "{chain_id}", "{chain_id}.png.html",
+                          "{chain_id}png"}) {
+    absl::StatusOr<std::string> key = ExpandKeyTemplate(bad, fields);
+    EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ErrorReason(key.status()), "WRONG_EXTENSION") << bad << " " << key.status();
+  }
+  EXPECT_TRUE(ExpandKeyTemplate("x/{chain_id}.{ext}", fields).ok());
+  EXPECT_TRUE(ExpandKeyTemplate("x/{chain_id}.png", fields).ok());
+}
+
+TEST(ObjectKeyTest, OverLongTemplateIsFieldTooLong) {
+  absl::StatusOr<std::string> key = ExpandKeyTemplate(std::string(1025, 'a'), Fields());
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(key.status()), "FIELD_TOO_LONG");
+  EXPECT_LT(key.status().message().size(), 200u);
+}
+
+TEST(ObjectKeyTest, WriteOriginNamesChainAndStep) {
+  conveyor::v1::StepContext context;
+  context.set_chain("chains/7f3a");
+  context.set_step_index(4);
+  context.set_attempt(2);
+  EXPECT_EQ(WriteOriginOf(context), "chains/7f3a/steps/4");
+  EXPECT_EQ(WriteOriginOf(conveyor::v1::StepContext()), "");
 }
 
 }  // namespace

@@ -128,18 +128,68 @@ TEST_F(UploadS3Test, RetryOfTheSameStepOverwritesOneObject) {
   EXPECT_EQ(CountOccurrences(listing->body, "<Key>"), 1) << listing->body;
 }
 
-TEST_F(UploadS3Test, KeyWithSpacesAndSubdirectoriesRoundTrips) {
+TEST_F(UploadS3Test, KeyWithEqualsAndSubdirectoriesRoundTrips) {
   auto worker = StartWorker(s3rver_->endpoint(), std::string(S3rver::kAccessKeyId));
   const std::string webp = EncodedImage(".webp", 30, 20);
   conveyor::v1::UploadRequest request = MakeRequest(absl::StrCat("s3://", kBucket), webp);
-  request.mutable_spec()->set_key_template("my thumbs/{chain_id}/{width}x{height}.{ext}");
+  // '=' is in the safe set and needs percent-encoding in the signed path.
+  request.mutable_spec()->set_key_template("size=thumbs/{chain_id}/{width}x{height}.{ext}");
   conveyor::v1::UploadResponse response;
   ASSERT_TRUE(worker->Upload(request, &response).ok()) << worker->Log();
   absl::StatusOr<HttpGetResult> got =
-      HttpGet(s3rver_->ObjectUrl(kBucket, "my%20thumbs/c1/30x20.webp"));
+      HttpGet(s3rver_->ObjectUrl(kBucket, "size%3Dthumbs/c1/30x20.webp"));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->status, 200);
   EXPECT_EQ(got->body, webp);
+}
+
+// --no-overwrite on S3: HEAD first (s3rver ignores If-None-Match), metadata
+// says who wrote the object.
+TEST_F(UploadS3Test, NoOverwriteRefusesOtherWritersButNotARetry) {
+  auto worker = std::make_unique<UploadWorker>(
+      std::vector<std::string>{"--file-root", file_root_.path() + "/objects", "--s3-endpoint",
+                               s3rver_->endpoint(), "--no-overwrite"},
+      std::vector<std::string>{absl::StrCat("AWS_ACCESS_KEY_ID=", S3rver::kAccessKeyId),
+                               absl::StrCat("AWS_SECRET_ACCESS_KEY=", kSecret)});
+  ASSERT_TRUE(worker->ready().ok()) << worker->ready();
+  const std::string destination = absl::StrCat("s3://", kBucket, "/noov");
+  const std::string first = EncodedImage(".png", 40, 40, 1);
+  const std::string second = EncodedImage(".png", 40, 40, 2);
+  auto request = [&](const std::string& chain, int attempt, const std::string& image) {
+    conveyor::v1::UploadRequest r = MakeRequest(destination, image, chain, 2, attempt);
+    r.mutable_spec()->set_key_template("shared.{ext}");
+    return r;
+  };
+  conveyor::v1::UploadResponse response;
+  ASSERT_TRUE(worker->Upload(request("chains/a", 1, first), &response).ok()) << worker->Log();
+  // Another chain may not replace it...
+  absl::Status other = worker->Upload(request("chains/b", 1, second), &response);
+  EXPECT_EQ(other.code(), absl::StatusCode::kAlreadyExists) << other;
+  EXPECT_EQ(ErrorReason(other), "OBJECT_EXISTS");
+  // ...unless it writes the very same bytes (nothing changes: idempotent).
+  EXPECT_TRUE(worker->Upload(request("chains/b", 1, first), &response).ok());
+  // A retry of the same chain and step replaces its own object.
+  ASSERT_TRUE(worker->Upload(request("chains/a", 2, second), &response).ok()) << worker->Log();
+  absl::StatusOr<HttpGetResult> got = HttpGet(s3rver_->ObjectUrl(kBucket, "noov/shared.png"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->body, second);
+}
+
+TEST_F(UploadS3Test, BucketOutsideTheAllowListIsRefusedWithoutARequest) {
+  auto worker = std::make_unique<UploadWorker>(
+      std::vector<std::string>{"--file-root", file_root_.path() + "/objects", "--s3-endpoint",
+                               s3rver_->endpoint(), "--s3-allowed-buckets",
+                               absl::StrCat(kBucket, ",another")},
+      std::vector<std::string>{absl::StrCat("AWS_ACCESS_KEY_ID=", S3rver::kAccessKeyId),
+                               absl::StrCat("AWS_SECRET_ACCESS_KEY=", kSecret)});
+  ASSERT_TRUE(worker->ready().ok()) << worker->ready();
+  const std::string png = EncodedImage(".png", 10, 10);
+  conveyor::v1::UploadResponse response;
+  absl::Status refused = worker->Upload(MakeRequest("s3://victim-bucket", png), &response);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_EQ(ErrorReason(refused), "BUCKET_NOT_ALLOWED");
+  EXPECT_TRUE(worker->Upload(MakeRequest(absl::StrCat("s3://", kBucket), png), &response).ok())
+      << worker->Log();
 }
 
 TEST_F(UploadS3Test, UnknownAccessKeyIsPermissionDenied) {

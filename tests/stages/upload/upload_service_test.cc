@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "stages/common/status_details.h"
@@ -178,6 +179,78 @@ TEST_F(UploadServiceTest, MalformedChainIsInvalid) {
       worker_->Upload(MakeRequest(Dest(), EncodedImage(".png", 4, 4), "c1/../x"), &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_TRUE(absl::StartsWith(status.message(), "context.chain")) << status;
+}
+
+// Issue 10: a long destination made an error trailer over 8 KB, which the
+// client saw as RESOURCE_EXHAUSTED instead of our code.
+TEST_F(UploadServiceTest, LongDestinationGetsInvalidArgumentNotATrailerOverflow) {
+  conveyor::v1::UploadResponse response;
+  const std::string png = EncodedImage(".png", 4, 4);
+  // Over the limit: refused by length, the value not echoed.
+  absl::Status status =
+      worker_->Upload(MakeRequest("file:///" + std::string(1 << 20, 'a'), png), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status.message().substr(0, 200);
+  EXPECT_EQ(ErrorReason(status), "FIELD_TOO_LONG");
+  EXPECT_LT(status.message().size(), 200u);
+  // Under the limit but echoed in the refusal, and all bytes that grpc-message
+  // percent-encodes three-fold: the trailer still fits.
+  std::string escaping = "file:///etc/";
+  while (escaping.size() < 1000) escaping += "%C3%A9\x01";
+  status = worker_->Upload(MakeRequest(escaping, png), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status.message().substr(0, 200);
+  const std::string long_key = std::string(1000, '\x01');
+  conveyor::v1::UploadRequest request = MakeRequest(Dest(), png);
+  request.mutable_spec()->set_key_template(long_key);
+  status = worker_->Upload(request, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status.message().substr(0, 200);
+}
+
+TEST_F(UploadServiceTest, OverLongKeyTemplateIsFieldTooLong) {
+  conveyor::v1::UploadResponse response;
+  conveyor::v1::UploadRequest request = MakeRequest(Dest(), EncodedImage(".png", 4, 4));
+  request.mutable_spec()->set_key_template(std::string(1025, 'k'));
+  absl::Status status = worker_->Upload(request, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(status), "FIELD_TOO_LONG");
+  EXPECT_TRUE(absl::StartsWith(status.message(), "spec.key_template")) << status;
+}
+
+TEST_F(UploadServiceTest, DotLeadingKeyAndForeignExtensionAreRefused) {
+  conveyor::v1::UploadResponse response;
+  for (const auto& [key_template, reason] :
+       std::vector<std::pair<std::string, std::string>>{{".ssh/authorized_keys", "UNSAFE_OBJECT_KEY"},
+                                                        {"index.html", "WRONG_EXTENSION"},
+                                                        {"{chain_id}.jpg", "WRONG_EXTENSION"}}) {
+    conveyor::v1::UploadRequest request = MakeRequest(Dest(), EncodedImage(".png", 4, 4));
+    request.mutable_spec()->set_key_template(key_template);
+    absl::Status status = worker_->Upload(request, &response);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << key_template;
+    EXPECT_EQ(ErrorReason(status), reason) << key_template << ": " << status;
+  }
+  EXPECT_EQ(CountEntries(root_), 0u);
+}
+
+TEST(UploadWorkerFlagsTest, NoOverwriteKeepsAnotherChainsFile) {
+  TempDir temp;
+  const fs::path root = fs::canonical(temp.path()) / "objects";
+  UploadWorker worker({"--file-root", root.string(), "--no-overwrite"});
+  ASSERT_TRUE(worker.ready().ok()) << worker.ready();
+  const std::string dest = "file://" + root.string();
+  auto request = [&](const std::string& chain, int attempt, const std::string& image) {
+    conveyor::v1::UploadRequest r = MakeRequest(dest, image, chain, 1, attempt);
+    r.mutable_spec()->set_key_template("same.{ext}");
+    return r;
+  };
+  const std::string first = EncodedImage(".png", 8, 8, 1);
+  const std::string second = EncodedImage(".png", 8, 8, 2);
+  conveyor::v1::UploadResponse response;
+  ASSERT_TRUE(worker.Upload(request("chains/a", 1, first), &response).ok()) << worker.Log();
+  absl::Status other = worker.Upload(request("chains/b", 1, second), &response);
+  EXPECT_EQ(other.code(), absl::StatusCode::kAlreadyExists) << other;
+  EXPECT_EQ(ErrorReason(other), "OBJECT_EXISTS");
+  EXPECT_EQ(ReadFile((root / "same.png").string()), first);
+  ASSERT_TRUE(worker.Upload(request("chains/a", 2, second), &response).ok()) << worker.Log();
+  EXPECT_EQ(ReadFile((root / "same.png").string()), second);
 }
 
 TEST_F(UploadServiceTest, S3WithoutAnEndpointFailsPrecondition) {

@@ -78,9 +78,9 @@ class WebhookWorker {
   }
 
   grpc::Status Deliver(const std::string& url, int step, int attempt,
-                       v1::WebhookResponse* response) {
+                       v1::WebhookResponse* response, const std::string& chain = "chains/hook42") {
     v1::WebhookRequest request;
-    request.mutable_context()->set_chain("chains/hook42");
+    request.mutable_context()->set_chain(chain);
     request.mutable_context()->set_step_index(step);
     request.mutable_context()->set_attempt(attempt);
     request.mutable_spec()->set_url(url);
@@ -269,6 +269,34 @@ TEST_F(WebhookServiceTest, BadUrlIsInvalidArgument) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << url;
     EXPECT_TRUE(absl::StartsWith(status.error_message(), "spec.url:")) << status.error_message();
   }
+}
+
+// Issue 10: a CRLF in context.chain went into the webhook-id header and
+// injected "X-Injected: yes" and a second Host into the POST.
+TEST_F(WebhookServiceTest, ChainWithCrLfIsRefusedBeforeAnyRequest) {
+  for (const std::string& chain :
+       {std::string("chains/x\r\nX-Injected: yes\r\nHost: evil.test"), std::string("chains/a b"),
+        std::string("chains/"), std::string("chains/../x"), std::string("other/abc"),
+        std::string("chains/") + std::string(65, 'a')}) {
+    v1::WebhookResponse response;
+    grpc::Status status = worker_->Deliver(server_->Url("/hook/injected"), 1, 1, &response, chain);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(conveyor::testing::BadRequestField(status), "context.chain") << status.error_message();
+    EXPECT_EQ(Reason(status), "INVALID_CHAIN_NAME");
+    // The message shows the control bytes escaped, never raw.
+    EXPECT_EQ(status.error_message().find('\r'), std::string::npos);
+  }
+  EXPECT_TRUE(ReceivedOn("/hook/injected").empty());
+}
+
+TEST_F(WebhookServiceTest, OverLongUrlIsRefusedNamingTheField) {
+  v1::WebhookResponse response;
+  const std::string url = server_->Url("/hook/") + std::string(9000, 'a');
+  grpc::Status status = worker_->Deliver(url, 1, 1, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(conveyor::testing::BadRequestField(status), "spec.url");
+  EXPECT_EQ(Reason(status), "FIELD_TOO_LONG");
+  EXPECT_LT(status.error_message().size(), 200u) << "the URL must not be echoed";
 }
 
 TEST_F(WebhookServiceTest, DefaultGuardRefusesLoopback) {

@@ -1,0 +1,248 @@
+// ChainApi's bulk actions (CancelMany / RetryMany) on RedisChainStore with a
+// real redis-server: paging past one page, max_chains, the skip of a chain
+// that changed between being listed and being written.
+#include "orchestrator/chain_api.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "absl/strings/str_format.h"
+#include "orchestrator/redis_chain_store.h"
+#include "tests/orchestrator/fakes.h"
+#include "tests/testing/process_fixture.h"
+
+namespace conveyor::orchestrator {
+namespace {
+
+using conveyor::v1::Chain;
+
+// The bulk actions never call a stage; any call is a test failure.
+class NoStages : public StageClient {
+ public:
+  std::shared_ptr<StageCallHandle> Start(StageCall,
+                                         absl::AnyInvocable<void(StageReply) &&>) override {
+    ADD_FAILURE() << "a bulk action called a stage";
+    return nullptr;
+  }
+  std::string Target(conveyor::v1::StageKind) const override { return ""; }
+  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return absl::OkStatus();
+  }
+};
+
+// RedisChainStore, with a hook that runs after each List: another writer
+// acting between the listing and the action.
+class InterleavingStore : public ChainStore {
+ public:
+  explicit InterleavingStore(RedisChainStore& inner) : inner_(inner) {}
+  std::function<void(const ListPage&)> after_list;
+
+  absl::StatusOr<ListPage> List(const ListQuery& query) override {
+    absl::StatusOr<ListPage> page = inner_.List(query);
+    if (page.ok() && after_list) after_list(*page);
+    return page;
+  }
+  absl::StatusOr<SubmitOutcome> Submit(const Transition& t, const std::string& hash,
+                                       const std::string* source) override {
+    return inner_.Submit(t, hash, source);
+  }
+  absl::StatusOr<StoredChain> Load(const std::string& id) override { return inner_.Load(id); }
+  absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> States(
+      const std::vector<std::string>& ids) override {
+    return inner_.States(ids);
+  }
+  absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> LoadWithBlob(
+      const std::string& id, int blob) override {
+    return inner_.LoadWithBlob(id, blob);
+  }
+  absl::Status Apply(int64_t expected, const Transition& t, const ApplyExtras& extras) override {
+    ++applies;
+    return inner_.Apply(expected, t, extras);
+  }
+  absl::StatusOr<std::vector<QueueEntry>> ClaimReady(const std::string& consumer, int count,
+                                                     absl::Duration block) override {
+    return inner_.ClaimReady(consumer, count, block);
+  }
+  absl::StatusOr<std::vector<QueueEntry>> Reclaim(const std::string& consumer,
+                                                  absl::Duration min_idle, int count) override {
+    return inner_.Reclaim(consumer, min_idle, count);
+  }
+  absl::Status Heartbeat(const std::string& consumer,
+                         const std::vector<QueueEntry>& entries) override {
+    return inner_.Heartbeat(consumer, entries);
+  }
+  absl::Status Ack(const QueueEntry& entry,
+                   const std::vector<std::pair<std::string, int>>& counters) override {
+    return inner_.Ack(entry, counters);
+  }
+  absl::StatusOr<absl::optional<absl::Time>> PromoteDue(absl::Time now) override {
+    return inner_.PromoteDue(now);
+  }
+  absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
+                                     bool dry_run) override {
+    return inner_.Purge(state, ended_before, dry_run);
+  }
+  absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id, int count,
+                                    absl::Duration block) override {
+    return inner_.Events(id, after_id, count, block);
+  }
+  absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
+                                                const std::vector<int>& blobs) override {
+    return inner_.MissingBlobs(id, blobs);
+  }
+  absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) override {
+    return inner_.FreeExpiredBlobs(now, max_chains);
+  }
+  absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) override {
+    return inner_.ReportReplica(replica, ttl);
+  }
+  absl::StatusOr<StoreStatus> Status(absl::Time live_after) override {
+    return inner_.Status(live_after);
+  }
+  absl::StatusOr<absl::Duration> Ping() override { return inner_.Ping(); }
+
+  int applies = 0;
+
+ private:
+  RedisChainStore& inner_;
+};
+
+class ChainApiBulkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = std::make_unique<RedisConnectionPool>(*ParseRedisUrl(redis_.url()), absl::Seconds(1),
+                                                  absl::Seconds(5));
+    redis_store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{});
+    ASSERT_TRUE(redis_store_->EnsureGroups().ok());
+    store_ = std::make_unique<InterleavingStore>(*redis_store_);
+    api_ = std::make_unique<ChainApi>(*store_, scheduler_, stages_, clock_, ChainApiOptions{});
+  }
+
+  // A one-step chain that FAILED at its download (permanent error).
+  std::string Failed(int i) {
+    conveyor::v1::ChainSpec spec;
+    spec.add_steps()->mutable_download()->set_url("https://example.com/a.jpg");
+    (*spec.mutable_labels())["team"] = "web";
+    clock_.Advance(absl::Milliseconds(1));
+    Transition t = scheduler_.Submit(spec, absl::StrFormat("%032x", i), "", absl::nullopt);
+    EXPECT_TRUE(redis_store_->Submit(t, "h", nullptr).ok());
+    Chain c = t.chain;
+    ClaimDecision d = scheduler_.OnClaim(c, 0, true);
+    EXPECT_TRUE(redis_store_->Apply(c.version(), d.transition, {}).ok());
+    c = d.transition.chain;
+    AttemptResult r;
+    r.status = absl::NotFoundError("HTTP 404");
+    r.permanent = true;
+    Transition failed = scheduler_.OnAttemptResult(c, 0, 1, r);
+    EXPECT_TRUE(redis_store_->Apply(c.version(), failed, {}).ok());
+    EXPECT_EQ(failed.chain.state(), conveyor::v1::FAILED);
+    return failed.chain.name();
+  }
+
+  Chain Load(const std::string& name) {
+    absl::StatusOr<StoredChain> s = redis_store_->Load(ChainIdFromName(name));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? s->chain : Chain();
+  }
+
+  conveyor::v1::RetryChainsRequest FailedRequest(bool dry_run, int max_chains = 0) {
+    conveyor::v1::RetryChainsRequest r;
+    r.mutable_filter()->set_state(conveyor::v1::FAILED);
+    r.set_dry_run(dry_run);
+    r.set_max_chains(max_chains);
+    return r;
+  }
+
+  testing::FakeClock clock_;
+  testing::FixedRandom random_;
+  Scheduler scheduler_{clock_, random_};
+  NoStages stages_;
+  conveyor::testing::RedisServer redis_;
+  std::unique_ptr<RedisConnectionPool> pool_;
+  std::unique_ptr<RedisChainStore> redis_store_;
+  std::unique_ptr<InterleavingStore> store_;
+  std::unique_ptr<ChainApi> api_;
+};
+
+TEST_F(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) names.push_back(Failed(i));
+  // Between the listing and the action someone retries names[1] and cancels
+  // it: CANCELLED could be retried, but no longer matches state=FAILED.
+  bool raced = false;
+  store_->after_list = [&](const ListPage& page) {
+    if (raced || page.chains.size() != 3) return;
+    raced = true;
+    ASSERT_TRUE(api_->Retry(names[1]).ok());
+    ASSERT_TRUE(api_->Cancel(names[1]).ok());
+  };
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->RetryMany(FailedRequest(false));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(raced);
+  EXPECT_EQ(r->matched_count(), 3);
+  EXPECT_EQ(r->changed_count(), 2);
+  EXPECT_EQ(r->skipped_count(), 1);
+  EXPECT_EQ(r->failed_count(), 0);
+  EXPECT_EQ(std::vector<std::string>(r->changed_names().begin(), r->changed_names().end()),
+            (std::vector<std::string>{names[2], names[0]}));  // newest first
+  for (const std::string& n : {names[0], names[2]}) {
+    EXPECT_EQ(Load(n).state(), conveyor::v1::PENDING) << n;
+    EXPECT_EQ(Load(n).retries(), 1) << n;
+  }
+  EXPECT_EQ(Load(names[1]).state(), conveyor::v1::CANCELLED);
+  EXPECT_EQ(Load(names[1]).retries(), 1);
+}
+
+TEST_F(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
+  const int n = kBulkPageSize * 2 + 50;
+  for (int i = 0; i < n; ++i) Failed(i);
+  store_->applies = 0;
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api_->RetryMany(FailedRequest(true));
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->matched_count(), n);
+  EXPECT_EQ(dry->changed_count(), n);
+  EXPECT_EQ(dry->changed_names_size(), kMaxBulkNames);
+  EXPECT_FALSE(dry->truncated());
+  EXPECT_EQ(store_->applies, 0);  // a dry run writes nothing
+
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> some =
+      api_->RetryMany(FailedRequest(false, kBulkPageSize + 1));
+  ASSERT_TRUE(some.ok()) << some.status();
+  EXPECT_EQ(some->matched_count(), kBulkPageSize + 1);
+  EXPECT_EQ(some->changed_count(), kBulkPageSize + 1);
+  EXPECT_TRUE(some->truncated());
+  // Newest first: the newest kBulkPageSize + 1 are retried, the rest still FAILED.
+  EXPECT_EQ(Load(absl::StrFormat("%032x", n - 1)).state(), conveyor::v1::PENDING);
+  EXPECT_EQ(Load(absl::StrFormat("%032x", n - kBulkPageSize - 2)).state(),
+            conveyor::v1::FAILED);
+  // Calling again goes on with the rest.
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> rest = api_->RetryMany(FailedRequest(false));
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->changed_count(), n - kBulkPageSize - 1);
+  EXPECT_FALSE(rest->truncated());
+  EXPECT_EQ(Load(absl::StrFormat("%032x", 0)).state(), conveyor::v1::PENDING);
+}
+
+TEST_F(ChainApiBulkTest, CancelManyLeavesFinishedChainsAloneAndCountsThem) {
+  const std::string failed = Failed(0);
+  clock_.Advance(absl::Milliseconds(1));
+  conveyor::v1::ChainSpec spec;
+  spec.add_steps()->mutable_download()->set_url("https://example.com/b.jpg");
+  (*spec.mutable_labels())["team"] = "web";
+  Transition pending = scheduler_.Submit(spec, absl::StrFormat("%032x", 99), "", absl::nullopt);
+  ASSERT_TRUE(redis_store_->Submit(pending, "h", nullptr).ok());
+  conveyor::v1::CancelChainsRequest req;
+  (*req.mutable_filter()->mutable_labels())["team"] = "web";
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->matched_count(), 2);
+  EXPECT_EQ(r->changed_count(), 1);
+  EXPECT_EQ(r->skipped_count(), 1);
+  EXPECT_EQ(Load(pending.chain.name()).state(), conveyor::v1::CANCELLED);
+  EXPECT_EQ(Load(failed).state(), conveyor::v1::FAILED);
+}
+
+}  // namespace
+}  // namespace conveyor::orchestrator
