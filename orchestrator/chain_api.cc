@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
@@ -59,11 +60,18 @@ std::string SpecHash(const conveyor::v1::ChainSpec& spec, const std::string& sou
 }
 
 // The word a Redis error reply starts with ("OOM", "WRONGTYPE", "ERR"), or ""
-// if `message` does not look like one. RedisConnection turns error replies
-// into INTERNAL(<reply text>); our own INTERNAL messages never start so.
+// if `message` does not look like one. RedisConnection (StatusFromRedisError)
+// turns error replies into INTERNAL(<reply text>), or, for transient and
+// out-of-memory replies, UNAVAILABLE / RESOURCE_EXHAUSTED("redis: <reply
+// text>"); our own messages never start so.
 std::string RedisErrorWord(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kInternal) return "";
   absl::string_view m = status.message();
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kResourceExhausted) {
+    if (!absl::ConsumePrefix(&m, "redis: ")) return "";
+  } else if (status.code() != absl::StatusCode::kInternal) {
+    return "";
+  }
   const size_t end = std::min(m.find(' '), m.size());
   if (end < 2 || end > 16) return "";
   for (char c : m.substr(0, end)) {

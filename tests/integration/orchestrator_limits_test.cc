@@ -196,7 +196,10 @@ TEST_F(OrchestratorLimitsTest, LargeLegalChainsListInPagesADefaultClientReceives
 }
 
 TEST_F(OrchestratorLimitsTest, BlobCapRefusesSubmitAndFailedChainsImagesAreFreed) {
-  StartOrchestrator({"--max-blob-bytes", "2500", "--failed-blob-retention", "3s"});
+  // No resize worker: with a 200 ms max outage the steps fail (UNAVAILABLE)
+  // instead of waiting for one.
+  StartOrchestrator({"--max-blob-bytes", "2500", "--failed-blob-retention", "3s",
+                     "--max-outage", "200ms"});
   Chain a, b, c;
   ASSERT_TRUE(Submit(FailingInline(1000), &a).ok());
   ASSERT_TRUE(Submit(FailingInline(1000), &b).ok());
@@ -208,7 +211,7 @@ TEST_F(OrchestratorLimitsTest, BlobCapRefusesSubmitAndFailedChainsImagesAreFreed
   EXPECT_EQ(status.max_blob_bytes(), 2500);
   EXPECT_GT(status.redis_used_memory_bytes(), 0);
 
-  // Both chains fail at once; 3 s after, the sweeper frees their images.
+  // Both chains fail within a second; 3 s after, the sweeper frees their images.
   const absl::Time until = absl::Now() + absl::Seconds(20);
   while (Status().blob_bytes() != 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(Status().blob_bytes(), 0);
