@@ -17,12 +17,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "stages/common/grpc_status.h"
@@ -53,24 +55,30 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& ctx);
 
 }  // namespace internal
 
-template <typename Request, typename Response, typename Work>
-grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const Request* request,
-                                   Response* response, WorkerPool& pool, absl::string_view rpc,
-                                   Work work) {
+namespace internal {
+
+// RunUnary's body. `serialize` runs after successful work, before Finish (raw
+// methods write the response bytes there); `keep_alive` owns what `request`
+// and `response` point into until the call is finished.
+template <typename Request, typename Response, typename Work, typename Serialize>
+grpc::ServerUnaryReactor* RunUnaryWith(grpc::CallbackServerContext* ctx, const Request* request,
+                                       Response* response, WorkerPool& pool,
+                                       absl::string_view rpc, Work work, Serialize serialize,
+                                       std::shared_ptr<void> keep_alive) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  auto finish = [ctx, request, response, reactor, rpc, start](const absl::Status& status,
-                                                              const CallScope& scope) {
-    internal::LogUnaryCall(rpc, request->context().chain(), request->context().step_index(),
-                           request->context().attempt(), status, absl::Now() - start,
-                           request->ByteSizeLong(),
-                           status.ok() ? response->ByteSizeLong() : 0, scope);
+  auto finish = [ctx, request, response, reactor, rpc, start, serialize,
+                 keep_alive](absl::Status status, const CallScope& scope) {
+    if (status.ok()) status = serialize();
+    LogUnaryCall(rpc, request->context().chain(), request->context().step_index(),
+                 request->context().attempt(), status, absl::Now() - start,
+                 request->ByteSizeLong(), status.ok() ? response->ByteSizeLong() : 0, scope);
     reactor->Finish(ToGrpcStatus(status));
   };
   bool accepted = pool.TrySubmit([ctx, request, response, finish, work = std::move(work)]() mutable {
     CallScope scope;
     scope.cancelled = [ctx] { return ctx->IsCancelled(); };
-    scope.deadline = internal::DeadlineOf(*ctx);
+    scope.deadline = DeadlineOf(*ctx);
     absl::Status status;
     if (ctx->IsCancelled()) {
       status = absl::CancelledError("call cancelled before work started");
@@ -89,6 +97,55 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const Reque
            CallScope{});
   }
   return reactor;
+}
+
+}  // namespace internal
+
+template <typename Request, typename Response, typename Work>
+grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const Request* request,
+                                   Response* response, WorkerPool& pool, absl::string_view rpc,
+                                   Work work) {
+  return internal::RunUnaryWith(
+      ctx, request, response, pool, rpc, std::move(work), [] { return absl::OkStatus(); },
+      nullptr);
+}
+
+// RunUnary for a method registered raw (the generated
+// WithRawCallbackMethod_<Method>): parses the request bytes itself, so bytes
+// that are no `Request` get INVALID_ARGUMENT "request is not a valid
+// conveyor.v1.ResizeRequest message" instead of the empty UNIMPLEMENTED that
+// gRPC's typed handler sends before any code of ours runs. The wire format of
+// the method is unchanged.
+template <typename Request, typename Response, typename Work>
+grpc::ServerUnaryReactor* RunRawUnary(grpc::CallbackServerContext* ctx,
+                                      const grpc::ByteBuffer* raw_request,
+                                      grpc::ByteBuffer* raw_response, WorkerPool& pool,
+                                      absl::string_view rpc, Work work) {
+  struct Messages {
+    Request request;
+    Response response;
+  };
+  auto messages = std::make_shared<Messages>();
+  grpc::ByteBuffer consumed(*raw_request);  // Deserialize empties its buffer; this shares slices
+  if (!grpc::SerializationTraits<Request>::Deserialize(&consumed, &messages->request).ok()) {
+    const absl::Status status = absl::InvalidArgumentError(
+        absl::StrCat("request is not a valid ", Request::descriptor()->full_name(),
+                     " message (", raw_request->Length(), " bytes that do not parse)"));
+    internal::LogUnaryCall(rpc, "", 0, 0, status, absl::ZeroDuration(), raw_request->Length(), 0,
+                 CallScope{});
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
+  auto serialize = [messages, raw_response]() {
+    bool own_buffer = false;
+    grpc::Status written = grpc::SerializationTraits<Response>::Serialize(
+        messages->response, raw_response, &own_buffer);
+    if (written.ok()) return absl::OkStatus();
+    return absl::InternalError("could not serialize the response");
+  };
+  return internal::RunUnaryWith(ctx, &messages->request, &messages->response, pool, rpc,
+                                std::move(work), serialize, messages);
 }
 
 }  // namespace conveyor

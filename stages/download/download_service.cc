@@ -6,9 +6,9 @@
 namespace conveyor::stages::download {
 
 grpc::ServerUnaryReactor* DownloadService::Download(grpc::CallbackServerContext* ctx,
-                                                    const v1::DownloadRequest* request,
-                                                    v1::DownloadResponse* response) {
-  return RunUnary(
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return RunRawUnary<v1::DownloadRequest, v1::DownloadResponse>(
       ctx, request, response, pool_, "conveyor.v1.DownloadStage/Download",
       [this](const v1::DownloadRequest& req, v1::DownloadResponse& resp, CallScope& call) {
         DownloadStats stats;

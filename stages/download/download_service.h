@@ -11,15 +11,17 @@
 
 namespace conveyor::stages::download {
 
-class DownloadService final : public v1::DownloadStage::CallbackService {
+class DownloadService final : public v1::DownloadStage::WithRawCallbackMethod_Download<v1::DownloadStage::CallbackService> {
  public:
   // `downloader` and `pool` must outlive the service.
   DownloadService(const Downloader& downloader, WorkerPool& pool)
       : downloader_(downloader), pool_(pool) {}
 
+  // Raw (ByteBuffer) so that a request that does not parse gets
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
   grpc::ServerUnaryReactor* Download(grpc::CallbackServerContext* ctx,
-                                     const v1::DownloadRequest* request,
-                                     v1::DownloadResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
  private:
   const Downloader& downloader_;

@@ -11,14 +11,16 @@
 
 namespace conveyor::stages::filter {
 
-class FilterService final : public v1::FilterStage::CallbackService {
+class FilterService final : public v1::FilterStage::WithRawCallbackMethod_Filter<v1::FilterStage::CallbackService> {
  public:
   // `filterer` and `pool` must outlive the service.
   FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), pool_(pool) {}
 
+  // Raw (ByteBuffer) so that a request that does not parse gets
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
   grpc::ServerUnaryReactor* Filter(grpc::CallbackServerContext* ctx,
-                                   const v1::FilterRequest* request,
-                                   v1::FilterResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
  private:
   const Filterer& filterer_;

@@ -11,14 +11,16 @@
 
 namespace conveyor::stages::resize {
 
-class ResizeService final : public v1::ResizeStage::CallbackService {
+class ResizeService final : public v1::ResizeStage::WithRawCallbackMethod_Resize<v1::ResizeStage::CallbackService> {
  public:
   // `resizer` and `pool` must outlive the service.
   ResizeService(const Resizer& resizer, WorkerPool& pool) : resizer_(resizer), pool_(pool) {}
 
+  // Raw (ByteBuffer) so that a request that does not parse gets
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
   grpc::ServerUnaryReactor* Resize(grpc::CallbackServerContext* ctx,
-                                   const v1::ResizeRequest* request,
-                                   v1::ResizeResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
  private:
   const Resizer& resizer_;

@@ -5,14 +5,14 @@
 namespace conveyor::stages::upload {
 
 grpc::ServerUnaryReactor* UploadService::Upload(grpc::CallbackServerContext* context,
-                                                const conveyor::v1::UploadRequest* request,
-                                                conveyor::v1::UploadResponse* response) {
-  return RunUnary(context, request, response, pool_, "conveyor.v1.UploadStage/Upload",
-                  [this](const conveyor::v1::UploadRequest& req, conveyor::v1::UploadResponse& resp,
-                         CallScope& call) {
-                    return uploader_.Upload(req, resp, call.cancelled, call.deadline,
-                                            call.log_fields);
-                  });
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  return RunRawUnary<conveyor::v1::UploadRequest, conveyor::v1::UploadResponse>(
+      context, request, response, pool_, "conveyor.v1.UploadStage/Upload",
+      [this](const conveyor::v1::UploadRequest& req, conveyor::v1::UploadResponse& resp,
+             CallScope& call) {
+        return uploader_.Upload(req, resp, call.cancelled, call.deadline, call.log_fields);
+      });
 }
 
 }  // namespace conveyor::stages::upload

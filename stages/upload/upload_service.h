@@ -9,14 +9,16 @@
 
 namespace conveyor::stages::upload {
 
-class UploadService final : public conveyor::v1::UploadStage::CallbackService {
+class UploadService final : public conveyor::v1::UploadStage::WithRawCallbackMethod_Upload<conveyor::v1::UploadStage::CallbackService> {
  public:
   // Neither is owned; both must outlive the service.
   UploadService(const Uploader& uploader, WorkerPool& pool) : uploader_(uploader), pool_(pool) {}
 
+  // Raw (ByteBuffer) so that a request that does not parse gets
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
   grpc::ServerUnaryReactor* Upload(grpc::CallbackServerContext* context,
-                                   const conveyor::v1::UploadRequest* request,
-                                   conveyor::v1::UploadResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
  private:
   const Uploader& uploader_;

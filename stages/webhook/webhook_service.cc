@@ -6,9 +6,9 @@
 namespace conveyor::stages::webhook {
 
 grpc::ServerUnaryReactor* WebhookService::Deliver(grpc::CallbackServerContext* ctx,
-                                                  const v1::WebhookRequest* request,
-                                                  v1::WebhookResponse* response) {
-  return RunUnary(
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  return RunRawUnary<v1::WebhookRequest, v1::WebhookResponse>(
       ctx, request, response, pool_, "conveyor.v1.WebhookStage/Deliver",
       [this](const v1::WebhookRequest& req, v1::WebhookResponse& resp, CallScope& call) {
         WebhookStats stats;

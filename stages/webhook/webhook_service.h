@@ -11,14 +11,16 @@
 
 namespace conveyor::stages::webhook {
 
-class WebhookService final : public v1::WebhookStage::CallbackService {
+class WebhookService final : public v1::WebhookStage::WithRawCallbackMethod_Deliver<v1::WebhookStage::CallbackService> {
  public:
   // `sender` and `pool` must outlive the service.
   WebhookService(const WebhookSender& sender, WorkerPool& pool) : sender_(sender), pool_(pool) {}
 
+  // Raw (ByteBuffer) so that a request that does not parse gets
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
   grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* ctx,
-                                    const v1::WebhookRequest* request,
-                                    v1::WebhookResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
  private:
   const WebhookSender& sender_;

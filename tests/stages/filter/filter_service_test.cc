@@ -15,6 +15,7 @@
 #include "stages/common/status_details.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/stage_worker.h"
+#include "tests/stages/common/hostile_images.h"
 
 namespace conveyor::stages::filter {
 namespace {
@@ -200,6 +201,29 @@ TEST(FilterServiceFlagsTest, SigtermExitsZero) {
   FilterWorker worker;
   worker.process().Signal(SIGTERM);
   EXPECT_EQ(worker.process().Wait(absl::Seconds(20)), 0);
+}
+
+TEST_F(FilterServiceTest, DesyncJpegAndScanBombAreRefused) {
+  v1::FilterResponse response;
+  grpc::Status status = worker_->Call(
+      Request(hostile::HideBehindStuffedZero(
+                  hostile::WithFrameSize(hostile::RealJpeg(64, 48), 12000, 12000), 16, 16),
+              {Invert()}),
+      &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "NOT_AN_IMAGE");
+  status = worker_->Call(Request(hostile::ScanBomb(256, 256, 10000), {Invert()}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "TOO_MANY_SCANS");
+}
+
+TEST(FilterHostileTest, MaxScansFlagLowersTheLimit) {
+  FilterWorker worker({"--max-scans", "9"});
+  v1::FilterResponse response;
+  grpc::Status status = worker.Call(
+      Request(hostile::RealJpeg(64, 48, /*progressive=*/true), {Invert()}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "TOO_MANY_SCANS");
 }
 
 }  // namespace
