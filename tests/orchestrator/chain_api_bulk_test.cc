@@ -27,8 +27,8 @@ class NoStages : public StageClient {
     return nullptr;
   }
   std::string Target(conveyor::v1::StageKind) const override { return ""; }
-  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return absl::OkStatus();
+  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return {StageHealth::State::kUnreachable, "no stages here"};
   }
 };
 

@@ -36,8 +36,8 @@ class NoStages : public StageClient {
     return nullptr;
   }
   std::string Target(conveyor::v1::StageKind) const override { return ""; }
-  absl::Status CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return absl::UnimplementedError("no stages in this benchmark");
+  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return {StageHealth::State::kUnreachable, "no stages here"};
   }
 };
 
