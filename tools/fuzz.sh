@@ -69,6 +69,11 @@ limits_for() {
   esac
 }
 
+# CI: a fixed seed, so a red run replays the same mutations (more or fewer of
+# them with the machine's speed). By hand: a new seed each run.
+seed=()
+((ci)) && seed=(-seed="${CONVEYOR_FUZZ_SEED:-1}")
+
 failed=()
 for target in "${targets[@]}"; do
   binary="$build/fuzz/$target"
@@ -88,7 +93,7 @@ for target in "${targets[@]}"; do
   echo "fuzz.sh: $target for ${seconds}s (log $log)"
   # shellcheck disable=SC2046  # limits_for's words are separate flags
   if "$binary" -max_total_time="$seconds" $(limits_for "$target") -print_final_stats=1 \
-      -artifact_prefix="$artifacts/" "${dict[@]}" "${extra[@]}" "${corpora[@]}" >"$log" 2>&1; then
+      -artifact_prefix="$artifacts/" "${seed[@]}" "${dict[@]}" "${extra[@]}" "${corpora[@]}" >"$log" 2>&1; then
     grep -E '^stat::(number_of_executed_units|peak_rss_mb):' "$log" | tr '\n' ' ' || true
     echo
   else

@@ -85,16 +85,21 @@ Size LibpngSize(absl::string_view bytes) {
     png_destroy_read_struct(&png, nullptr, nullptr);
     return Size{};
   }
-  PngSource source{bytes};
+  // Only the signature and the IHDR chunk: libpng allocates some ancillary
+  // chunks (eXIf) at their declared length, up to 2 GiB, before reading
+  // them, and the size is all the harness wants. png_read_info then fails on
+  // the missing next chunk, after it has checked and stored IHDR.
+  PngSource source{bytes.substr(0, 8 + 8 + 13 + 4)};
   Size size;
   if (setjmp(png_jmpbuf(png)) != 0) {
+    // Zero until libpng has accepted an IHDR (it refuses zero sizes).
+    const png_uint_32 width = png_get_image_width(png, info);
+    const png_uint_32 height = png_get_image_height(png, info);
+    if (width != 0 && height != 0) size = Size{true, width, height};
     png_destroy_read_struct(&png, &info, nullptr);
-    return Size{};
+    return size;
   }
   png_set_read_fn(png, &source, PngRead);
-  // libpng allocates a chunk's declared length before reading it (up to
-  // 2 GiB); the harness only wants the IHDR it reads first.
-  png_set_chunk_malloc_max(png, 1 << 20);
   png_read_info(png, info);
   size = Size{true, png_get_image_width(png, info), png_get_image_height(png, info)};
   png_destroy_read_struct(&png, &info, nullptr);
