@@ -76,13 +76,16 @@ class CliTest : public ::testing::Test {
     TempDir dir;
     RedisServer redis;
     std::vector<std::unique_ptr<ServerProcess>> processes;
-    HttpTestServer http;
     std::string orchestrator;
     std::vector<std::string> orchestrator_flags;  // --redis-url and the targets
     std::string out_dir;
     std::string image;
     std::atomic<int> flaky_calls{0};
     std::atomic<int> webhooks{0};
+    // Last, so destroyed first: its handler threads read `image` and the
+    // counters until it has stopped (ASan: heap-use-after-free otherwise,
+    // from a /slow.jpg handler woken by the teardown).
+    HttpTestServer http;
   };
   static inline Stack* stack_ = nullptr;
 

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -44,7 +46,7 @@ std::string LoopbackAddress(int port) { return absl::StrCat("127.0.0.1:", port);
 
 ScopedProcess::ScopedProcess(std::vector<std::string> argv, std::string log_path,
                              std::vector<std::string> extra_env)
-    : log_path_(std::move(log_path)) {
+    : start_time_(absl::Now()), log_path_(std::move(log_path)) {
   std::vector<char*> args;
   for (auto& arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
@@ -77,7 +79,7 @@ bool ScopedProcess::running() {
   pid_t done = ::waitpid(pid_, &status, WNOHANG);
   if (done == pid_) {
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    pid_ = -1;
+    Reaped(std::exchange(pid_, -1));
     return false;
   }
   return true;
@@ -102,7 +104,25 @@ void ScopedProcess::Kill() {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   exit_code_ = 128 + SIGKILL;
-  pid_ = -1;
+  Reaped(std::exchange(pid_, -1));
+}
+
+void ScopedProcess::Reaped(pid_t pid) {
+  // The sanitizers write <dir>/{asan,ubsan}.<pid> (log_path in tools/test.sh),
+  // not the child's stderr: a report would otherwise pass unnoticed when the
+  // test only sees UNAVAILABLE, or kills the child anyway.
+  const char* dir = std::getenv("CONVEYOR_SANITIZER_REPORTS");
+  if (dir == nullptr || *dir == '\0') return;
+  for (const char* kind : {"asan", "ubsan"}) {
+    const std::string path = absl::StrCat(dir, "/", kind, ".", pid);
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0) continue;
+    // Pids are reused: an older report is another process's.
+    if (absl::TimeFromTimespec(info.st_mtim) < start_time_) continue;
+    std::fprintf(stderr, "process_fixture: sanitizer report of child %d (%s):\n%s\n", pid,
+                 path.c_str(), ReadFile(path).c_str());
+    std::abort();
+  }
 }
 
 namespace {

@@ -33,6 +33,11 @@ std::string LoopbackAddress(int port);
 // A child process started with fork/exec. stdout and stderr go to `log_path`
 // (appended), or are inherited if it is empty. The destructor sends SIGKILL
 // (if still running) and reaps it.
+//
+// In the sanitizer build (tools/test.sh sets CONVEYOR_SANITIZER_REPORTS and
+// the sanitizers' log_path), a child that wrote an ASan/UBSan/LSan report
+// fails the test: once the child is reaped, the report is printed and the
+// test process aborts, whatever the test saw of the child.
 class ScopedProcess {
  public:
   ScopedProcess(std::vector<std::string> argv, std::string log_path = "",
@@ -53,8 +58,11 @@ class ScopedProcess {
   const std::string& log_path() const { return log_path_; }
 
  private:
+  void Reaped(pid_t pid);
+
   pid_t pid_ = -1;
   int exit_code_ = -1;
+  absl::Time start_time_;
   std::string log_path_;
 };
 
