@@ -379,11 +379,20 @@ struct PngDecodeState {
 // palettes and low-depth gray expand, gray becomes three equal channels.
 // Rows read between two checks of the call's cancellation and deadline.
 constexpr png_uint_32 kPngRowsPerCheck = 64;
+// Largest ancillary chunk a PNG may have (ICC profiles are well below), and
+// how many ancillary chunks libpng keeps.
+constexpr png_alloc_size_t kPngMaxChunkBytes = 8 << 20;
+constexpr png_uint_32 kPngMaxChunks = 256;
 
 bool DecodePngInto(absl::string_view bytes, const ImageHeader& header, PngDecodeState& state,
                    cv::Mat& out) {
   state.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, PngErrorExit, PngSilence);
   if (state.png == nullptr) return false;
+  // libpng allocates an ancillary chunk (eXIf, iCCP, zTXt ...) at the length
+  // it declares before reading it: a 178-byte file made it allocate 64 MiB
+  // (tests/fuzz/findings). Bound what one chunk and all chunks may take.
+  png_set_chunk_malloc_max(state.png, kPngMaxChunkBytes);
+  png_set_chunk_cache_max(state.png, kPngMaxChunks);
   state.info = png_create_info_struct(state.png);
   state.end_info = png_create_info_struct(state.png);
   if (state.info == nullptr || state.end_info == nullptr) return false;

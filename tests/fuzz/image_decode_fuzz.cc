@@ -5,10 +5,7 @@
 // -rss_limit_mb sized for kMaxPixels, so a decoder that allocates for a
 // larger image than the header check saw is reported as an out-of-memory
 // finding even before it returns; -timeout bounds the CPU of one decode
-// (issue 10's progressive scan bomb).
-//
-// TODO(fuzz): when DecodeImage takes decode limits (issue 10 item 2,
-// --max-scans), pass max_scans = kMaxScans here.
+// (issue 10's progressive scan bomb), as does the decoder's own scan limit.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -26,7 +23,7 @@ namespace {
 // 4 MP: 12 MB of BGR output; tools/fuzz.sh's -malloc_limit_mb=64 leaves room
 // for a 16-bit RGBA PNG row buffer of that size, and no more.
 constexpr int64_t kMaxPixels = 4'000'000;
-[[maybe_unused]] constexpr int kMaxScans = 64;
+constexpr int kMaxScans = 64;
 
 [[noreturn]] void Finding(const char* what, const conveyor::ImageHeader& header,
                           const cv::Mat& image) {
@@ -37,7 +34,10 @@ constexpr int64_t kMaxPixels = 4'000'000;
 }
 
 void DecodeAndCheck(absl::string_view bytes, const conveyor::ImageHeader& header, int reduce) {
-  absl::StatusOr<cv::Mat> image = conveyor::DecodeImage(bytes, header, reduce);
+  conveyor::DecodeLimits limits;
+  limits.max_pixels = kMaxPixels;
+  limits.max_scans = kMaxScans;
+  absl::StatusOr<cv::Mat> image = conveyor::DecodeImage(bytes, header, limits, reduce);
   if (!image.ok()) return;
   const int64_t pixels = int64_t{image->cols} * image->rows;
   if (pixels > kMaxPixels) Finding("decoded more pixels than the limit", header, *image);
