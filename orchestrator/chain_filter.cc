@@ -4,6 +4,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "orchestrator/chain_validator.h"
 #include "orchestrator/clock.h"
 #include "orchestrator/scheduler.h"
 #include "stages/common/status_details.h"
@@ -39,19 +40,15 @@ struct FilterFields {
 };
 
 absl::Status CheckTime(const std::string& field, const google::protobuf::Timestamp* ts) {
-  // google.protobuf.Timestamp's own range: 0001-01-01 .. 9999-12-31.
-  if (ts != nullptr && (ts->seconds() < -62135596800 || ts->seconds() > 253402300799 ||
-                        ts->nanos() < 0 || ts->nanos() > 999999999)) {
-    return InvalidField(field, absl::StrCat("not a valid timestamp (seconds ", ts->seconds(),
-                                            ", nanos ", ts->nanos(), ")"));
-  }
-  return absl::OkStatus();
+  return ts == nullptr ? absl::OkStatus() : ValidateTimestamp(field, *ts);
 }
 
 absl::StatusOr<ListQuery> Convert(const FilterFields& f, const std::string& prefix) {
   if (!conveyor::v1::State_IsValid(f.state)) {
     return InvalidField(prefix + "state", absl::StrCat("unknown state ", f.state));
   }
+  // Label keys and values become Redis index keys: the spec's label rules.
+  if (absl::Status s = ValidateLabels(prefix + "labels", *f.labels); !s.ok()) return s;
   if (!conveyor::v1::StageKind_IsValid(f.stage)) {
     return InvalidField(prefix + "stage", absl::StrCat("unknown stage kind ", f.stage));
   }
