@@ -67,7 +67,7 @@ grpc::ServerUnaryReactor* RunUnaryWith(grpc::CallbackServerContext* ctx, const R
                                        std::shared_ptr<void> keep_alive) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  auto finish = [ctx, request, response, reactor, rpc, start, serialize,
+  auto finish = [request, response, reactor, rpc, start, serialize,
                  keep_alive](absl::Status status, const CallScope& scope) {
     if (status.ok()) status = serialize();
     LogUnaryCall(rpc, request->context().chain(), request->context().step_index(),

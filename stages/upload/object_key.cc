@@ -19,13 +19,6 @@ bool IsControl(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
-bool HasControl(absl::string_view text) {
-  for (char c : text) {
-    if (IsControl(c)) return true;
-  }
-  return false;
-}
-
 // Quotes a user value for an error message, with control bytes made visible.
 std::string Quoted(absl::string_view text) {
   std::string out = "\"";
