@@ -384,13 +384,33 @@ constexpr png_uint_32 kPngRowsPerCheck = 64;
 constexpr png_alloc_size_t kPngMaxChunkBytes = 8 << 20;
 constexpr png_uint_32 kPngMaxChunks = 256;
 
+// True if every chunk before the first IDAT fits in `bytes`. libpng
+// allocates an ancillary chunk (eXIf, iCCP, zTXt ...) at the length it
+// declares before reading it, and Debian's 1.6.39 does not apply
+// png_set_chunk_malloc_max to eXIf: a 178-byte file whose eXIf declared
+// 64 MiB made it allocate that much (image_decode_fuzz; the file is in its
+// seed corpus). A chunk longer than the file is corrupt anyway.
+bool PngChunksFit(absl::string_view bytes) {
+  size_t at = 8;  // after the signature
+  while (at + 8 <= bytes.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const uint64_t length = (uint64_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+    if (absl::string_view(bytes.data() + at + 4, 4) == "IDAT") return true;
+    if (length + 12 > bytes.size() - at) return false;
+    at += static_cast<size_t>(length) + 12;
+  }
+  return true;
+}
+
 bool DecodePngInto(absl::string_view bytes, const ImageHeader& header, PngDecodeState& state,
                    cv::Mat& out) {
+  if (!PngChunksFit(bytes)) {
+    state.report.stop = DecodeStop::kCorrupt;
+    return false;
+  }
   state.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, PngErrorExit, PngSilence);
   if (state.png == nullptr) return false;
-  // libpng allocates an ancillary chunk (eXIf, iCCP, zTXt ...) at the length
-  // it declares before reading it: a 178-byte file made it allocate 64 MiB
-  // (tests/fuzz/findings). Bound what one chunk and all chunks may take.
+  // Bound what one ancillary chunk and all of them may take.
   png_set_chunk_malloc_max(state.png, kPngMaxChunkBytes);
   png_set_chunk_cache_max(state.png, kPngMaxChunks);
   state.info = png_create_info_struct(state.png);

@@ -153,6 +153,20 @@ TEST(ImageCodecTest, CorruptPixelDataIsInvalidArgument) {
   EXPECT_EQ(ErrorReason(image.status()), kReasonNotAnImage);
 }
 
+TEST(ImageCodecTest, PngChunkLongerThanTheFileIsRefusedWithoutAllocatingIt) {
+  // An eXIf chunk declaring 64 MiB in a file of a few hundred bytes: libpng
+  // would allocate the declared length before reading (a fuzz finding).
+  const std::string png = Encode(cv::Mat(3, 5, CV_8UC3, cv::Scalar(1, 2, 3)), ".png");
+  std::string chunk = std::string("\x04\x00\x00\x1a", 4) + "eXIfMM\0*";
+  constexpr size_t kAfterIhdr = 8 + 25;
+  const std::string hostile = png.substr(0, kAfterIhdr) + chunk + png.substr(kAfterIhdr);
+  auto header = CheckDeclaredSize(hostile, kDefaultMaxPixels);
+  ASSERT_TRUE(header.ok()) << header.status();
+  auto image = DecodeImage(hostile, *header);
+  ASSERT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(image.status()), kReasonNotAnImage);
+}
+
 TEST(ImageCodecTest, ReducedJpegDecodeRoundsSidesUp) {
   std::string jpeg = Encode(Gradient(1001, 601), ".jpg");
   auto header = CheckDeclaredSize(jpeg, kDefaultMaxPixels);
