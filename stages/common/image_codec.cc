@@ -384,19 +384,19 @@ constexpr png_uint_32 kPngRowsPerCheck = 64;
 constexpr png_alloc_size_t kPngMaxChunkBytes = 8 << 20;
 constexpr png_uint_32 kPngMaxChunks = 256;
 
-// True if every chunk before the first IDAT fits in `bytes`. libpng
-// allocates an ancillary chunk (eXIf, iCCP, zTXt ...) at the length it
-// declares before reading it, and Debian's 1.6.39 does not apply
-// png_set_chunk_malloc_max to eXIf: a 178-byte file whose eXIf declared
-// 64 MiB made it allocate that much (image_decode_fuzz; the file is in its
-// seed corpus). A chunk longer than the file is corrupt anyway.
+// True if every chunk up to IEND fits in `bytes`. libpng allocates an
+// ancillary chunk (eXIf, iCCP, zTXt ...) at the length it declares before
+// reading it, before or after the image data, and Debian's 1.6.39 does not
+// apply png_set_chunk_malloc_max to eXIf: 200-byte files whose eXIf declared
+// 64 MiB and 1 GiB made it allocate that much (image_decode_fuzz; both are in
+// its seed corpus). A chunk longer than the file is corrupt anyway.
 bool PngChunksFit(absl::string_view bytes) {
   size_t at = 8;  // after the signature
   while (at + 8 <= bytes.size()) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
     const uint64_t length = (uint64_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
-    if (absl::string_view(bytes.data() + at + 4, 4) == "IDAT") return true;
     if (length + 12 > bytes.size() - at) return false;
+    if (absl::string_view(bytes.data() + at + 4, 4) == "IEND") return true;
     at += static_cast<size_t>(length) + 12;
   }
   return true;
