@@ -186,28 +186,36 @@ TEST(ResizeServiceFlagsTest, FullWorkerAnswersResourceExhausted) {
   // Probe with quick calls while the slow call holds the only thread: they are
   // refused at once. A probe may win the race for the thread, refusing the
   // slow call instead; then the slow call is sent again. Bounded in count.
+  // A refusal only counts if the slow call it raced then succeeds: a quick
+  // probe can also be refused for the moment the previous probe's thread
+  // takes to return to the pool, while a refused slow call's answer is still
+  // on its way. Then the round starts over (bounded).
   std::unique_ptr<PendingCall<v1::ResizeResponse>> slow_call;
   bool exhausted = false;
-  for (int i = 0; i < 500 && !exhausted; ++i) {
-    if (slow_call == nullptr || slow_call->Done()) {
-      if (slow_call != nullptr) {
-        ASSERT_EQ(slow_call->status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-            << "the slow call finished before any probe was refused";
+  for (int round = 0; round < 20 && !exhausted; ++round) {
+    slow_call = nullptr;
+    for (int i = 0; i < 500 && !exhausted; ++i) {
+      if (slow_call == nullptr || slow_call->Done()) {
+        if (slow_call != nullptr) {
+          ASSERT_EQ(slow_call->status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+              << "the slow call finished before any probe was refused";
+        }
+        slow_call = std::make_unique<PendingCall<v1::ResizeResponse>>();
+        worker.stub().async()->Resize(&slow_call->context, &slow, &slow_call->response,
+                                       slow_call->Completion());
       }
-      slow_call = std::make_unique<PendingCall<v1::ResizeResponse>>();
-      worker.stub().async()->Resize(&slow_call->context, &slow, &slow_call->response,
-                                     slow_call->Completion());
+      v1::ResizeResponse response;
+      grpc::Status status = worker.Call(quick, &response);
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !slow_call->Done()) {
+        exhausted = true;
+      } else if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ASSERT_TRUE(status.ok()) << status.error_message();
+      }
     }
-    v1::ResizeResponse response;
-    grpc::Status status = worker.Call(quick, &response);
-    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !slow_call->Done()) {
-      exhausted = true;
-    } else if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
-      ASSERT_TRUE(status.ok()) << status.error_message();
-    }
+    ASSERT_TRUE(slow_call->Wait(absl::Seconds(60)));
+    if (!slow_call->status().ok()) exhausted = false;
   }
   EXPECT_TRUE(exhausted);
-  ASSERT_TRUE(slow_call->Wait(absl::Seconds(60)));
   EXPECT_TRUE(slow_call->status().ok()) << slow_call->status().error_message();
   EXPECT_EQ(slow_call->response.image().width(), 9000);
   // Free again once the slow call is done. The client may see the slow
