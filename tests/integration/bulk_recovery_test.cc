@@ -56,27 +56,6 @@ v1::Step Filter() {
   return OneAttempt(s);
 }
 
-// Health/Check on a fresh channel each time (no reconnect backoff carried
-// over from an attempt made before the server listened).
-absl::Status WaitServing(const std::string& address, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
-    grpc::health::v1::HealthCheckResponse resp;
-    if (stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
-        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrCat(address, " not serving"));
-}
-
 // "<chain> <step> <attempt> <outcome>" lines of a flaky worker, by chain.
 std::map<std::string, std::vector<std::string>> CallsByChain(const std::string& path) {
   std::map<std::string, std::vector<std::string>> out;
@@ -113,7 +92,7 @@ class BulkRecoveryTest : public ::testing::Test {
     w.process = std::make_unique<ServerProcess>(argv, logs_.back());
     w.address = w.process->address();
     EXPECT_TRUE(w.process->started().ok()) << w.process->started();
-    EXPECT_TRUE(WaitServing(w.address, absl::Seconds(10)).ok());
+    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(w.address, absl::Seconds(10)).ok());
     return w;
   }
 
@@ -130,7 +109,7 @@ class BulkRecoveryTest : public ::testing::Test {
         logs_.back());
     address_ = orchestrator_->address();
     ASSERT_TRUE(orchestrator_->started().ok()) << orchestrator_->started();
-    ASSERT_TRUE(WaitServing(address_, absl::Seconds(10)).ok());
+    ASSERT_TRUE(conveyor::testing::WaitForGrpcServing(address_, absl::Seconds(10)).ok());
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     stub_ = v1::Orchestrator::NewStub(

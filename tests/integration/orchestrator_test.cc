@@ -84,28 +84,6 @@ std::vector<std::string> Of(const CallMap& calls, const std::string& chain, int 
   return it == calls.end() ? std::vector<std::string>{} : it->second;
 }
 
-// Like testing::WaitForGrpcServing, but each attempt uses a fresh channel
-// with its own subchannel pool, so no reconnect backoff from an attempt made
-// before the server listened delays the next one.
-absl::Status WaitServing(const std::string& address, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
-    grpc::health::v1::HealthCheckResponse resp;
-    if (stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
-        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrCat(address, " not serving"));
-}
-
 bool IsTerminal(v1::State s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
 }
@@ -136,7 +114,7 @@ class OrchestratorTest : public ::testing::Test {
     s.process = &s.server->process();
     s.address = s.server->address();
     EXPECT_TRUE(s.server->started().ok()) << s.server->started();
-    EXPECT_TRUE(WaitServing(s.address, absl::Seconds(10)).ok()) << log;
+    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(s.address, absl::Seconds(10)).ok()) << log;
   }
 
   // A flaky test worker (ResizeStage + FilterStage).

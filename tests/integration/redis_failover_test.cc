@@ -87,25 +87,6 @@ struct GrpcProcess {
   std::string log;
 };
 
-absl::Status WaitServing(const std::string& address, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
-    grpc::health::v1::HealthCheckResponse resp;
-    if (stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
-        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrCat(address, " not serving"));
-}
-
 // Starts `binary --listen 127.0.0.1:0 flags...` and reads the bound port
 // from its "msg=serving ... port=N" line.
 GrpcProcess StartGrpc(const std::string& dir, const std::string& binary,
@@ -126,7 +107,7 @@ GrpcProcess StartGrpc(const std::string& dir, const std::string& binary,
   }
   EXPECT_FALSE(p.address.empty()) << binary << " did not report a port:\n" << ReadFile(p.log);
   if (!p.address.empty()) {
-    EXPECT_TRUE(WaitServing(p.address, absl::Seconds(20)).ok()) << binary;
+    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(p.address, absl::Seconds(20)).ok()) << binary;
   }
   return p;
 }
