@@ -525,7 +525,15 @@ void Dispatcher::Handle(const QueueEntry& entry) {
     absl::MutexLock lock(&mu_);
     // Stopping: leave the entry pending; another replica reclaims it.
     if (stopping_) return;
-    if (in_flight_.count(entry.id) > 0 || waiting_ids_.count(entry.id) > 0) return;  // ours
+    if (waiting_ids_.count(entry.id) > 0) return;  // ours, waiting
+    if (in_flight_.count(entry.id) > 0) {
+      // Still held by the handling that just parked it (the prober can
+      // release an entry before that handling frees its slot): look again
+      // shortly instead of dropping it.
+      deferred_.emplace_back(absl::Now() + kRedisRetryDelay, entry);
+      prober_cv_.Signal();
+      return;
+    }
     // A stage in an outage takes no calls: its entries go straight to wait.
     if (Flow(entry.kind).outage.ok() && !HasCapacity(entry.kind)) {
       backlog_.push_back(entry);
