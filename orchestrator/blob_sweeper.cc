@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "stages/common/log.h"
+#include "common/log.h"
 
 namespace conveyor::orchestrator {
 namespace {

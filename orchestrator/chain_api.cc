@@ -2,7 +2,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -18,9 +17,10 @@
 #include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
-#include "stages/common/image_header.h"
-#include "stages/common/log.h"
-#include "stages/common/status_details.h"
+#include "common/image_header.h"
+#include "common/sha256.h"
+#include "common/log.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 
@@ -47,16 +47,10 @@ std::string SpecHash(const conveyor::v1::ChainSpec& spec, const std::string& sou
     coded.SetSerializationDeterministic(true);
     spec.SerializeToCodedStream(&coded);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, serialized.data(), serialized.size());
-  EVP_DigestUpdate(ctx, source.data(), source.size());
-  EVP_DigestFinal_ex(ctx, digest, &digest_len);
-  EVP_MD_CTX_free(ctx);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), digest_len));
+  Sha256 hash;
+  hash.Update(serialized);
+  hash.Update(source);
+  return hash.FinishHex();
 }
 
 // The word a Redis error reply starts with ("OOM", "WRONGTYPE", "ERR"), or ""

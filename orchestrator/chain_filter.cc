@@ -7,7 +7,7 @@
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/clock.h"
 #include "orchestrator/scheduler.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/duration.pb.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 namespace {

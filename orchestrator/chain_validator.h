@@ -22,7 +22,7 @@
 #include "conveyor/v1/chain.pb.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "stages/common/stage_kind.h"
+#include "common/stage_kind.h"
 
 namespace conveyor::orchestrator {
 

@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
-#include "stages/common/log.h"
-#include "stages/common/status_details.h"
+#include "common/log.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 

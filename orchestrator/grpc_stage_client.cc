@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "conveyor/v1/stages.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "stages/common/grpc_status.h"
+#include "common/grpc_status.h"
 
 namespace conveyor::orchestrator {
 

@@ -17,10 +17,10 @@
 #include "orchestrator/redis/redis_connection.h"
 #include "orchestrator/redis_chain_store.h"
 #include "orchestrator/scheduler.h"
-#include "stages/common/log.h"
-#include "stages/common/server.h"
-#include "stages/common/server_flags.h"
-#include "stages/common/worker_pool.h"
+#include "common/log.h"
+#include "common/server.h"
+#include "common/server_flags.h"
+#include "common/worker_pool.h"
 
 namespace {
 

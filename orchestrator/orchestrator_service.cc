@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "orchestrator/scheduler.h"
-#include "stages/common/grpc_status.h"
-#include "stages/common/log.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
 
 namespace conveyor::orchestrator {
 

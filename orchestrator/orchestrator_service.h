@@ -10,7 +10,7 @@
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/chain_store.h"
-#include "stages/common/worker_pool.h"
+#include "common/worker_pool.h"
 
 namespace conveyor::orchestrator {
 

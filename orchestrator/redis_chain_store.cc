@@ -15,7 +15,7 @@
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis/scripts.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 

@@ -10,7 +10,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 

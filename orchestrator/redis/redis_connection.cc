@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "stages/common/log.h"
+#include "common/log.h"
 
 namespace conveyor::orchestrator {
 namespace {

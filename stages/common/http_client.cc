@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "stages/common/http_client.h"
-#include "stages/common/server_flags.h"
+#include "common/server_flags.h"
 #include "stages/common/ssrf_guard.h"
 
 namespace conveyor {

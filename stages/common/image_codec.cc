@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 namespace {

@@ -30,7 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 
 namespace conveyor {
 

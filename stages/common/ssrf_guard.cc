@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/rpc/error_details.pb.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 namespace {

@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 #include "stages/common/ssrf_guard.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::stages::download {
 namespace {

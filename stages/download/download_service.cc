@@ -1,7 +1,7 @@
 #include "stages/download/download_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/unary_call.h"
+#include "common/unary_call.h"
 
 namespace conveyor::stages::download {
 

@@ -6,7 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "conveyor/v1/stages.grpc.pb.h"
-#include "stages/common/worker_pool.h"
+#include "common/worker_pool.h"
 #include "stages/download/download.h"
 
 namespace conveyor::stages::download {

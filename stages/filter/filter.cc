@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::stages::filter {
 namespace {

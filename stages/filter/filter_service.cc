@@ -1,7 +1,7 @@
 #include "stages/filter/filter_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/unary_call.h"
+#include "common/unary_call.h"
 
 namespace conveyor::stages::filter {
 

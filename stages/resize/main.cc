@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 
-#include "stages/common/server.h"
-#include "stages/common/server_flags.h"
-#include "stages/common/worker_pool.h"
+#include "common/server.h"
+#include "common/server_flags.h"
+#include "common/worker_pool.h"
 #include "stages/resize/resize.h"
 #include "stages/resize/resize_service.h"
 

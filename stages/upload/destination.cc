@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "stages/upload/object_key.h"
 
 namespace conveyor::stages::upload {

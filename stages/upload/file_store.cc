@@ -11,10 +11,10 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "stages/upload/destination.h"
 #include "stages/upload/s3_store.h"
-#include "stages/upload/sha256.h"
+#include "common/sha256.h"
 
 namespace conveyor::stages::upload {
 namespace {

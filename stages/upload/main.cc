@@ -9,9 +9,9 @@
 #include <string>
 
 #include "absl/types/optional.h"
-#include "stages/common/server.h"
-#include "stages/common/server_flags.h"
-#include "stages/common/worker_pool.h"
+#include "common/server.h"
+#include "common/server_flags.h"
+#include "common/worker_pool.h"
 #include "stages/upload/file_store.h"
 #include "stages/upload/s3_store.h"
 #include "stages/upload/upload_service.h"

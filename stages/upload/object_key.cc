@@ -6,8 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "stages/common/status_details.h"
-#include "stages/common/step_context.h"
+#include "common/status_details.h"
+#include "common/step_context.h"
 
 namespace conveyor::stages::upload {
 namespace {

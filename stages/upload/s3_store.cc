@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "stages/upload/destination.h"
 
 namespace conveyor::stages::upload {

@@ -1,6 +1,6 @@
 #include "stages/upload/upload_service.h"
 
-#include "stages/common/unary_call.h"
+#include "common/unary_call.h"
 
 namespace conveyor::stages::upload {
 

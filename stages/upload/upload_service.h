@@ -4,7 +4,7 @@
 #define CONVEYOR_STAGES_UPLOAD_UPLOAD_SERVICE_H_
 
 #include "conveyor/v1/stages.grpc.pb.h"
-#include "stages/common/worker_pool.h"
+#include "common/worker_pool.h"
 #include "stages/upload/uploader.h"
 
 namespace conveyor::stages::upload {

@@ -3,11 +3,11 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
-#include "stages/common/image_header.h"
-#include "stages/common/status_details.h"
+#include "common/image_header.h"
+#include "common/status_details.h"
 #include "stages/upload/destination.h"
 #include "stages/upload/object_key.h"
-#include "stages/upload/sha256.h"
+#include "common/sha256.h"
 
 namespace conveyor::stages::upload {
 

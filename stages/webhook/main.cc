@@ -5,9 +5,9 @@
 
 #include "stages/common/http_client.h"
 #include "stages/common/http_client_flags.h"
-#include "stages/common/server.h"
-#include "stages/common/server_flags.h"
-#include "stages/common/worker_pool.h"
+#include "common/server.h"
+#include "common/server_flags.h"
+#include "common/worker_pool.h"
 #include "stages/webhook/signature.h"
 #include "stages/webhook/webhook.h"
 #include "stages/webhook/webhook_service.h"

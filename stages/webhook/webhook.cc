@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "stages/common/ssrf_guard.h"
-#include "stages/common/status_details.h"
-#include "stages/common/step_context.h"
+#include "common/status_details.h"
+#include "common/step_context.h"
 #include "stages/webhook/signature.h"
 
 namespace conveyor::stages::webhook {

@@ -41,7 +41,7 @@ inline constexpr absl::string_view kHttpStatus = "HTTP_STATUS";
 
 // "msg_<chain id>_<step index>" from the step context; a call without a chain
 // gets "msg_adhoc_<32 random hex digits>". The context must have passed
-// ChainIdOfContext (stages/common/step_context.h); Deliver checks it.
+// ChainIdOfContext (common/step_context.h); Deliver checks it.
 std::string DeliveryId(const v1::StepContext& context);
 
 // The envelope above, with `now` as its timestamp.

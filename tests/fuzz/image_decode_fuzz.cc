@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "stages/common/image_codec.h"
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Differential fuzzing of the header parser (stages/common/image_header.h)
+// Differential fuzzing of the header parser (common/image_header.h)
 // against the decoders' own header reads: jpeg_read_header, png_read_info and
 // WebPGetFeatures. The header check exists to predict what the decoder will
 // do (the decompression-bomb guard trusts its size), so whenever both accept
@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // What every Conveyor server promises (the five stage workers and the
-// orchestrator, all on stages/common/server.cc): server reflection that lets
+// orchestrator, all on common/server.cc): server reflection that lets
 // grpcurl list and describe everything, grpc.health.v1 included (its
 // descriptor served, unlike gRPC's default health service); health per
 // service besides ""; the bound port reported through --port-file; a clear

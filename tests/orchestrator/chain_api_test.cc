@@ -16,7 +16,7 @@
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis_chain_store.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 

@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 
 #include "orchestrator/scheduler.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 
 namespace conveyor::orchestrator {

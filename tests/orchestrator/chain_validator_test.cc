@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::orchestrator {
 namespace {

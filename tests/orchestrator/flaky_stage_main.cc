@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "conveyor/v1/stages.grpc.pb.h"
-#include "stages/common/grpc_status.h"
-#include "stages/common/server.h"
-#include "stages/common/server_flags.h"
+#include "common/grpc_status.h"
+#include "common/server.h"
+#include "common/server_flags.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 
 namespace conveyor::orchestrator {

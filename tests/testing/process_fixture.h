@@ -66,7 +66,7 @@ class ScopedProcess {
   std::string log_path_;
 };
 
-// Polls `port_file` until a server (stages/common/server.h, --port-file)
+// Polls `port_file` until a server (common/server.h, --port-file)
 // wrote its bound port there; fails at once if `process` exits first (its
 // log's last lines in the message), or after `timeout`.
 absl::StatusOr<int> WaitForPortFile(const std::string& port_file, ScopedProcess& process,

@@ -18,7 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/redis_chain_store.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 

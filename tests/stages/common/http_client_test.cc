@@ -13,7 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/stages/common/hostile_images.h"
 
 namespace conveyor {

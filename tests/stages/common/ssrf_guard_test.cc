@@ -8,7 +8,7 @@
 #include <ostream>
 #include <string>
 
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "tests/testing/http_test_server.h"
 
 namespace conveyor::stages::download {

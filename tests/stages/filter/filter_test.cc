@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "stages/common/image_header.h"
-#include "stages/common/status_details.h"
+#include "common/image_header.h"
+#include "common/status_details.h"
 
 namespace conveyor::stages::filter {
 namespace {

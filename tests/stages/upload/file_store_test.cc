@@ -12,8 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/types/optional.h"
-#include "stages/common/status_details.h"
-#include "stages/upload/sha256.h"
+#include "common/status_details.h"
+#include "common/sha256.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::stages::upload {

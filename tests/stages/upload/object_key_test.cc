@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::stages::upload {
 namespace {

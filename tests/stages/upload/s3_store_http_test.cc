@@ -21,9 +21,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "stages/upload/s3_store.h"
-#include "stages/upload/sha256.h"
+#include "common/sha256.h"
 
 namespace conveyor::stages::upload {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor::stages::upload {
 namespace {

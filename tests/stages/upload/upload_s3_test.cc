@@ -7,8 +7,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
-#include "stages/upload/sha256.h"
+#include "common/status_details.h"
+#include "common/sha256.h"
 #include "tests/stages/upload/upload_worker.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/s3rver_fixture.h"

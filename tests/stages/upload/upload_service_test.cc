@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "stages/common/status_details.h"
-#include "stages/upload/sha256.h"
+#include "common/status_details.h"
+#include "common/sha256.h"
 #include "tests/stages/upload/upload_worker.h"
 #include "tests/testing/process_fixture.h"
 

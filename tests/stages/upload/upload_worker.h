@@ -19,7 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "conveyor/v1/stages.grpc.pb.h"
-#include "stages/common/grpc_status.h"
+#include "common/grpc_status.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::stages::upload::testing {

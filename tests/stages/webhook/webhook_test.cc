@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 #include "stages/webhook/signature.h"
 
 namespace conveyor::stages::webhook {

@@ -1,7 +1,7 @@
 // SHA-256 over OpenSSL's EVP interface, fed incrementally so a writer can hash
 // the bytes as it writes them.
-#ifndef CONVEYOR_STAGES_UPLOAD_SHA256_H_
-#define CONVEYOR_STAGES_UPLOAD_SHA256_H_
+#ifndef CONVEYOR_COMMON_SHA256_H_
+#define CONVEYOR_COMMON_SHA256_H_
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 
 struct evp_md_ctx_st;
 
-namespace conveyor::stages::upload {
+namespace conveyor {
 
 // Not thread-safe; one per stream of bytes.
 class Sha256 {
@@ -35,6 +35,6 @@ class Sha256 {
 // SHA-256 of `bytes` as 64 lowercase hex digits.
 std::string Sha256Hex(absl::string_view bytes);
 
-}  // namespace conveyor::stages::upload
+}  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_UPLOAD_SHA256_H_
+#endif  // CONVEYOR_COMMON_SHA256_H_

@@ -4,8 +4,8 @@
 // detail messages (BadRequest, ErrorInfo) as payloads, so that the edge
 // (grpc_status.h) can send them as a google.rpc.Status that grpcurl and every
 // gRPC client can decode.
-#ifndef CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
-#define CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
+#ifndef CONVEYOR_COMMON_STATUS_DETAILS_H_
+#define CONVEYOR_COMMON_STATUS_DETAILS_H_
 
 #include <string>
 #include <utility>
@@ -58,4 +58,4 @@ absl::Status FromRpcStatus(const google::rpc::Status& status);
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_STATUS_DETAILS_H_
+#endif  // CONVEYOR_COMMON_STATUS_DETAILS_H_

@@ -1,10 +1,10 @@
-#include "stages/common/grpc_status.h"
+#include "common/grpc_status.h"
 
 #include <string>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 namespace {

@@ -6,8 +6,8 @@
 // orchestrator only ever sends "chains/<32 hex digits>", but a worker also
 // serves direct calls, and a chain name with CR/LF, '/' or ".." would inject
 // headers or escape a key. Pure functions, no gRPC.
-#ifndef CONVEYOR_STAGES_COMMON_STEP_CONTEXT_H_
-#define CONVEYOR_STAGES_COMMON_STEP_CONTEXT_H_
+#ifndef CONVEYOR_COMMON_STEP_CONTEXT_H_
+#define CONVEYOR_COMMON_STEP_CONTEXT_H_
 
 #include <cstddef>
 #include <string>
@@ -31,4 +31,4 @@ inline constexpr absl::string_view kReasonInvalidChainName = "INVALID_CHAIN_NAME
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_STEP_CONTEXT_H_
+#endif  // CONVEYOR_COMMON_STEP_CONTEXT_H_

@@ -1,4 +1,4 @@
-#include "stages/upload/sha256.h"
+#include "common/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -6,7 +6,7 @@
 
 #include "absl/strings/escaping.h"
 
-namespace conveyor::stages::upload {
+namespace conveyor {
 
 void Sha256::CtxDeleter::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
 
@@ -36,4 +36,4 @@ std::string Sha256Hex(absl::string_view bytes) {
   return hash.FinishHex();
 }
 
-}  // namespace conveyor::stages::upload
+}  // namespace conveyor

@@ -1,8 +1,8 @@
 // Command-line flags shared by every server binary, with CONVEYOR_*
 // environment variables as fallbacks (a flag given on the command line wins).
 // Included only by main.cc files: CLI11 is a heavy header.
-#ifndef CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
-#define CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
+#ifndef CONVEYOR_COMMON_SERVER_FLAGS_H_
+#define CONVEYOR_COMMON_SERVER_FLAGS_H_
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/optional.h"
 #include "absl/time/time.h"
-#include "stages/common/server.h"
+#include "common/server.h"
 
 namespace conveyor {
 
@@ -93,4 +93,4 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_SERVER_FLAGS_H_
+#endif  // CONVEYOR_COMMON_SERVER_FLAGS_H_

@@ -1,4 +1,4 @@
-#include "stages/common/server.h"
+#include "common/server.h"
 
 #include <errno.h>
 #include <grpc/support/log.h>
@@ -21,8 +21,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "stages/common/health_service.h"
-#include "stages/common/log.h"
+#include "common/health_service.h"
+#include "common/log.h"
 
 namespace conveyor {
 namespace {

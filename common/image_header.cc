@@ -1,5 +1,5 @@
 #include "absl/strings/string_view.h"
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 
 #include <cstring>
 

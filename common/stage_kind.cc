@@ -1,4 +1,4 @@
-#include "stages/common/stage_kind.h"
+#include "common/stage_kind.h"
 
 namespace conveyor {
 

@@ -1,5 +1,5 @@
 #include "absl/strings/string_view.h"
-#include "stages/common/unary_call.h"
+#include "common/unary_call.h"
 
 #include <chrono>
 

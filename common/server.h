@@ -7,8 +7,8 @@
 //     ... parse flags into ServerOptions, build services ...
 //     return conveyor::RunServer(options, {&service});
 //   }
-#ifndef CONVEYOR_STAGES_COMMON_SERVER_H_
-#define CONVEYOR_STAGES_COMMON_SERVER_H_
+#ifndef CONVEYOR_COMMON_SERVER_H_
+#define CONVEYOR_COMMON_SERVER_H_
 
 #include <cstdint>
 #include <functional>
@@ -68,7 +68,7 @@ struct ServerHooks {
 // main(), before any thread exists.
 void BlockTerminationSignals();
 
-// Serves `services` plus grpc.health.v1 (stages/common/health_service.h:
+// Serves `services` plus grpc.health.v1 (common/health_service.h:
 // status "" and one per registered service, e.g. "conveyor.v1.ResizeStage")
 // and server reflection until SIGTERM or SIGINT, then: health NOT_SERVING,
 // stop accepting, wait up to options.shutdown_grace for in-flight calls,
@@ -82,4 +82,4 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_SERVER_H_
+#endif  // CONVEYOR_COMMON_SERVER_H_

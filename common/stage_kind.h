@@ -1,6 +1,6 @@
 // Names of the five stages, shared by the orchestrator and the CLI.
-#ifndef CONVEYOR_STAGES_COMMON_STAGE_KIND_H_
-#define CONVEYOR_STAGES_COMMON_STAGE_KIND_H_
+#ifndef CONVEYOR_COMMON_STAGE_KIND_H_
+#define CONVEYOR_COMMON_STAGE_KIND_H_
 
 #include "absl/strings/string_view.h"
 #include "conveyor/v1/chain.pb.h"
@@ -16,4 +16,4 @@ v1::StageKind StepKind(const v1::Step& step);
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_STAGE_KIND_H_
+#endif  // CONVEYOR_COMMON_STAGE_KIND_H_

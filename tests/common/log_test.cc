@@ -1,4 +1,4 @@
-#include "stages/common/log.h"
+#include "common/log.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

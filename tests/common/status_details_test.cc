@@ -1,4 +1,4 @@
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 #include <gtest/gtest.h>
 

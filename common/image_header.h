@@ -4,8 +4,8 @@
 // Download uses it to refuse non-image bytes whatever the Content-Type says;
 // resize and filter use the declared size to refuse decompression bombs before
 // a full decode.
-#ifndef CONVEYOR_STAGES_COMMON_IMAGE_HEADER_H_
-#define CONVEYOR_STAGES_COMMON_IMAGE_HEADER_H_
+#ifndef CONVEYOR_COMMON_IMAGE_HEADER_H_
+#define CONVEYOR_COMMON_IMAGE_HEADER_H_
 
 #include <cstdint>
 #include "absl/strings/string_view.h"
@@ -33,4 +33,4 @@ absl::StatusOr<ImageHeader> ParseImageHeader(absl::string_view bytes);
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_IMAGE_HEADER_H_
+#endif  // CONVEYOR_COMMON_IMAGE_HEADER_H_

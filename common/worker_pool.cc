@@ -1,4 +1,4 @@
-#include "stages/common/worker_pool.h"
+#include "common/worker_pool.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include "stages/common/health_service.h"
+#include "common/health_service.h"
 
 #include <utility>
 #include <vector>

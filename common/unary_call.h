@@ -11,8 +11,8 @@
 //
 // The work runs on `pool`; if the pool is full the call finishes at once with
 // RESOURCE_EXHAUSTED. One log line is written per call when it finishes.
-#ifndef CONVEYOR_STAGES_COMMON_UNARY_CALL_H_
-#define CONVEYOR_STAGES_COMMON_UNARY_CALL_H_
+#ifndef CONVEYOR_COMMON_UNARY_CALL_H_
+#define CONVEYOR_COMMON_UNARY_CALL_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -27,10 +27,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "stages/common/grpc_status.h"
-#include "stages/common/log.h"
-#include "stages/common/status_details.h"
-#include "stages/common/worker_pool.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "common/status_details.h"
+#include "common/worker_pool.h"
 
 namespace conveyor {
 
@@ -150,4 +150,4 @@ grpc::ServerUnaryReactor* RunRawUnary(grpc::CallbackServerContext* ctx,
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_UNARY_CALL_H_
+#endif  // CONVEYOR_COMMON_UNARY_CALL_H_

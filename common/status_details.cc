@@ -1,5 +1,5 @@
 #include "absl/strings/string_view.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 #include <string>
 

@@ -4,8 +4,8 @@
 // stage client (the orchestrator) reads back. Details travel as a serialized
 // google.rpc.Status in grpc::Status's third argument, i.e. the standard
 // `grpc-status-details-bin` trailer.
-#ifndef CONVEYOR_STAGES_COMMON_GRPC_STATUS_H_
-#define CONVEYOR_STAGES_COMMON_GRPC_STATUS_H_
+#ifndef CONVEYOR_COMMON_GRPC_STATUS_H_
+#define CONVEYOR_COMMON_GRPC_STATUS_H_
 
 #include <grpcpp/support/status.h>
 
@@ -31,4 +31,4 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_GRPC_STATUS_H_
+#endif  // CONVEYOR_COMMON_GRPC_STATUS_H_

@@ -1,5 +1,5 @@
 #include "absl/strings/string_view.h"
-#include "stages/common/log.h"
+#include "common/log.h"
 
 #include <unistd.h>
 

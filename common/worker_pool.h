@@ -7,8 +7,8 @@
 //
 // Thread-safe. The destructor (or Shutdown) stops intake, runs every task
 // already accepted and joins the threads: accepted work is never dropped.
-#ifndef CONVEYOR_STAGES_COMMON_WORKER_POOL_H_
-#define CONVEYOR_STAGES_COMMON_WORKER_POOL_H_
+#ifndef CONVEYOR_COMMON_WORKER_POOL_H_
+#define CONVEYOR_COMMON_WORKER_POOL_H_
 
 #include <cstddef>
 #include <deque>
@@ -53,4 +53,4 @@ class WorkerPool {
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_WORKER_POOL_H_
+#endif  // CONVEYOR_COMMON_WORKER_POOL_H_

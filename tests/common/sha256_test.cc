@@ -1,10 +1,10 @@
-#include "stages/upload/sha256.h"
+#include "common/sha256.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace conveyor::stages::upload {
+namespace conveyor {
 namespace {
 
 // FIPS 180-2 test vectors.
@@ -23,4 +23,4 @@ TEST(Sha256Test, IncrementalEqualsOneShot) {
 }
 
 }  // namespace
-}  // namespace conveyor::stages::upload
+}  // namespace conveyor

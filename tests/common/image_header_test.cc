@@ -1,4 +1,4 @@
-#include "stages/common/image_header.h"
+#include "common/image_header.h"
 
 #include <gtest/gtest.h>
 

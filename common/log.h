@@ -4,8 +4,8 @@
 // Debian 12's Abseil predates absl/log, hence this small writer. Each line is
 // written with one write(2) to stderr, so lines from concurrent threads never
 // interleave. Never log image bytes or secrets.
-#ifndef CONVEYOR_STAGES_COMMON_LOG_H_
-#define CONVEYOR_STAGES_COMMON_LOG_H_
+#ifndef CONVEYOR_COMMON_LOG_H_
+#define CONVEYOR_COMMON_LOG_H_
 
 #include <cstdint>
 #include <string>
@@ -44,4 +44,4 @@ class LogLine {
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_LOG_H_
+#endif  // CONVEYOR_COMMON_LOG_H_

@@ -19,8 +19,8 @@
 // Thread-safe. Shutdown() sets everything NOT_SERVING, ends every Watch
 // stream after writing that, and ignores later changes (a background thread
 // can no longer flip a draining server back to SERVING).
-#ifndef CONVEYOR_STAGES_COMMON_HEALTH_SERVICE_H_
-#define CONVEYOR_STAGES_COMMON_HEALTH_SERVICE_H_
+#ifndef CONVEYOR_COMMON_HEALTH_SERVICE_H_
+#define CONVEYOR_COMMON_HEALTH_SERVICE_H_
 
 #include <grpcpp/health_check_service_interface.h>
 
@@ -74,4 +74,4 @@ class HealthService : public grpc::health::v1::Health::CallbackService,
 
 }  // namespace conveyor
 
-#endif  // CONVEYOR_STAGES_COMMON_HEALTH_SERVICE_H_
+#endif  // CONVEYOR_COMMON_HEALTH_SERVICE_H_

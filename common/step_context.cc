@@ -1,9 +1,9 @@
-#include "stages/common/step_context.h"
+#include "common/step_context.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
-#include "stages/common/status_details.h"
+#include "common/status_details.h"
 
 namespace conveyor {
 
