@@ -64,6 +64,11 @@ struct QueueEntry {
   // The stage's "queued" counter no longer counts this entry (it was
   // decremented when the step first started); true for reclaimed entries.
   bool counted = false;
+
+  // Unique among all entries: stream ids are unique only within a stream,
+  // and the high, normal and low streams hand out the same ids in the same
+  // millisecond.
+  std::string key() const { return stream + "/" + id; }
 };
 
 // What Apply() does besides the transition's own effects.

@@ -330,7 +330,7 @@ void Dispatcher::Reconcile() {
                                         });
       for (auto it = gone; it != flow.waiting.end(); ++it) {
         dropped.push_back(it->entry);
-        waiting_ids_.erase(it->entry.id);
+        waiting_ids_.erase(it->entry.key());
       }
       flow.waiting.erase(gone, flow.waiting.end());
     }
@@ -449,7 +449,7 @@ void Dispatcher::ProberLoop() {
         auto expired = std::stable_partition(flow.waiting.begin(), flow.waiting.end(),
                                              [&](const Waiting& w) { return w.expires > now; });
         for (auto it = expired; it != flow.waiting.end(); ++it) {
-          waiting_ids_.erase(it->entry.id);
+          waiting_ids_.erase(it->entry.key());
           release.push_back(it->entry);
         }
         flow.waiting.erase(expired, flow.waiting.end());
@@ -471,7 +471,7 @@ void Dispatcher::ProberLoop() {
         flow.outage = absl::OkStatus();
         flow.window = std::min(kRecoveryWindow, options_.max_in_flight);
         waiting.swap(flow.waiting);
-        for (const Waiting& w : waiting) waiting_ids_.erase(w.entry.id);
+        for (const Waiting& w : waiting) waiting_ids_.erase(w.entry.key());
         capacity_cv_.SignalAll();
       }
       LogLine(LogLevel::kInfo).Add("msg", "stage serves again; releasing waiting steps")
@@ -493,7 +493,7 @@ void Dispatcher::ProberLoop() {
 }
 
 void Dispatcher::Park(QueueEntry entry, const Chain& chain, const absl::Status& reason) {
-  if (waiting_ids_.count(entry.id) > 0) return;
+  if (waiting_ids_.count(entry.key()) > 0) return;
   StageFlow& flow = Flow(entry.kind);
   if (flow.outage.ok()) {
     LogLine(LogLevel::kWarning).Add("msg", "stage outage: steps wait for it")
@@ -501,7 +501,7 @@ void Dispatcher::Park(QueueEntry entry, const Chain& chain, const absl::Status& 
     flow.outage = reason;
     prober_cv_.Signal();
   }
-  waiting_ids_.insert(entry.id);
+  waiting_ids_.insert(entry.key());
   Waiting w;
   w.expires = WaitExpiry(chain, entry.step, scheduler_.options());
   w.sequence = waiting_sequence_++;
@@ -525,8 +525,8 @@ void Dispatcher::Handle(const QueueEntry& entry) {
     absl::MutexLock lock(&mu_);
     // Stopping: leave the entry pending; another replica reclaims it.
     if (stopping_) return;
-    if (waiting_ids_.count(entry.id) > 0) return;  // ours, waiting
-    if (in_flight_.count(entry.id) > 0) {
+    if (waiting_ids_.count(entry.key()) > 0) return;  // ours, waiting
+    if (in_flight_.count(entry.key()) > 0) {
       // Still held by the handling that just parked it (the prober can
       // release an entry before that handling frees its slot): look again
       // shortly instead of dropping it.
@@ -541,13 +541,13 @@ void Dispatcher::Handle(const QueueEntry& entry) {
     }
     Reserve(entry);
   }
-  if (!Claim(entry)) Finished(entry.id, entry.kind);
+  if (!Claim(entry)) Finished(entry.key(), entry.kind);
 }
 
 void Dispatcher::Reserve(const QueueEntry& entry) {
   auto reserved = std::make_shared<InFlight>();
   reserved->entry = entry;
-  in_flight_[entry.id] = reserved;
+  in_flight_[entry.key()] = reserved;
   ++in_flight_by_stage_[entry.kind];
 }
 
@@ -644,7 +644,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   std::shared_ptr<InFlight> record;
   {
     absl::MutexLock lock(&mu_);
-    record = in_flight_[entry.id];
+    record = in_flight_[entry.key()];
     record->entry.counted = true;  // the claim took it off the queued counter
     record->chain = chain;
     record->step = step;
@@ -686,7 +686,7 @@ bool Dispatcher::Complete(Completion& completion) {
     if (stopping_ && reply.status.code() == absl::StatusCode::kCancelled) {
       // We cancelled it to shut down: leave the entry pending for another
       // replica instead of recording a failure.
-      in_flight_.erase(entry.id);
+      in_flight_.erase(entry.key());
       --in_flight_by_stage_[entry.kind];
       completion_cv_.SignalAll();
       return true;
@@ -795,11 +795,11 @@ bool Dispatcher::Complete(Completion& completion) {
       .Add("code", absl::StatusCodeToString(result.status.code()))
       .Add("ms", absl::ToInt64Milliseconds(result.duration)).Add("worker", result.worker)
       .Add("recorded", recorded ? "true" : "false").Add("waiting", waits ? "true" : "false");
-  Finished(entry.id, entry.kind);
+  Finished(entry.key(), entry.kind);
   return true;
 }
 
-void Dispatcher::Finished(std::string entry_id, StageKind kind) {
+void Dispatcher::Finished(std::string entry_key, StageKind kind) {
   // The freed slot goes to the backlog's next startable entry. A loop, not
   // recursion: an entry that does not start frees its slot at once.
   while (true) {
@@ -807,7 +807,7 @@ void Dispatcher::Finished(std::string entry_id, StageKind kind) {
     bool have_next = false;
     {
       absl::MutexLock lock(&mu_);
-      in_flight_.erase(entry_id);
+      in_flight_.erase(entry_key);
       --in_flight_by_stage_[kind];
       for (auto it = backlog_.begin(); it != backlog_.end() && !stopping_; ++it) {
         if (!Flow(it->kind).outage.ok() || HasCapacity(it->kind)) {
@@ -822,7 +822,7 @@ void Dispatcher::Finished(std::string entry_id, StageKind kind) {
       completion_cv_.SignalAll();
     }
     if (!have_next || Claim(next)) return;
-    entry_id = next.id;
+    entry_key = next.key();
     kind = next.kind;
   }
 }

@@ -145,7 +145,7 @@ class Dispatcher {
   // Records a call's outcome. False if Redis could not take it (try again).
   bool Complete(Completion& completion);
   // Frees an entry's slot and hands it to the backlog's next entry.
-  void Finished(std::string entry_id, conveyor::v1::StageKind kind);
+  void Finished(std::string entry_key, conveyor::v1::StageKind kind);
   // Keeps `entry` until its stage serves again (see StageFlow).
   void Park(QueueEntry entry, const conveyor::v1::Chain& chain, const absl::Status& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -172,12 +172,12 @@ class Dispatcher {
   // or starting after that, is cancelled.
   bool cancelling_all_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, std::shared_ptr<InFlight>> in_flight_ ABSL_GUARDED_BY(mu_);  // by entry id
+  std::map<std::string, std::shared_ptr<InFlight>> in_flight_ ABSL_GUARDED_BY(mu_);  // by entry key()
   std::map<conveyor::v1::StageKind, int> in_flight_by_stage_ ABSL_GUARDED_BY(mu_);
   std::deque<QueueEntry> backlog_ ABSL_GUARDED_BY(mu_);
   std::deque<Completion> completions_ ABSL_GUARDED_BY(mu_);
   std::map<conveyor::v1::StageKind, StageFlow> flows_ ABSL_GUARDED_BY(mu_);
-  // Ids of the waiting entries (in flows_), so a re-read one is not doubled.
+  // Keys of the waiting entries (in flows_), so a re-read one is not doubled.
   std::set<std::string> waiting_ids_ ABSL_GUARDED_BY(mu_);
   uint64_t waiting_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::pair<absl::Time, QueueEntry>> deferred_ ABSL_GUARDED_BY(mu_);

@@ -303,7 +303,7 @@ TEST_F(OutageTest, CancelOfAWaitingChainDropsItsStep) {
 // outage is held nowhere (not waiting, not heartbeated), is reclaimed by the
 // same replica every lease and dropped again, so it never records its wait and
 // never runs. See the closing note of this stop; enable once fixed.
-TEST_F(OutageTest, DISABLED_ReleasedStepsStartInPriorityOrder) {
+TEST_F(OutageTest, ReleasedStepsStartInPriorityOrder) {
   // The worker's port, closed until the worker comes back there.
   auto first = StartFlaky();
   const int port = first->port();
