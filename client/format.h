@@ -16,7 +16,7 @@
 #include "conveyor/v1/orchestrator.pb.h"
 #include "google/protobuf/message.h"
 #include "google/rpc/status.pb.h"
-#include "common/stage_kind.h"
+#include "common/stage_registry.h"
 
 namespace conveyor::client {
 

@@ -17,6 +17,7 @@
 #include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
+#include "common/stage_registry.h"
 #include "common/image_header.h"
 #include "common/sha256.h"
 #include "common/log.h"
@@ -121,10 +122,6 @@ void ResumeEarlier(Transition& t, int from, const std::string& note) {
   }
 }
 
-constexpr conveyor::v1::StageKind kStages[] = {
-    conveyor::v1::STAGE_KIND_DOWNLOAD, conveyor::v1::STAGE_KIND_RESIZE,
-    conveyor::v1::STAGE_KIND_FILTER, conveyor::v1::STAGE_KIND_UPLOAD,
-    conveyor::v1::STAGE_KIND_WEBHOOK};
 
 }  // namespace
 
@@ -457,12 +454,13 @@ absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
 absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
   conveyor::v1::SystemStatus status;
   // Health checks run in parallel, each bounded by health_timeout.
-  std::vector<StageHealth> health(std::size(kStages));
+  const absl::Span<const StageInfo> stages = Stages();
+  std::vector<StageHealth> health(stages.size());
   {
     std::vector<std::thread> checks;
-    for (size_t i = 0; i < std::size(kStages); ++i) {
+    for (size_t i = 0; i < stages.size(); ++i) {
       checks.emplace_back(
-          [&, i] { health[i] = stages_.CheckHealth(kStages[i], options_.health_timeout); });
+          [&, i] { health[i] = stages_.CheckHealth(stages[i].kind, options_.health_timeout); });
     }
     for (std::thread& t : checks) t.join();
   }
@@ -472,10 +470,10 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
   absl::StatusOr<StoreStatus> stored =
       ping.ok() ? store_.Status(clock_.Now() - options_.lease_timeout)
                 : absl::StatusOr<StoreStatus>(ping.status());
-  for (size_t i = 0; i < std::size(kStages); ++i) {
+  for (size_t i = 0; i < stages.size(); ++i) {
     conveyor::v1::StageStatus* s = status.add_stages();
-    s->set_kind(kStages[i]);
-    s->set_target(stages_.Target(kStages[i]));
+    s->set_kind(stages[i].kind);
+    s->set_target(stages_.Target(stages[i].kind));
     s->set_max_in_flight(options_.max_in_flight);
     switch (health[i].state) {
       case StageHealth::State::kServing:
@@ -493,7 +491,7 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
     }
     s->set_health_detail(health[i].detail);
     if (stored.ok()) {
-      auto it = stored->stages.find(std::string(StageName(kStages[i])));
+      auto it = stored->stages.find(std::string(stages[i].name));
       if (it != stored->stages.end()) {
         s->set_queued(it->second.queued);
         s->set_in_flight(it->second.in_flight);

@@ -7,7 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/duration.pb.h"
+#include "common/stage_registry.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -15,20 +17,6 @@ namespace {
 using conveyor::v1::ChainSpec;
 using conveyor::v1::StageKind;
 using conveyor::v1::Step;
-
-enum class DataKind { kNone, kImage, kStoredObject };
-
-absl::string_view KindName(DataKind kind) {
-  switch (kind) {
-    case DataKind::kNone:
-      return "nothing";
-    case DataKind::kImage:
-      return "an image";
-    case DataKind::kStoredObject:
-      return "a stored object";
-  }
-  return "?";
-}
 
 constexpr int64_t kOneHourSeconds = 3600;
 constexpr int64_t kMaxChainTimeoutSeconds = 30LL * 24 * 3600;
@@ -46,55 +34,6 @@ absl::Status CheckDuration(absl::string_view field, const google::protobuf::Dura
     return InvalidField(field, absl::StrCat("want 0..", limit_text, ", got ", Describe(d)));
   }
   return absl::OkStatus();
-}
-
-// Longer than `max_bytes`: names the size and the limit, never the value.
-absl::Status CheckSize(absl::string_view field, absl::string_view value, size_t max_bytes) {
-  if (value.size() <= max_bytes) return absl::OkStatus();
-  return InvalidField(
-      field, absl::StrCat(value.size(), " bytes is over the limit of ", max_bytes, " bytes"));
-}
-
-// C0 controls, space and DEL have no place in a URL, destination or key
-// template (they must be percent-encoded); refusing them here keeps them out
-// of request lines, headers and object keys downstream.
-absl::Status CheckNoControl(absl::string_view field, absl::string_view value, bool allow_space) {
-  for (size_t i = 0; i < value.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c < 0x20 || c == 0x7f || (c == ' ' && !allow_space)) {
-      return InvalidField(field, absl::StrCat("byte ", i, " is a control character or space (0x",
-                                              absl::Hex(c, absl::kZeroPad2), ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The scheme of `url` for messages ("" if there is none): never the rest,
-// which may hold credentials.
-std::string SchemeOf(absl::string_view url) {
-  size_t colon = url.find(':');
-  if (colon == absl::string_view::npos || colon == 0 || colon > 16) return "";
-  for (char c : url.substr(0, colon)) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
-      return "";
-    }
-  }
-  return std::string(url.substr(0, colon));
-}
-
-absl::Status CheckHttpUrl(absl::string_view field, absl::string_view url) {
-  if (absl::Status s = CheckSize(field, url, kMaxUrlBytes); !s.ok()) return s;
-  if (absl::Status s = CheckNoControl(field, url, /*allow_space=*/false); !s.ok()) return s;
-  const bool ok = (absl::StartsWithIgnoreCase(url, "http://") && url.size() > 7) ||
-                  (absl::StartsWithIgnoreCase(url, "https://") && url.size() > 8);
-  if (ok) return absl::OkStatus();
-  const std::string scheme = SchemeOf(url);
-  if (url.empty()) return InvalidField(field, "want an http:// or https:// URL, got nothing");
-  if (scheme.empty()) {
-    return InvalidField(field, "want an http:// or https:// URL, got one without a scheme");
-  }
-  return InvalidField(field, absl::StrCat("want an http:// or https:// URL, got scheme \"",
-                                          Preview(scheme, 16), "\""));
 }
 
 absl::Status CheckRetry(absl::string_view field, const conveyor::v1::RetryPolicy& retry) {
@@ -136,91 +75,6 @@ absl::Status CheckRetry(absl::string_view field, const conveyor::v1::RetryPolicy
   return absl::OkStatus();
 }
 
-absl::Status CheckEncode(absl::string_view field, const conveyor::v1::EncodeOptions& out) {
-  if (!conveyor::v1::ImageFormat_IsValid(out.format())) {
-    return InvalidField(absl::StrCat(field, ".format"),
-                        absl::StrCat("unknown image format ", out.format()));
-  }
-  if (out.quality() < 0 || out.quality() > 100) {
-    return InvalidField(absl::StrCat(field, ".quality"),
-                        absl::StrCat("want 1..100 (0 = 85), got ", out.quality()));
-  }
-  return absl::OkStatus();
-}
-
-// Cheap checks of a step's own spec; the worker validates fully.
-absl::Status CheckStepSpec(const std::string& f, const Step& step) {
-  switch (step.kind_case()) {
-    case Step::kDownload: {
-      const auto& s = step.download();
-      if (absl::Status st = CheckHttpUrl(f + ".download.url", s.url()); !st.ok()) return st;
-      if (s.max_bytes() < 0) {
-        return InvalidField(f + ".download.max_bytes",
-                            absl::StrCat("want >= 0, got ", s.max_bytes()));
-      }
-      return absl::OkStatus();
-    }
-    case Step::kResize: {
-      const auto& s = step.resize();
-      if (s.width() < 0 || s.width() > 16384) {
-        return InvalidField(f + ".resize.width", absl::StrCat("want 0..16384, got ", s.width()));
-      }
-      if (s.height() < 0 || s.height() > 16384) {
-        return InvalidField(f + ".resize.height",
-                            absl::StrCat("want 0..16384, got ", s.height()));
-      }
-      if (s.width() == 0 && s.height() == 0) {
-        return InvalidField(f + ".resize.width", "set width, height or both");
-      }
-      if ((s.fit() == conveyor::v1::ResizeSpec::COVER ||
-           s.fit() == conveyor::v1::ResizeSpec::FILL) &&
-          (s.width() == 0 || s.height() == 0)) {
-        return InvalidField(f + ".resize.fit", "COVER and FILL need both width and height");
-      }
-      if (!conveyor::v1::ResizeSpec::Fit_IsValid(s.fit())) {
-        return InvalidField(f + ".resize.fit", absl::StrCat("unknown fit ", s.fit()));
-      }
-      return CheckEncode(f + ".resize.output", s.output());
-    }
-    case Step::kFilter: {
-      const auto& s = step.filter();
-      if (s.ops_size() < 1 || s.ops_size() > kMaxFilterOps) {
-        return InvalidField(f + ".filter.ops",
-                            absl::StrCat("want 1..", kMaxFilterOps, " ops, got ", s.ops_size()));
-      }
-      for (int i = 0; i < s.ops_size(); ++i) {
-        if (s.ops(i).op_case() == conveyor::v1::FilterOp::OP_NOT_SET) {
-          return InvalidField(absl::StrCat(f, ".filter.ops[", i, "]"), "no operation set");
-        }
-      }
-      return CheckEncode(f + ".filter.output", s.output());
-    }
-    case Step::kUpload: {
-      const auto& s = step.upload();
-      const std::string dest = f + ".upload.destination";
-      if (absl::Status st = CheckSize(dest, s.destination(), kMaxDestinationBytes); !st.ok()) {
-        return st;
-      }
-      if (absl::Status st = CheckNoControl(dest, s.destination(), true); !st.ok()) return st;
-      if (!absl::StartsWith(s.destination(), "file:///") &&
-          !(absl::StartsWith(s.destination(), "s3://") && s.destination().size() > 5)) {
-        return InvalidField(dest, absl::StrCat("want file:///dir or s3://bucket[/prefix], got \"",
-                                               Preview(s.destination()), "\""));
-      }
-      const std::string key = f + ".upload.key_template";
-      if (absl::Status st = CheckSize(key, s.key_template(), kMaxKeyTemplateBytes); !st.ok()) {
-        return st;
-      }
-      return CheckNoControl(key, s.key_template(), /*allow_space=*/false);
-    }
-    case Step::kWebhook:
-      return CheckHttpUrl(f + ".webhook.url", step.webhook().url());
-    case Step::KIND_NOT_SET:
-      break;
-  }
-  return InvalidField(f, "set one of download, resize, filter, upload, webhook");
-}
-
 bool ValidLabelKey(absl::string_view key) {
   if (key.empty() || key.size() > kMaxLabelKeyChars) return false;
   for (char c : key) {
@@ -231,12 +85,6 @@ bool ValidLabelKey(absl::string_view key) {
 }
 
 }  // namespace
-
-std::string Preview(absl::string_view value, size_t max_bytes) {
-  if (value.size() <= max_bytes) return absl::CHexEscape(value);
-  return absl::StrCat(absl::CHexEscape(value.substr(0, max_bytes)), "... (", value.size(),
-                      " bytes)");
-}
 
 absl::Status ValidateLabels(absl::string_view field,
                             const google::protobuf::Map<std::string, std::string>& labels) {
@@ -303,62 +151,61 @@ absl::Status ValidateChainSpec(const ChainSpec& spec, bool has_inline_source) {
     return s;
   }
 
-  DataKind flowing = has_inline_source ? DataKind::kImage : DataKind::kNone;
+  DataKind flowing = has_inline_source ? DataKind::kImage : DataKind::kNothing;
   int producer = -1;  // index of the step that produced `flowing`; -1 = the request
   for (int i = 0; i < spec.steps_size(); ++i) {
     const Step& step = spec.steps(i);
     const std::string f = absl::StrCat("spec.steps[", i, "]");
-    if (absl::Status s = CheckStepSpec(f, step); !s.ok()) return s;
+    const StageInfo* stage = StageOfStep(step);
+    if (stage == nullptr) {
+      return InvalidField(f, absl::StrCat("set one of ", StageNames()));
+    }
+    if (absl::Status s = stage->check_spec(f, step); !s.ok()) return s;
     if (absl::Status s = CheckDuration(f + ".timeout", step.timeout(), kOneHourSeconds, "1h");
         !s.ok()) {
       return s;
     }
     if (absl::Status s = CheckRetry(f + ".retry", step.retry()); !s.ok()) return s;
 
-    const StageKind kind = StepKind(step);
-    const std::string field = absl::StrCat(f, ".", StageName(kind));
+    const std::string field = absl::StrCat(f, ".", stage->name);
     auto from = [&]() -> std::string {
       if (producer < 0) return has_inline_source ? "the inline source" : "the request";
       return absl::StrCat("step ", producer, " (", StageName(StepKind(spec.steps(producer))), ")");
     };
-    switch (kind) {
-      case conveyor::v1::STAGE_KIND_DOWNLOAD:
+    switch (stage->consumes) {
+      case DataKind::kNothing:
         if (i == 0 && has_inline_source) {
-          return InvalidField(field,
-                              "the source image came with the request, so the chain must not "
-                              "start with a download");
+          return InvalidField(field, absl::StrCat("the source image came with the request, so the "
+                                                  "chain must not start with a ",
+                                                  stage->name));
         }
         if (i != 0) {
-          return InvalidField(field, "download can only be the first step");
+          return InvalidField(field, absl::StrCat(stage->name, " can only be the first step"));
         }
-        flowing = DataKind::kImage;
-        producer = i;
         break;
-      case conveyor::v1::STAGE_KIND_RESIZE:
-      case conveyor::v1::STAGE_KIND_FILTER:
-      case conveyor::v1::STAGE_KIND_UPLOAD:
-        if (flowing != DataKind::kImage) {
-          if (i == 0) {
-            return InvalidField(field,
-                                "needs an image: start the chain with a download step or send "
-                                "the source image with the request");
-          }
-          return InvalidField(field, absl::StrCat("needs an image but ", from(), " produces ",
-                                                  KindName(flowing)));
-        }
-        flowing = kind == conveyor::v1::STAGE_KIND_UPLOAD ? DataKind::kStoredObject
-                                                          : DataKind::kImage;
-        producer = i;
-        break;
-      case conveyor::v1::STAGE_KIND_WEBHOOK:
-        if (flowing == DataKind::kNone) {
+      case DataKind::kAny:
+        if (flowing == DataKind::kNothing) {
           return InvalidField(field,
                               "needs something to report: start the chain with a download step "
                               "or send the source image with the request");
         }
-        break;  // pass-through: kind and producer unchanged
+        break;
       default:
-        return InvalidField(f, "set one of download, resize, filter, upload, webhook");
+        if (flowing != stage->consumes) {
+          if (i == 0) {
+            return InvalidField(field, absl::StrCat("needs ", DataKindName(stage->consumes),
+                                                    ": start the chain with a download step or "
+                                                    "send the source image with the request"));
+          }
+          return InvalidField(field, absl::StrCat("needs ", DataKindName(stage->consumes), " but ",
+                                                  from(), " produces ", DataKindName(flowing)));
+        }
+        break;
+    }
+    // A stage that passes its input on leaves kind and producer unchanged.
+    if (stage->produces != DataKind::kAny) {
+      flowing = stage->produces;
+      producer = i;
     }
   }
   // Last, so a field over its own limit is named first.

@@ -22,21 +22,24 @@
 #include "conveyor/v1/chain.pb.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "common/stage_kind.h"
+#include "common/stage_registry.h"
+#include "common/step_specs.h"
 
 namespace conveyor::orchestrator {
+
+// The per-stage limits and the message helpers live with the stage specs
+// (common/step_specs.h); these names stay for the orchestrator's callers.
+using ::conveyor::kMaxDestinationBytes;
+using ::conveyor::kMaxFilterOps;
+using ::conveyor::kMaxKeyTemplateBytes;
+using ::conveyor::kMaxUrlBytes;
+using ::conveyor::Preview;
 
 inline constexpr int kMaxSteps = 16;
 inline constexpr int kMaxLabels = 32;
 inline constexpr size_t kMaxLabelKeyChars = 63;
 inline constexpr size_t kMaxLabelValueBytes = 255;
 inline constexpr size_t kMaxIdempotencyKeyChars = 128;
-// download.url and webhook.url. 8 KiB is what common HTTP servers accept
-// in a request line; a longer URL could not be fetched anyway.
-inline constexpr size_t kMaxUrlBytes = 8 * 1024;
-inline constexpr size_t kMaxDestinationBytes = 1024;
-inline constexpr size_t kMaxKeyTemplateBytes = 1024;
-inline constexpr int kMaxFilterOps = 32;
 // There are 16 non-OK codes, so a longer list can only repeat them.
 inline constexpr int kMaxRetryableCodes = 16;
 // The whole spec, serialized, after unknown fields were dropped. Legal specs
@@ -64,9 +67,6 @@ absl::Status ValidateLabels(absl::string_view field,
 // 0..999999999 (the range the type documents).
 absl::Status ValidateTimestamp(absl::string_view field, const google::protobuf::Timestamp& t);
 
-// `value` for an error message: C-escaped, and cut to `max_bytes` with the
-// total size appended when longer, so refusals stay small.
-std::string Preview(absl::string_view value, size_t max_bytes = 64);
 
 }  // namespace conveyor::orchestrator
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
+#include "common/stage_registry.h"
 #include "common/log.h"
 #include "common/status_details.h"
 
@@ -16,9 +17,16 @@ using conveyor::v1::StageKind;
 
 namespace {
 
+// The step's call carries the image the step before produced.
 bool NeedsInput(StageKind kind) {
-  return kind == conveyor::v1::STAGE_KIND_RESIZE || kind == conveyor::v1::STAGE_KIND_FILTER ||
-         kind == conveyor::v1::STAGE_KIND_UPLOAD;
+  const StageInfo* stage = FindStage(kind);
+  return stage != nullptr && stage->consumes == DataKind::kImage;
+}
+
+// The step's call carries every earlier step's output.
+bool ReportsOutputs(StageKind kind) {
+  const StageInfo* stage = FindStage(kind);
+  return stage != nullptr && stage->reports_outputs;
 }
 
 constexpr int kMaxCasRounds = 5;
@@ -170,7 +178,7 @@ std::vector<QueueEntry> Dispatcher::HeldEntries() const {
 }
 
 void Dispatcher::ReaderLoop() {
-  const int total_cap = options_.max_in_flight * 5;
+  const int total_cap = options_.max_in_flight * static_cast<int>(Stages().size());
   int failures = 0;
   while (true) {
     int free_slots = 0;
@@ -252,7 +260,7 @@ void Dispatcher::MaintenanceLoop() {
         }
         absl::MutexLock lock(&mu_);
         if (stopping_ || static_cast<int>(reclaimed->size()) < kReclaimBatch ||
-            static_cast<int>(backlog_.size()) >= options_.max_in_flight * 5) {
+            static_cast<int>(backlog_.size()) >= options_.max_in_flight * static_cast<int>(Stages().size())) {
           break;
         }
       }
@@ -636,7 +644,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
     call.input.set_width(info.width());
     call.input.set_height(info.height());
   }
-  if (entry.kind == conveyor::v1::STAGE_KIND_WEBHOOK) {
+  if (ReportsOutputs(entry.kind)) {
     call.report.set_chain(chain.name());
     *call.report.mutable_labels() = chain.spec().labels();
     for (int i = 0; i < step; ++i) *call.report.add_outputs() = chain.steps(i).output();

@@ -4,33 +4,36 @@
 
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "conveyor/v1/stages.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <cstdio>
+#include <cstdlib>
+
 #include "common/grpc_status.h"
+#include "common/stage_registry.h"
+#include "conveyor/v1/stages.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace conveyor::orchestrator {
 
 using conveyor::v1::StageKind;
 
-struct GrpcStageClient::Stubs {
-  std::unique_ptr<conveyor::v1::DownloadStage::Stub> download;
-  std::unique_ptr<conveyor::v1::ResizeStage::Stub> resize;
-  std::unique_ptr<conveyor::v1::FilterStage::Stub> filter;
-  std::unique_ptr<conveyor::v1::UploadStage::Stub> upload;
-  std::unique_ptr<conveyor::v1::WebhookStage::Stub> webhook;
-};
-
 namespace {
 
-template <typename Request, typename Response>
+// One call in flight: serialized request and response, and the response
+// message it parses into (of the method's declared type).
 class CallState : public StageCallHandle {
  public:
   void Cancel() override { context.TryCancel(); }
   grpc::ClientContext context;
-  Request request;
-  Response response;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  std::unique_ptr<google::protobuf::Message> response_message;
   absl::AnyInvocable<void(StageReply) &&> done;
 };
 
@@ -55,36 +58,117 @@ bool NeverReachedAWorker(const grpc::Status& status) {
   return false;
 }
 
-void ImageOutput(conveyor::v1::Image* image, StageReply& reply) {
-  conveyor::v1::ImageInfo* info = reply.output.mutable_image();
-  info->set_media_type(image->media_type());
-  info->set_width(image->width());
-  info->set_height(image->height());
-  info->set_size_bytes(static_cast<int64_t>(image->data().size()));
-  reply.output_bytes = std::move(*image->mutable_data());
+absl::StatusOr<StageMethod> FindMethod(const StageInfo& stage) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          std::string(stage.service));
+  const google::protobuf::MethodDescriptor* method =
+      service == nullptr ? nullptr : service->FindMethodByName(std::string(stage.method));
+  if (method == nullptr) {
+    return absl::InternalError(absl::StrCat("the registry names ", stage.service, "/",
+                                            stage.method, ", which no linked proto defines"));
+  }
+  auto* factory = google::protobuf::MessageFactory::generated_factory();
+  StageMethod m;
+  m.path = absl::StrCat("/", stage.service, "/", stage.method);
+  m.request = factory->GetPrototype(method->input_type());
+  m.response = factory->GetPrototype(method->output_type());
+  return m;
 }
 
-template <typename State, typename Fill>
-std::function<void(grpc::Status)> Completion(std::shared_ptr<State> state, Fill fill) {
-  return [state, fill](grpc::Status status) {
-    StageReply reply;
-    reply.status = FromGrpcStatus(status);
-    reply.worker = state->context.peer();
-    reply.not_delivered = NeverReachedAWorker(status);
-    if (status.ok()) fill(state->response, reply);
-    // Move the callback out before running it: it (indirectly) owns `state`
-    // through the dispatcher's in-flight record, and leaving it in place
-    // would keep that cycle, and the request's image bytes, alive forever.
-    auto done = std::move(state->done);
-    state->done = nullptr;
-    std::move(done)(std::move(reply));
-  };
+// Fills a stage request from `call`, each field by its message type: the
+// StepContext, the step's spec (the Step arm of the stage), the input Image
+// and the ChainReport. The image and report are moved, not copied.
+void FillRequest(const StageInfo& stage, StageCall& call, google::protobuf::Message& request) {
+  const google::protobuf::Reflection* reflection = request.GetReflection();
+  const google::protobuf::Descriptor* type = request.GetDescriptor();
+  const google::protobuf::FieldDescriptor* arm =
+      conveyor::v1::Step::descriptor()->FindFieldByNumber(stage.step_case);
+  const google::protobuf::Message* spec =
+      arm == nullptr ? nullptr : &call.step.GetReflection()->GetMessage(call.step, arm);
+  for (int i = 0; i < type->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = type->field(i);
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->is_repeated()) {
+      continue;
+    }
+    const google::protobuf::Descriptor* field_type = field->message_type();
+    google::protobuf::Message* source = nullptr;
+    if (field_type == conveyor::v1::StepContext::descriptor()) {
+      reflection->MutableMessage(&request, field)->CopyFrom(call.context);
+    } else if (spec != nullptr && field_type == spec->GetDescriptor()) {
+      reflection->MutableMessage(&request, field)->CopyFrom(*spec);
+    } else if (field_type == conveyor::v1::Image::descriptor() && stage.consumes == DataKind::kImage) {
+      source = &call.input;
+    } else if (field_type == conveyor::v1::ChainReport::descriptor() && stage.reports_outputs) {
+      source = &call.report;
+    }
+    if (source != nullptr) {
+      google::protobuf::Message* target = reflection->MutableMessage(&request, field);
+      target->GetReflection()->Swap(target, source);
+    }
+  }
+}
+
+// The step's output from a stage response: its Image (whose bytes become
+// output_bytes), or the field whose type is one of StepOutput's arms.
+void TakeOutput(google::protobuf::Message& response, StageReply& reply) {
+  const google::protobuf::Reflection* reflection = response.GetReflection();
+  const google::protobuf::Descriptor* type = response.GetDescriptor();
+  const google::protobuf::Descriptor* outputs = conveyor::v1::StepOutput::descriptor();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = type->field(i);
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->is_repeated() || !reflection->HasField(response, field)) {
+      continue;
+    }
+    google::protobuf::Message* value = reflection->MutableMessage(&response, field);
+    if (field->message_type() == conveyor::v1::Image::descriptor()) {
+      auto* image = static_cast<conveyor::v1::Image*>(value);
+      conveyor::v1::ImageInfo* info = reply.output.mutable_image();
+      info->set_media_type(image->media_type());
+      info->set_width(image->width());
+      info->set_height(image->height());
+      info->set_size_bytes(static_cast<int64_t>(image->data().size()));
+      reply.output_bytes = std::move(*image->mutable_data());
+      return;
+    }
+    for (int k = 0; k < outputs->field_count(); ++k) {
+      const google::protobuf::FieldDescriptor* arm = outputs->field(k);
+      if (arm->message_type() != field->message_type()) continue;
+      google::protobuf::Message* out = reply.output.GetReflection()->MutableMessage(&reply.output, arm);
+      out->GetReflection()->Swap(out, value);
+      return;
+    }
+  }
+}
+
+void Finish(const std::shared_ptr<CallState>& state, const grpc::Status& status) {
+  StageReply reply;
+  reply.status = FromGrpcStatus(status);
+  reply.worker = state->context.peer();
+  reply.not_delivered = NeverReachedAWorker(status);
+  if (status.ok()) {
+    grpc::Status parsed = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(
+        &state->response, state->response_message.get());
+    if (parsed.ok()) {
+      TakeOutput(*state->response_message, reply);
+    } else {
+      reply.status = absl::InternalError(
+          absl::StrCat("cannot parse the worker's response: ", parsed.error_message()));
+    }
+  }
+  // Move the callback out before running it: it (indirectly) owns `state`
+  // through the dispatcher's in-flight record, and leaving it in place
+  // would keep that cycle, and the request's image bytes, alive forever.
+  auto done = std::move(state->done);
+  state->done = nullptr;
+  std::move(done)(std::move(reply));
 }
 
 }  // namespace
 
-GrpcStageClient::GrpcStageClient(const StageTargets& targets)
-    : targets_(targets), stubs_(std::make_unique<Stubs>()) {
+GrpcStageClient::GrpcStageClient(const StageTargets& targets) : targets_(targets) {
   grpc::ChannelArguments args;
   args.SetLoadBalancingPolicyName("round_robin");
   // Reconnect to a worker that came back within a second: gRPC's default
@@ -98,24 +182,13 @@ GrpcStageClient::GrpcStageClient(const StageTargets& targets)
   for (const auto& [kind, target] : targets.targets) {
     channels_[kind] = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   }
-  auto channel = [this](StageKind kind) {
-    auto it = channels_.find(kind);
-    return it == channels_.end() ? nullptr : it->second;
-  };
-  if (auto c = channel(conveyor::v1::STAGE_KIND_DOWNLOAD)) {
-    stubs_->download = conveyor::v1::DownloadStage::NewStub(c);
-  }
-  if (auto c = channel(conveyor::v1::STAGE_KIND_RESIZE)) {
-    stubs_->resize = conveyor::v1::ResizeStage::NewStub(c);
-  }
-  if (auto c = channel(conveyor::v1::STAGE_KIND_FILTER)) {
-    stubs_->filter = conveyor::v1::FilterStage::NewStub(c);
-  }
-  if (auto c = channel(conveyor::v1::STAGE_KIND_UPLOAD)) {
-    stubs_->upload = conveyor::v1::UploadStage::NewStub(c);
-  }
-  if (auto c = channel(conveyor::v1::STAGE_KIND_WEBHOOK)) {
-    stubs_->webhook = conveyor::v1::WebhookStage::NewStub(c);
+  for (const StageInfo& stage : Stages()) {
+    absl::StatusOr<StageMethod> method = FindMethod(stage);
+    if (!method.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(method.status().message()).c_str());
+      std::abort();
+    }
+    methods_[stage.kind] = *std::move(method);
   }
 }
 
@@ -135,101 +208,35 @@ std::shared_ptr<StageCallHandle> GrpcStageClient::Start(
     std::move(done)(std::move(reply));
     return nullptr;
   };
-  auto prepare = [&](auto& state) {
-    state->done = std::move(done);
-    state->context.set_deadline(absl::ToChronoTime(call.deadline));
-    *state->request.mutable_context() = call.context;
-  };
-  switch (call.kind) {
-    case conveyor::v1::STAGE_KIND_DOWNLOAD: {
-      if (!stubs_->download) return no_target();
-      auto s = std::make_shared<CallState<conveyor::v1::DownloadRequest,
-                                          conveyor::v1::DownloadResponse>>();
-      prepare(s);
-      *s->request.mutable_spec() = call.step.download();
-      stubs_->download->async()->Download(
-          &s->context, &s->request, &s->response,
-          Completion(s, [](conveyor::v1::DownloadResponse& r, StageReply& reply) {
-            ImageOutput(r.mutable_image(), reply);
-          }));
-      return s;
-    }
-    case conveyor::v1::STAGE_KIND_RESIZE: {
-      if (!stubs_->resize) return no_target();
-      auto s =
-          std::make_shared<CallState<conveyor::v1::ResizeRequest, conveyor::v1::ResizeResponse>>();
-      prepare(s);
-      *s->request.mutable_spec() = call.step.resize();
-      *s->request.mutable_image() = std::move(call.input);
-      stubs_->resize->async()->Resize(
-          &s->context, &s->request, &s->response,
-          Completion(s, [](conveyor::v1::ResizeResponse& r, StageReply& reply) {
-            ImageOutput(r.mutable_image(), reply);
-          }));
-      return s;
-    }
-    case conveyor::v1::STAGE_KIND_FILTER: {
-      if (!stubs_->filter) return no_target();
-      auto s =
-          std::make_shared<CallState<conveyor::v1::FilterRequest, conveyor::v1::FilterResponse>>();
-      prepare(s);
-      *s->request.mutable_spec() = call.step.filter();
-      *s->request.mutable_image() = std::move(call.input);
-      stubs_->filter->async()->Filter(
-          &s->context, &s->request, &s->response,
-          Completion(s, [](conveyor::v1::FilterResponse& r, StageReply& reply) {
-            ImageOutput(r.mutable_image(), reply);
-          }));
-      return s;
-    }
-    case conveyor::v1::STAGE_KIND_UPLOAD: {
-      if (!stubs_->upload) return no_target();
-      auto s =
-          std::make_shared<CallState<conveyor::v1::UploadRequest, conveyor::v1::UploadResponse>>();
-      prepare(s);
-      *s->request.mutable_spec() = call.step.upload();
-      *s->request.mutable_image() = std::move(call.input);
-      stubs_->upload->async()->Upload(
-          &s->context, &s->request, &s->response,
-          Completion(s, [](conveyor::v1::UploadResponse& r, StageReply& reply) {
-            *reply.output.mutable_stored_object() = r.object();
-          }));
-      return s;
-    }
-    case conveyor::v1::STAGE_KIND_WEBHOOK: {
-      if (!stubs_->webhook) return no_target();
-      auto s = std::make_shared<
-          CallState<conveyor::v1::WebhookRequest, conveyor::v1::WebhookResponse>>();
-      prepare(s);
-      *s->request.mutable_spec() = call.step.webhook();
-      *s->request.mutable_report() = std::move(call.report);
-      stubs_->webhook->async()->Deliver(
-          &s->context, &s->request, &s->response,
-          Completion(s, [](conveyor::v1::WebhookResponse& r, StageReply& reply) {
-            *reply.output.mutable_delivery() = r.delivery();
-          }));
-      return s;
-    }
-    default:
-      return no_target();
+  const StageInfo* stage = FindStage(call.kind);
+  auto channel = channels_.find(call.kind);
+  auto method = methods_.find(call.kind);
+  if (stage == nullptr || channel == channels_.end() || method == methods_.end()) {
+    return no_target();
   }
+  auto state = std::make_shared<CallState>();
+  state->done = std::move(done);
+  state->context.set_deadline(absl::ToChronoTime(call.deadline));
+  std::unique_ptr<google::protobuf::Message> request(method->second.request->New());
+  FillRequest(*stage, call, *request);
+  bool own_buffer = false;
+  grpc::Status serialized = grpc::SerializationTraits<google::protobuf::Message>::Serialize(
+      *request, &state->request, &own_buffer);
+  request.reset();  // the image bytes are in the buffer now
+  if (!serialized.ok()) {
+    Finish(state, serialized);
+    return nullptr;
+  }
+  state->response_message.reset(method->second.response->New());
+  grpc::GenericStub stub(channel->second);
+  stub.UnaryCall(&state->context, method->second.path, grpc::StubOptions(), &state->request,
+                 &state->response, [state](grpc::Status status) { Finish(state, status); });
+  return state;
 }
 
 std::string GrpcStageClient::HealthServiceName(StageKind kind) {
-  switch (kind) {
-    case conveyor::v1::STAGE_KIND_DOWNLOAD:
-      return conveyor::v1::DownloadStage::service_full_name();
-    case conveyor::v1::STAGE_KIND_RESIZE:
-      return conveyor::v1::ResizeStage::service_full_name();
-    case conveyor::v1::STAGE_KIND_FILTER:
-      return conveyor::v1::FilterStage::service_full_name();
-    case conveyor::v1::STAGE_KIND_UPLOAD:
-      return conveyor::v1::UploadStage::service_full_name();
-    case conveyor::v1::STAGE_KIND_WEBHOOK:
-      return conveyor::v1::WebhookStage::service_full_name();
-    default:
-      return "";
-  }
+  const StageInfo* stage = FindStage(kind);
+  return stage == nullptr ? "" : std::string(stage->service);
 }
 
 StageHealth GrpcStageClient::CheckHealth(StageKind kind, absl::Duration timeout) {

@@ -13,6 +13,9 @@
 
 #include "orchestrator/stage_client.h"
 
+namespace google::protobuf {
+class Message;
+}
 namespace grpc {
 class Channel;
 }
@@ -24,6 +27,17 @@ struct StageTargets {
   int64_t max_message_bytes = 64 << 20;
 };
 
+// A stage's unary method, as the registry names it: its path and its
+// request and response types (prototypes from the generated pool, so New()
+// gives the generated classes).
+struct StageMethod {
+  std::string path;  // "/conveyor.v1.ResizeStage/Resize"
+  const google::protobuf::Message* request = nullptr;
+  const google::protobuf::Message* response = nullptr;
+};
+
+// Calls go through grpc::GenericStub: a call carries the request fields the
+// registry says the stage takes, so a new stage needs no code here.
 class GrpcStageClient : public StageClient {
  public:
   explicit GrpcStageClient(const StageTargets& targets);
@@ -39,10 +53,10 @@ class GrpcStageClient : public StageClient {
   static std::string HealthServiceName(conveyor::v1::StageKind kind);
 
  private:
-  struct Stubs;
   StageTargets targets_;
   std::map<conveyor::v1::StageKind, std::shared_ptr<grpc::Channel>> channels_;
-  std::unique_ptr<Stubs> stubs_;
+  // Each stage's method (from the registry): its path and message types.
+  std::map<conveyor::v1::StageKind, StageMethod> methods_;
 };
 
 }  // namespace conveyor::orchestrator

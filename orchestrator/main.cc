@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "orchestrator/blob_sweeper.h"
@@ -18,6 +19,7 @@
 #include "orchestrator/redis_chain_store.h"
 #include "orchestrator/scheduler.h"
 #include "common/log.h"
+#include "common/stage_registry.h"
 #include "common/server.h"
 #include "common/server_flags.h"
 #include "common/worker_pool.h"
@@ -53,18 +55,14 @@ int main(int argc, char** argv) {
                  "host:port/master[/db] (docs/orchestrator.md)")
       ->envname("CONVEYOR_REDIS_URL")
       ->capture_default_str();
-  std::map<v1::StageKind, std::string> targets = {
-      {v1::STAGE_KIND_DOWNLOAD, "127.0.0.1:50061"}, {v1::STAGE_KIND_RESIZE, "127.0.0.1:50062"},
-      {v1::STAGE_KIND_FILTER, "127.0.0.1:50063"},   {v1::STAGE_KIND_UPLOAD, "127.0.0.1:50064"},
-      {v1::STAGE_KIND_WEBHOOK, "127.0.0.1:50065"}};
-  const std::pair<v1::StageKind, const char*> kTargetFlags[] = {
-      {v1::STAGE_KIND_DOWNLOAD, "download"}, {v1::STAGE_KIND_RESIZE, "resize"},
-      {v1::STAGE_KIND_FILTER, "filter"},     {v1::STAGE_KIND_UPLOAD, "upload"},
-      {v1::STAGE_KIND_WEBHOOK, "webhook"}};
-  for (const auto& [kind, name] : kTargetFlags) {
-    std::string upper = name;
-    for (char& c : upper) c = static_cast<char>(std::toupper(c));
-    app.add_option(absl::StrCat("--", name, "-target"), targets[kind],
+  // --<stage>-target for every stage of the registry, defaulting to the
+  // port dev-up gives its worker.
+  std::map<v1::StageKind, std::string> targets;
+  for (const StageInfo& stage : Stages()) {
+    const std::string name(stage.name);
+    targets[stage.kind] = absl::StrCat("127.0.0.1:", stage.default_port);
+    const std::string upper = absl::AsciiStrToUpper(name);
+    app.add_option(absl::StrCat("--", name, "-target"), targets[stage.kind],
                    absl::StrCat("gRPC target of the ", name,
                                 " workers, e.g. dns:///conveyor-", name,
                                 ":port (round_robin over every address)"))

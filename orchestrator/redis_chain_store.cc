@@ -15,6 +15,7 @@
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis/scripts.h"
+#include "common/stage_registry.h"
 #include "common/status_details.h"
 
 namespace conveyor::orchestrator {
@@ -29,10 +30,6 @@ constexpr State kAllStates[] = {conveyor::v1::PENDING, conveyor::v1::RUNNING,
                                 conveyor::v1::FAILED, conveyor::v1::CANCELLED};
 constexpr conveyor::v1::Priority kPriorities[] = {
     conveyor::v1::PRIORITY_HIGH, conveyor::v1::PRIORITY_NORMAL, conveyor::v1::PRIORITY_LOW};
-constexpr conveyor::v1::StageKind kStages[] = {
-    conveyor::v1::STAGE_KIND_DOWNLOAD, conveyor::v1::STAGE_KIND_RESIZE,
-    conveyor::v1::STAGE_KIND_FILTER, conveyor::v1::STAGE_KIND_UPLOAD,
-    conveyor::v1::STAGE_KIND_WEBHOOK};
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
@@ -957,7 +954,7 @@ absl::StatusOr<StoreStatus> RedisChainStore::Status(absl::Time live_after) {
       }
     }
   }
-  for (conveyor::v1::StageKind k : kStages) out.stages[std::string(StageName(k))];
+  for (const StageInfo& stage : Stages()) out.stages[std::string(stage.name)];
   const RedisValue& stats = (*replies)[0];
   for (size_t i = 0; stats.is_array() && i + 1 < stats.elements.size(); i += 2) {
     std::pair<std::string, std::string> parts =

@@ -8,8 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/ascii.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "orchestrator/chain_validator.h"
-#include "orchestrator/redis/redis_keys.h"
+#include "common/stage_registry.h"
 #include "common/status_details.h"
 
 namespace conveyor::orchestrator {
@@ -89,7 +88,8 @@ int FirstUnfinishedStep(const Chain& chain) {
 }
 
 bool ProducesImage(const conveyor::v1::Step& step) {
-  return step.has_download() || step.has_resize() || step.has_filter();
+  const StageInfo* stage = StageOfStep(step);
+  return stage != nullptr && stage->produces == DataKind::kImage;
 }
 
 int InputBlobIndex(const ChainSpec& spec, int step) {
@@ -210,19 +210,12 @@ absl::Status ParseMaxOutage(absl::string_view value, SchedulerOptions& options) 
       options.max_outage = d;
       continue;
     }
-    conveyor::v1::StageKind kind = conveyor::v1::STAGE_KIND_UNSPECIFIED;
-    for (int k = conveyor::v1::StageKind_MIN; k <= conveyor::v1::StageKind_MAX; ++k) {
-      auto candidate = static_cast<conveyor::v1::StageKind>(k);
-      if (candidate != conveyor::v1::STAGE_KIND_UNSPECIFIED && StageName(candidate) == stage) {
-        kind = candidate;
-      }
+    const StageInfo* info = FindStageByName(stage);
+    if (info == nullptr || info->name != stage) {
+      return absl::InvalidArgumentError(absl::StrCat("--max-outage: unknown stage '", stage,
+                                                     "' (want one of ", StageNames(), ")"));
     }
-    if (kind == conveyor::v1::STAGE_KIND_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--max-outage: unknown stage '", stage,
-          "' (want download, resize, filter, upload or webhook)"));
-    }
-    options.max_outage_by_stage[kind] = d;
+    options.max_outage_by_stage[info->kind] = d;
   }
   return absl::OkStatus();
 }

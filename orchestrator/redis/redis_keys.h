@@ -49,7 +49,7 @@
 
 #include "absl/strings/string_view.h"
 #include "conveyor/v1/chain.pb.h"
-#include "common/stage_kind.h"
+#include "common/stage_registry.h"
 
 namespace conveyor::orchestrator {
 
