@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "orchestrator/chain_validator.h"
-#include "orchestrator/redis/redis_keys.h"
 #include "common/stage_registry.h"
 #include "common/log.h"
 #include "common/status_details.h"
@@ -58,9 +57,9 @@ absl::Time WaitExpiry(const Chain& chain, int step, const SchedulerOptions& opti
 
 }  // namespace
 
-Dispatcher::Dispatcher(ChainStore& store, RedisConnectionPool& pool, StageClient& stages,
+Dispatcher::Dispatcher(ChainStore& store, CancelFeed& cancels, StageClient& stages,
                        const Scheduler& scheduler, DispatcherOptions options)
-    : store_(store), pool_(pool), stages_(stages), scheduler_(scheduler), options_(options) {}
+    : store_(store), cancels_(cancels), stages_(stages), scheduler_(scheduler), options_(options) {}
 
 Dispatcher::~Dispatcher() { Stop(absl::ZeroDuration()); }
 
@@ -386,40 +385,32 @@ void Dispatcher::CompleterLoop() {
 }
 
 void Dispatcher::CancelLoop() {
-  std::unique_ptr<RedisConnection> conn;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
     }
-    if (conn == nullptr || !conn->connected()) {
-      conn = pool_.NewConnection(absl::Seconds(2));
-      absl::StatusOr<RedisValue> sub = conn->Command({"SUBSCRIBE", std::string(kCancelChannel)});
-      if (!sub.ok()) {
-        conn.reset();
-        absl::MutexLock lock(&mu_);
-        if (!stopping_) maintenance_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(500));
-        continue;
-      }
+    absl::StatusOr<absl::optional<CancelNotice>> notice =
+        cancels_.Next(absl::Milliseconds(250));
+    if (!notice.ok()) {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) maintenance_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(500));
+      continue;
+    }
+    if (!notice->has_value()) continue;
+    if ((*notice)->kind == CancelNotice::Kind::kSubscribed) {
       if (!subscribed_.HasBeenNotified()) {
         subscribed_.Notify();
       } else {
-        // Messages published while we were not subscribed are gone: compare
-        // what runs here with the recorded states instead.
+        // Notices sent while we were not subscribed are gone: compare what
+        // runs here with the recorded states instead.
         absl::MutexLock lock(&mu_);
         reconcile_now_ = true;
         maintenance_cv_.Signal();
       }
-    }
-    absl::StatusOr<absl::optional<RedisValue>> msg = conn->ReadPush(absl::Milliseconds(250));
-    if (!msg.ok()) {
-      conn.reset();
       continue;
     }
-    if (!msg->has_value()) continue;
-    const RedisValue& m = **msg;
-    if (!m.is_array() || m.elements.size() != 3 || m.elements[0].str != "message") continue;
-    const std::string& chain_id = m.elements[2].str;
+    const std::string& chain_id = (*notice)->chain_id;
     std::vector<std::shared_ptr<StageCallHandle>> handles;
     {
       absl::MutexLock lock(&mu_);

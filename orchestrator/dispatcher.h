@@ -12,8 +12,8 @@
 //                (a cancel whose pub/sub message was lost still lands).
 //   completer    records the outcome of each worker call (one Lua call); a
 //                result Redis could not take is recorded again when it can.
-//   canceller    SUBSCRIBE cv:cancel; cancels this replica's in-flight call of
-//                a cancelled chain.
+//   canceller    reads the CancelFeed; cancels this replica's in-flight call
+//                of a cancelled chain.
 //   prober       while a stage is in an outage, checks its health every
 //                probe interval and releases its waiting steps when it serves;
 //                re-handles entries whose handling Redis interrupted.
@@ -47,7 +47,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "orchestrator/chain_store.h"
-#include "orchestrator/redis/redis_connection.h"
+#include "orchestrator/cancel_feed.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/stage_client.h"
 
@@ -72,8 +72,8 @@ struct DispatcherOptions {
 
 class Dispatcher {
  public:
-  // `pool` is used for the cancel subscription (a dedicated connection).
-  Dispatcher(ChainStore& store, RedisConnectionPool& pool, StageClient& stages,
+  // `cancels` is read by the canceller thread only.
+  Dispatcher(ChainStore& store, CancelFeed& cancels, StageClient& stages,
              const Scheduler& scheduler, DispatcherOptions options);
   ~Dispatcher();
 
@@ -161,7 +161,7 @@ class Dispatcher {
   int TotalWaiting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ChainStore& store_;
-  RedisConnectionPool& pool_;
+  CancelFeed& cancels_;
   StageClient& stages_;
   const Scheduler& scheduler_;
   const DispatcherOptions options_;

@@ -16,6 +16,7 @@
 #include "orchestrator/grpc_stage_client.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/redis/redis_connection.h"
+#include "orchestrator/redis_cancel_feed.h"
 #include "orchestrator/redis_chain_store.h"
 #include "orchestrator/scheduler.h"
 #include "common/log.h"
@@ -169,7 +170,8 @@ int main(int argc, char** argv) {
   WorkerPool pool(static_cast<size_t>(server.worker_threads),
                   static_cast<size_t>(server.max_queued));
   OrchestratorService service(api, store, pool, service_options);
-  Dispatcher dispatcher(store, redis, stages, scheduler, dispatch);
+  RedisCancelFeed cancels(redis);
+  Dispatcher dispatcher(store, cancels, stages, scheduler, dispatch);
   BlobSweeper blob_sweeper(store, clock,
                            BlobSweeper::IntervalFor(store_options.failed_blob_retention));
 

@@ -10,6 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "orchestrator/chain_api.h"
+#include "orchestrator/redis_cancel_feed.h"
 #include "orchestrator/redis_chain_store.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
@@ -138,7 +139,8 @@ class DispatcherTest : public ::testing::Test {
     ChainApiOptions api_options;
     api_options.max_intermediate_bytes = max_bytes;
     api_ = std::make_unique<ChainApi>(*store_, scheduler_, stages_, clock_, api_options);
-    dispatcher_ = std::make_unique<Dispatcher>(*store_, *pool_, stages_, scheduler_, options);
+    cancels_ = std::make_unique<RedisCancelFeed>(*pool_);
+    dispatcher_ = std::make_unique<Dispatcher>(*store_, *cancels_, stages_, scheduler_, options);
     dispatcher_->Start();
   }
   void TearDown() override {
@@ -175,6 +177,7 @@ class DispatcherTest : public ::testing::Test {
   ScriptedStageClient stages_;
   std::unique_ptr<RedisConnectionPool> pool_;
   std::unique_ptr<RedisChainStore> store_;
+  std::unique_ptr<RedisCancelFeed> cancels_;
   std::unique_ptr<ChainApi> api_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::string source_ = Jpeg();
