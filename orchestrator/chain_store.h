@@ -36,6 +36,12 @@ namespace conveyor::orchestrator {
 // ABORTED with reason STALE_VERSION.
 absl::Status StaleVersionError(int64_t expected, const std::string& actual);
 bool IsStaleVersion(const absl::Status& status);
+// The other refusals every store gives in the same words: ALREADY_EXISTS
+// (CHAIN_EXISTS), FAILED_PRECONDITION (BLOB_GONE), RESOURCE_EXHAUSTED
+// (BLOB_STORE_FULL, with the bytes held). `what` names the operation.
+absl::Status ChainExistsError(absl::string_view what);
+absl::Status BlobGoneError(absl::string_view what);
+absl::Status BlobStoreFullError(absl::string_view blob_bytes);
 
 // A Redis stream id as ChainEvent.event_id carries it: "<ms>" or "<ms>-<seq>",
 // each a decimal that fits 64 bits unsigned.

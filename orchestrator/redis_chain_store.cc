@@ -92,25 +92,9 @@ absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what) {
   if (tag == "STALE") {
     return absl::AbortedError(absl::StrCat(what, ": stale version (stored ", arg, ")"));
   }
-  if (tag == "EXISTS") {
-    // Only a collision of two random 128-bit ids gets here.
-    return WithErrorReason(
-        absl::AlreadyExistsError(absl::StrCat(what, ": a chain with this id exists already")),
-        "CHAIN_EXISTS");
-  }
-  if (tag == "GONE") {
-    return WithErrorReason(absl::FailedPreconditionError(
-                               absl::StrCat(what, ": a stored image it needs was freed meanwhile")),
-                           "BLOB_GONE");
-  }
-  if (tag == "FULL") {
-    return WithErrorReason(
-        absl::ResourceExhaustedError(absl::StrCat(
-            "the image store is full: ", arg,
-            " bytes of images are held for chains (--max-blob-bytes); retry when running "
-            "chains have finished, or purge failed ones")),
-        "BLOB_STORE_FULL", {{"blob_bytes", arg}});
-  }
+  if (tag == "EXISTS") return ChainExistsError(what);
+  if (tag == "GONE") return BlobGoneError(what);
+  if (tag == "FULL") return BlobStoreFullError(arg);
   return absl::InternalError(absl::StrCat(what, ": unexpected reply from the chain store"));
 }
 
@@ -242,38 +226,6 @@ bool DecodePageToken(const std::string& token, int64_t& score, std::string& id) 
 }
 
 }  // namespace
-
-bool IsStreamId(absl::string_view id) {
-  if (id.empty() || id.size() > kMaxEventIdBytes) return false;
-  std::pair<absl::string_view, absl::string_view> parts =
-      absl::StrSplit(id, absl::MaxSplits('-', 1));
-  uint64_t n = 0;
-  auto digits = [&n](absl::string_view v) {
-    if (v.empty()) return false;
-    for (char c : v) {
-      if (c < '0' || c > '9') return false;
-    }
-    return absl::SimpleAtoi(v, &n);  // false when over 2^64-1
-  };
-  if (!digits(parts.first)) return false;
-  return id.find('-') == absl::string_view::npos || digits(parts.second);
-}
-
-absl::Status StaleVersionError(int64_t expected, const std::string& actual) {
-  return WithErrorReason(absl::AbortedError(absl::StrCat("chain changed concurrently (expected "
-                                                         "version ",
-                                                         expected, ", stored ", actual, ")")),
-                         "STALE_VERSION");
-}
-
-bool IsBlobGone(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kFailedPrecondition &&
-         ErrorReason(status) == "BLOB_GONE";
-}
-
-bool IsStaleVersion(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kAborted && ErrorReason(status) == "STALE_VERSION";
-}
 
 RedisChainStore::RedisChainStore(RedisConnectionPool& pool, RedisChainStoreOptions options)
     : pool_(pool),

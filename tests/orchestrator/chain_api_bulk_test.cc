@@ -1,5 +1,6 @@
-// ChainApi's bulk actions (CancelMany / RetryMany) on RedisChainStore with a
-// real redis-server: paging past one page, max_chains, the skip of a chain
+// ChainApi's bulk actions (CancelMany / RetryMany), each test on the
+// in-memory store (hermetic) and on RedisChainStore with a real
+// redis-server: paging past one page, max_chains, the skip of a chain
 // that changed between being listed and being written.
 #include "orchestrator/chain_api.h"
 
@@ -9,9 +10,9 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
-#include "orchestrator/redis_chain_store.h"
 #include "tests/orchestrator/fakes.h"
-#include "tests/testing/process_fixture.h"
+#include "tests/testing/forwarding_chain_store.h"
+#include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -32,91 +33,29 @@ class NoStages : public StageClient {
   }
 };
 
-// RedisChainStore, with a hook that runs after each List: another writer
-// acting between the listing and the action.
-class InterleavingStore : public ChainStore {
+// The store under test, with a hook that runs after each List (another
+// writer acting between the listing and the action) and a count of writes.
+class InterleavingStore : public testing::ForwardingChainStore {
  public:
-  explicit InterleavingStore(RedisChainStore& inner) : inner_(inner) {}
+  using ForwardingChainStore::ForwardingChainStore;
   std::function<void(const ListPage&)> after_list;
+  int applies = 0;
 
   absl::StatusOr<ListPage> List(const ListQuery& query) override {
     absl::StatusOr<ListPage> page = inner_.List(query);
     if (page.ok() && after_list) after_list(*page);
     return page;
   }
-  absl::StatusOr<SubmitOutcome> Submit(const Transition& t, const std::string& hash,
-                                       const std::string* source) override {
-    return inner_.Submit(t, hash, source);
-  }
-  absl::StatusOr<StoredChain> Load(const std::string& id) override { return inner_.Load(id); }
-  absl::StatusOr<std::vector<absl::optional<conveyor::v1::State>>> States(
-      const std::vector<std::string>& ids) override {
-    return inner_.States(ids);
-  }
-  absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>> LoadWithBlob(
-      const std::string& id, int blob) override {
-    return inner_.LoadWithBlob(id, blob);
-  }
   absl::Status Apply(int64_t expected, const Transition& t, const ApplyExtras& extras) override {
     ++applies;
     return inner_.Apply(expected, t, extras);
   }
-  absl::StatusOr<std::vector<QueueEntry>> ClaimReady(const std::string& consumer, int count,
-                                                     absl::Duration block) override {
-    return inner_.ClaimReady(consumer, count, block);
-  }
-  absl::StatusOr<std::vector<QueueEntry>> Reclaim(const std::string& consumer,
-                                                  absl::Duration min_idle, int count) override {
-    return inner_.Reclaim(consumer, min_idle, count);
-  }
-  absl::Status Heartbeat(const std::string& consumer,
-                         const std::vector<QueueEntry>& entries) override {
-    return inner_.Heartbeat(consumer, entries);
-  }
-  absl::Status Ack(const QueueEntry& entry,
-                   const std::vector<std::pair<std::string, int>>& counters) override {
-    return inner_.Ack(entry, counters);
-  }
-  absl::StatusOr<absl::optional<absl::Time>> PromoteDue(absl::Time now) override {
-    return inner_.PromoteDue(now);
-  }
-  absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
-                                     bool dry_run) override {
-    return inner_.Purge(state, ended_before, dry_run);
-  }
-  absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id, int count,
-                                    absl::Duration block) override {
-    return inner_.Events(id, after_id, count, block);
-  }
-  absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
-                                                const std::vector<int>& blobs) override {
-    return inner_.MissingBlobs(id, blobs);
-  }
-  absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) override {
-    return inner_.FreeExpiredBlobs(now, max_chains);
-  }
-  absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) override {
-    return inner_.ReportReplica(replica, ttl);
-  }
-  absl::StatusOr<StoreStatus> Status(absl::Time live_after) override {
-    return inner_.Status(live_after);
-  }
-  absl::StatusOr<absl::Duration> Ping() override { return inner_.Ping(); }
-
-  int applies = 0;
-
- private:
-  RedisChainStore& inner_;
 };
 
-class ChainApiBulkTest : public ::testing::Test {
+class ChainApiBulkTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    pool_ = std::make_unique<RedisConnectionPool>(*ParseRedisUrl(redis_.url()), absl::Seconds(1),
-                                                  absl::Seconds(5));
-    redis_store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{});
-    ASSERT_TRUE(redis_store_->EnsureGroups().ok());
-    store_ = std::make_unique<InterleavingStore>(*redis_store_);
+    store_ = std::make_unique<InterleavingStore>(backend_.store());
     api_ = std::make_unique<ChainApi>(*store_, scheduler_, stages_, clock_, ChainApiOptions{});
   }
 
@@ -127,22 +66,22 @@ class ChainApiBulkTest : public ::testing::Test {
     (*spec.mutable_labels())["team"] = "web";
     clock_.Advance(absl::Milliseconds(1));
     Transition t = scheduler_.Submit(spec, absl::StrFormat("%032x", i), "", absl::nullopt);
-    EXPECT_TRUE(redis_store_->Submit(t, "h", nullptr).ok());
+    EXPECT_TRUE(backend_.store().Submit(t, "h", nullptr).ok());
     Chain c = t.chain;
     ClaimDecision d = scheduler_.OnClaim(c, 0, true);
-    EXPECT_TRUE(redis_store_->Apply(c.version(), d.transition, {}).ok());
+    EXPECT_TRUE(backend_.store().Apply(c.version(), d.transition, {}).ok());
     c = d.transition.chain;
     AttemptResult r;
     r.status = absl::NotFoundError("HTTP 404");
     r.permanent = true;
     Transition failed = scheduler_.OnAttemptResult(c, 0, 1, r);
-    EXPECT_TRUE(redis_store_->Apply(c.version(), failed, {}).ok());
+    EXPECT_TRUE(backend_.store().Apply(c.version(), failed, {}).ok());
     EXPECT_EQ(failed.chain.state(), conveyor::v1::FAILED);
     return failed.chain.name();
   }
 
   Chain Load(const std::string& name) {
-    absl::StatusOr<StoredChain> s = redis_store_->Load(ChainIdFromName(name));
+    absl::StatusOr<StoredChain> s = backend_.store().Load(ChainIdFromName(name));
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->chain : Chain();
   }
@@ -159,14 +98,16 @@ class ChainApiBulkTest : public ::testing::Test {
   testing::FixedRandom random_;
   Scheduler scheduler_{clock_, random_};
   NoStages stages_;
-  conveyor::testing::RedisServer redis_;
-  std::unique_ptr<RedisConnectionPool> pool_;
-  std::unique_ptr<RedisChainStore> redis_store_;
+  testing::StoreBackend backend_{GetParam(), clock_, absl::Hours(24 * 7)};
   std::unique_ptr<InterleavingStore> store_;
   std::unique_ptr<ChainApi> api_;
 };
 
-TEST_F(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
+INSTANTIATE_TEST_SUITE_P(Stores, ChainApiBulkTest,
+                         ::testing::Values(testing::Backend::kMemory, testing::Backend::kRedis),
+                         testing::BackendName);
+
+TEST_P(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
   std::vector<std::string> names;
   for (int i = 0; i < 3; ++i) names.push_back(Failed(i));
   // Between the listing and the action someone retries names[1] and cancels
@@ -195,7 +136,7 @@ TEST_F(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
   EXPECT_EQ(Load(names[1]).retries(), 1);
 }
 
-TEST_F(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
+TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   const int n = kBulkPageSize * 2 + 50;
   for (int i = 0; i < n; ++i) Failed(i);
   store_->applies = 0;
@@ -225,14 +166,14 @@ TEST_F(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   EXPECT_EQ(Load(absl::StrFormat("%032x", 0)).state(), conveyor::v1::PENDING);
 }
 
-TEST_F(ChainApiBulkTest, CancelManyLeavesFinishedChainsAloneAndCountsThem) {
+TEST_P(ChainApiBulkTest, CancelManyLeavesFinishedChainsAloneAndCountsThem) {
   const std::string failed = Failed(0);
   clock_.Advance(absl::Milliseconds(1));
   conveyor::v1::ChainSpec spec;
   spec.add_steps()->mutable_download()->set_url("https://example.com/b.jpg");
   (*spec.mutable_labels())["team"] = "web";
   Transition pending = scheduler_.Submit(spec, absl::StrFormat("%032x", 99), "", absl::nullopt);
-  ASSERT_TRUE(redis_store_->Submit(pending, "h", nullptr).ok());
+  ASSERT_TRUE(backend_.store().Submit(pending, "h", nullptr).ok());
   conveyor::v1::CancelChainsRequest req;
   (*req.mutable_filter()->mutable_labels())["team"] = "web";
   absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(req);

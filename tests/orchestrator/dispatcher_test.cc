@@ -1,5 +1,6 @@
-// The dispatcher against a real redis-server and a scripted StageClient (the
-// test decides when and how each worker call finishes).
+// The dispatcher with a scripted StageClient (the test decides when and how
+// each worker call finishes), each test on the in-memory store (hermetic)
+// and on RedisChainStore with a real redis-server.
 #include "orchestrator/dispatcher.h"
 
 #include <gtest/gtest.h>
@@ -10,10 +11,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "orchestrator/chain_api.h"
-#include "orchestrator/redis_cancel_feed.h"
-#include "orchestrator/redis_chain_store.h"
 #include "tests/orchestrator/fakes.h"
-#include "tests/testing/process_fixture.h"
+#include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -124,13 +123,9 @@ std::string Jpeg() {
   return std::string(out.begin(), out.end());
 }
 
-class DispatcherTest : public ::testing::Test {
+class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void Start(int max_in_flight = 64, int64_t max_bytes = 64 << 20) {
-    pool_ = std::make_unique<RedisConnectionPool>(*ParseRedisUrl(redis_.url()), absl::Seconds(1),
-                                                  absl::Seconds(5));
-    store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{absl::Hours(1)});
-    ASSERT_TRUE(store_->EnsureGroups().ok());
     DispatcherOptions options;
     options.replica_name = "test";
     options.max_in_flight = max_in_flight;
@@ -138,14 +133,15 @@ class DispatcherTest : public ::testing::Test {
     options.lease_timeout = absl::Seconds(2);
     ChainApiOptions api_options;
     api_options.max_intermediate_bytes = max_bytes;
-    api_ = std::make_unique<ChainApi>(*store_, scheduler_, stages_, clock_, api_options);
-    cancels_ = std::make_unique<RedisCancelFeed>(*pool_);
-    dispatcher_ = std::make_unique<Dispatcher>(*store_, *cancels_, stages_, scheduler_, options);
+    api_ = std::make_unique<ChainApi>(store(), scheduler_, stages_, clock_, api_options);
+    cancels_ = backend_.NewCancelFeed();
+    dispatcher_ = std::make_unique<Dispatcher>(store(), *cancels_, stages_, scheduler_, options);
     dispatcher_->Start();
   }
   void TearDown() override {
     if (dispatcher_) dispatcher_->Stop(absl::ZeroDuration());
   }
+  ChainStore& store() { return backend_.store(); }
   Chain Submit(std::vector<conveyor::v1::Step> steps) {
     conveyor::v1::SubmitChainRequest req;
     for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
@@ -154,15 +150,24 @@ class DispatcherTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : Chain();
   }
-  Chain WaitTerminal(const std::string& name) {
+  // Waits until `done(chain)`, woken by the chain's events (no polling).
+  template <typename Pred>
+  Chain WaitFor(const std::string& name, Pred done, absl::Duration timeout = absl::Seconds(5)) {
+    const absl::Time until = absl::Now() + timeout;
+    std::string after;
     Chain c;
-    for (int i = 0; i < 1000; ++i) {
+    while (true) {
       c = *api_->Get(name);
-      if (IsTerminal(c.state())) return c;
-      absl::SleepFor(absl::Milliseconds(5));
+      if (done(c) || absl::Now() >= until) break;
+      absl::StatusOr<EventBatch> batch =
+          store().Events(ChainIdFromName(name), after, 100, absl::Milliseconds(100));
+      if (batch.ok() && !batch->events.empty()) after = batch->events.back().event_id();
     }
-    ADD_FAILURE() << "not terminal: " << c.ShortDebugString();
+    EXPECT_TRUE(done(c)) << "timed out: " << c.ShortDebugString();
     return c;
+  }
+  Chain WaitTerminal(const std::string& name) {
+    return WaitFor(name, [](const Chain& c) { return IsTerminal(c.state()); });
   }
   static conveyor::v1::Step Resize() {
     conveyor::v1::Step s;
@@ -170,20 +175,22 @@ class DispatcherTest : public ::testing::Test {
     return s;
   }
 
-  conveyor::testing::RedisServer redis_{conveyor::testing::RedisServerOptions{.append_only = true}};
   RealClock clock_;
   RealRandomSource random_;
   Scheduler scheduler_{clock_, random_};
   ScriptedStageClient stages_;
-  std::unique_ptr<RedisConnectionPool> pool_;
-  std::unique_ptr<RedisChainStore> store_;
-  std::unique_ptr<RedisCancelFeed> cancels_;
+  testing::StoreBackend backend_{GetParam(), clock_};
+  std::unique_ptr<CancelFeed> cancels_;
   std::unique_ptr<ChainApi> api_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::string source_ = Jpeg();
 };
 
-TEST_F(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
+INSTANTIATE_TEST_SUITE_P(Stores, DispatcherTest,
+                         ::testing::Values(testing::Backend::kMemory, testing::Backend::kRedis),
+                         testing::BackendName);
+
+TEST_P(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
   Start();
   conveyor::v1::Step hook;
   hook.mutable_webhook()->set_url("https://example.com/h");
@@ -212,7 +219,7 @@ TEST_F(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
   EXPECT_EQ(WaitTerminal(c.name()).state(), conveyor::v1::SUCCEEDED);
 }
 
-TEST_F(DispatcherTest, PerStageInFlightCapHoldsBackTheRest) {
+TEST_P(DispatcherTest, PerStageInFlightCapHoldsBackTheRest) {
   Start(/*max_in_flight=*/2);
   std::vector<std::string> names;
   for (int i = 0; i < 5; ++i) names.push_back(Submit({Resize()}).name());
@@ -228,7 +235,7 @@ TEST_F(DispatcherTest, PerStageInFlightCapHoldsBackTheRest) {
   EXPECT_EQ(stages_.calls(), 5u);
 }
 
-TEST_F(DispatcherTest, OutputOverTheIntermediateCapFailsTheStepForGood) {
+TEST_P(DispatcherTest, OutputOverTheIntermediateCapFailsTheStepForGood) {
   Start(64, /*max_bytes=*/2048);
   Chain c = Submit({Resize(), Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
@@ -242,7 +249,7 @@ TEST_F(DispatcherTest, OutputOverTheIntermediateCapFailsTheStepForGood) {
   EXPECT_EQ(stages_.calls(), 1u);
 }
 
-TEST_F(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
+TEST_P(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
   Start(64, /*max_bytes=*/100);
   conveyor::v1::SubmitChainRequest req;
   *req.mutable_spec()->add_steps() = Resize();
@@ -252,7 +259,7 @@ TEST_F(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
   EXPECT_EQ(c.status().message().substr(0, 12), "source.data:");
 }
 
-TEST_F(DispatcherTest, CancelChainCancelsTheInFlightCall) {
+TEST_P(DispatcherTest, CancelChainCancelsTheInFlightCall) {
   Start();
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
@@ -268,7 +275,7 @@ TEST_F(DispatcherTest, CancelChainCancelsTheInFlightCall) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
+TEST_P(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
   Start();
   stages_.ignore_cancel_ = true;
   Chain c = Submit({Resize()});
@@ -286,7 +293,7 @@ TEST_F(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
   EXPECT_EQ(done.retries(), 1);
 }
 
-TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStageServes) {
+TEST_P(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStageServes) {
   Start();
   stages_.health_.Set(conveyor::v1::STAGE_KIND_RESIZE,
                       {StageHealth::State::kUnreachable, "UNAVAILABLE: connection refused"});
@@ -294,12 +301,7 @@ TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStag
   ASSERT_TRUE(stages_.WaitForCalls(1));
   stages_.FinishNotDelivered(0);
   auto wait_until_waiting = [&](const std::string& name) {
-    Chain c;
-    for (int i = 0; i < 1000; ++i) {
-      c = *api_->Get(name);
-      if (c.steps(0).has_waiting_since()) break;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    Chain c = WaitFor(name, [](const Chain& c) { return c.steps(0).has_waiting_since(); });
     EXPECT_EQ(c.steps(0).state(), conveyor::v1::PENDING) << name;
     EXPECT_EQ(c.steps(0).attempts(), 0) << name;
     EXPECT_TRUE(c.steps(0).has_waiting_since()) << name;
@@ -324,14 +326,48 @@ TEST_F(DispatcherTest, UndeliveredCallWaitsWithoutAnAttemptAndResumesWhenTheStag
   }
 }
 
-TEST_F(DispatcherTest, ResultComputedWhileRedisWasAwayIsRecordedWhenItIsBack) {
+TEST_P(DispatcherTest, WaitingStepsOfTwoPrioritiesAreAllHeldAndRun) {
+  // Stream ids are unique per stream only: the in-memory store, like Redis
+  // within one millisecond, gives the first entry of each priority the same
+  // id. Each must still be held (and run) as an entry of its own.
+  Start(/*max_in_flight=*/1);
+  stages_.health_.Set(conveyor::v1::STAGE_KIND_RESIZE,
+                      {StageHealth::State::kUnreachable, "UNAVAILABLE: connection refused"});
+  Chain first = Submit({Resize()});
+  ASSERT_TRUE(stages_.WaitForCalls(1));
+  stages_.FinishNotDelivered(0);
+  std::vector<std::string> names = {first.name()};
+  for (conveyor::v1::Priority p : {conveyor::v1::PRIORITY_LOW, conveyor::v1::PRIORITY_HIGH}) {
+    conveyor::v1::SubmitChainRequest req;
+    *req.mutable_spec()->add_steps() = Resize();
+    req.mutable_spec()->set_priority(p);
+    req.mutable_source()->set_data(source_);
+    absl::StatusOr<Chain> c = api_->Submit(req);
+    ASSERT_TRUE(c.ok()) << c.status();
+    names.push_back(c->name());
+  }
+  for (const std::string& name : names) {
+    WaitFor(name, [](const Chain& c) { return c.steps(0).has_waiting_since(); });
+  }
+  stages_.health_.Set(conveyor::v1::STAGE_KIND_RESIZE, {StageHealth::State::kServing, ""});
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(stages_.WaitForCalls(static_cast<size_t>(i + 1)));
+    stages_.FinishOk(i);
+  }
+  for (const std::string& name : names) {
+    EXPECT_EQ(WaitTerminal(name).state(), conveyor::v1::SUCCEEDED) << name;
+  }
+}
+
+TEST_P(DispatcherTest, ResultComputedWhileTheStoreWasAwayIsRecordedWhenItIsBack) {
   Start();
   Chain c = Submit({Resize(), Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
-  redis_.Kill();
+  backend_.GoDown();
   stages_.FinishOk(0, "kept-through-the-outage");
+  // Long enough for the completer to fail to record it at least twice.
   absl::SleepFor(absl::Milliseconds(700));
-  redis_.Restart();
+  backend_.ComeBack();
   // Recorded as soon as Redis answers: the next step starts well within the
   // 2 s lease, and the first step never runs again.
   ASSERT_TRUE(stages_.WaitForCalls(2, absl::Seconds(1.5)));
@@ -344,18 +380,18 @@ TEST_F(DispatcherTest, ResultComputedWhileRedisWasAwayIsRecordedWhenItIsBack) {
   EXPECT_EQ(stages_.calls(), 2u);
 }
 
-TEST_F(DispatcherTest, CancelWhosePubSubMessageWasLostStillReachesTheCall) {
+TEST_P(DispatcherTest, CancelWhosePubSubMessageWasLostStillReachesTheCall) {
   Start();
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
   // Record the cancel without publishing it, as when the message went out
   // while this replica's subscriber was reconnecting.
-  absl::StatusOr<StoredChain> stored = store_->Load(ChainIdFromName(c.name()));
+  absl::StatusOr<StoredChain> stored = store().Load(ChainIdFromName(c.name()));
   ASSERT_TRUE(stored.ok());
   absl::StatusOr<Transition> cancel = scheduler_.Cancel(stored->chain);
   ASSERT_TRUE(cancel.ok());
   cancel->effects.publish_cancel = false;
-  ASSERT_TRUE(store_->Apply(stored->chain.version(), *cancel, {}).ok());
+  ASSERT_TRUE(store().Apply(stored->chain.version(), *cancel, {}).ok());
   // The reconciliation (every second) compares in-flight calls with the
   // recorded state and cancels this one.
   EXPECT_TRUE(stages_.WaitFinished(0, absl::Seconds(3)));

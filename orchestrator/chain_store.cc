@@ -1,0 +1,67 @@
+#include "orchestrator/chain_store.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_details.h"
+#include "orchestrator/chain_validator.h"
+
+namespace conveyor::orchestrator {
+
+bool IsStreamId(absl::string_view id) {
+  if (id.empty() || id.size() > kMaxEventIdBytes) return false;
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(id, absl::MaxSplits('-', 1));
+  uint64_t n = 0;
+  auto digits = [&n](absl::string_view v) {
+    if (v.empty()) return false;
+    for (char c : v) {
+      if (c < '0' || c > '9') return false;
+    }
+    return absl::SimpleAtoi(v, &n);  // false when over 2^64-1
+  };
+  if (!digits(parts.first)) return false;
+  return id.find('-') == absl::string_view::npos || digits(parts.second);
+}
+
+absl::Status StaleVersionError(int64_t expected, const std::string& actual) {
+  return WithErrorReason(absl::AbortedError(absl::StrCat("chain changed concurrently (expected "
+                                                         "version ",
+                                                         expected, ", stored ", actual, ")")),
+                         "STALE_VERSION");
+}
+
+bool IsBlobGone(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         ErrorReason(status) == "BLOB_GONE";
+}
+
+bool IsStaleVersion(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kAborted && ErrorReason(status) == "STALE_VERSION";
+}
+
+absl::Status ChainExistsError(absl::string_view what) {
+  // Only a collision of two random 128-bit ids gets here.
+  return WithErrorReason(
+      absl::AlreadyExistsError(absl::StrCat(what, ": a chain with this id exists already")),
+      "CHAIN_EXISTS");
+}
+
+absl::Status BlobGoneError(absl::string_view what) {
+  return WithErrorReason(absl::FailedPreconditionError(
+                             absl::StrCat(what, ": a stored image it needs was freed meanwhile")),
+                         "BLOB_GONE");
+}
+
+absl::Status BlobStoreFullError(absl::string_view blob_bytes) {
+  return WithErrorReason(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "the image store is full: ", blob_bytes,
+          " bytes of images are held for chains (--max-blob-bytes); retry when running "
+          "chains have finished, or purge failed ones")),
+      "BLOB_STORE_FULL", {{"blob_bytes", std::string(blob_bytes)}});
+}
+
+}  // namespace conveyor::orchestrator

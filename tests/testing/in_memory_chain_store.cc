@@ -1,0 +1,510 @@
+#include "tests/testing/in_memory_chain_store.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/stage_registry.h"
+#include "common/status_details.h"
+#include "orchestrator/chain_filter.h"
+
+namespace conveyor::orchestrator::testing {
+namespace {
+
+using conveyor::v1::Chain;
+using conveyor::v1::State;
+
+absl::Status Unavailable() { return absl::UnavailableError("in-memory store: unavailable"); }
+
+int64_t CreateMs(const Chain& chain) { return absl::ToUnixMillis(FromProtoTime(chain.create_time())); }
+
+// Newest first, as the Redis index reads: by create time, then by id.
+bool Newer(const Chain& a, const Chain& b) {
+  return std::make_tuple(CreateMs(a), a.name()) > std::make_tuple(CreateMs(b), b.name());
+}
+
+std::string PageToken(const Chain& chain) {
+  return absl::StrCat(CreateMs(chain), ":", chain.name());
+}
+
+}  // namespace
+
+class InMemoryChainStore::Feed : public CancelFeed {
+ public:
+  explicit Feed(InMemoryChainStore* store) : store_(store) {}
+  ~Feed() override { store_->Unsubscribe(this); }
+
+  absl::StatusOr<absl::optional<CancelNotice>> Next(absl::Duration wait) override {
+    absl::MutexLock lock(&store_->mu_);
+    if (store_->unavailable_) {
+      subscribed_ = false;
+      notices_.clear();
+      return Unavailable();
+    }
+    if (!subscribed_) {
+      subscribed_ = true;
+      store_->feeds_.insert(this);
+      return CancelNotice{CancelNotice::Kind::kSubscribed, ""};
+    }
+    const absl::Time until = absl::Now() + wait;
+    while (notices_.empty() && !store_->unavailable_ && absl::Now() < until) {
+      store_->changed_.WaitWithDeadline(&store_->mu_, until);
+    }
+    if (notices_.empty()) return absl::nullopt;
+    CancelNotice notice{CancelNotice::Kind::kCancelled, notices_.front()};
+    notices_.pop_front();
+    return notice;
+  }
+
+  void Publish(const std::string& chain_id) {
+    if (subscribed_) notices_.push_back(chain_id);
+  }
+  void Drop() {
+    subscribed_ = false;
+    notices_.clear();
+  }
+
+ private:
+  InMemoryChainStore* store_;
+  bool subscribed_ = false;
+  std::deque<std::string> notices_;
+};
+
+InMemoryChainStore::InMemoryChainStore(const Clock& clock, InMemoryChainStoreOptions options)
+    : clock_(clock), options_(options) {}
+
+InMemoryChainStore::~InMemoryChainStore() = default;
+
+void InMemoryChainStore::SetUnavailable(bool unavailable) {
+  absl::MutexLock lock(&mu_);
+  unavailable_ = unavailable;
+  if (unavailable) {
+    for (Feed* feed : feeds_) feed->Drop();
+    feeds_.clear();
+  }
+  changed_.SignalAll();
+}
+
+std::unique_ptr<CancelFeed> InMemoryChainStore::NewCancelFeed() {
+  return std::make_unique<Feed>(this);
+}
+
+void InMemoryChainStore::Unsubscribe(Feed* feed) {
+  absl::MutexLock lock(&mu_);
+  feeds_.erase(feed);
+}
+
+int InMemoryChainStore::PendingEntries() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(pending_.size());
+}
+
+absl::Status InMemoryChainStore::CheckAvailable() const {
+  return unavailable_ ? Unavailable() : absl::OkStatus();
+}
+
+void InMemoryChainStore::SetBlob(Record& record, int index, std::string bytes) {
+  DeleteBlob(record, index);
+  blob_bytes_ += static_cast<int64_t>(bytes.size());
+  record.blobs[index] = std::move(bytes);
+}
+
+void InMemoryChainStore::DeleteBlob(Record& record, int index) {
+  auto it = record.blobs.find(index);
+  if (it == record.blobs.end()) return;
+  blob_bytes_ -= static_cast<int64_t>(it->second.size());
+  record.blobs.erase(it);
+}
+
+void InMemoryChainStore::Enqueue(QueueEntry entry) {
+  // Ids count per stream, as Redis stream ids do: entries of two
+  // priorities can share one (QueueEntry::key() tells them apart).
+  entry.id = std::to_string(next_entry_[entry.priority]++);
+  entry.stream = absl::StrCat("memory:", conveyor::v1::Priority_Name(entry.priority));
+  ready_[static_cast<int>(entry.priority)].push_back(std::move(entry));
+}
+
+void InMemoryChainStore::Count(const std::vector<std::pair<std::string, int>>& counters) {
+  for (const auto& [field, n] : counters) stats_[field] += n;
+}
+
+void InMemoryChainStore::ApplyEffects(const Transition& t, const ApplyExtras& extras) {
+  const Chain& c = t.chain;
+  const std::string id = ChainIdFromName(c.name());
+  Record& record = chains_[id];
+  record.stored.chain = c;
+  const SideEffects& fx = t.effects;
+  if (fx.enqueue_step >= 0) record.stored.queue_token = c.version();
+  for (const conveyor::v1::ChainEvent& e : fx.events) {
+    record.events.push_back(e);
+    record.events.back().set_event_id(std::to_string(record.events.size()));
+  }
+  if (fx.output_blob >= 0 && extras.output_blob != nullptr) {
+    SetBlob(record, fx.output_blob, *extras.output_blob);
+  }
+  if (fx.enqueue_step >= 0) {
+    QueueEntry entry;
+    entry.chain_id = id;
+    entry.step = fx.enqueue_step;
+    entry.token = c.version();
+    entry.kind = StepKind(c.spec().steps(fx.enqueue_step));
+    entry.input_blob = InputBlobIndex(c.spec(), fx.enqueue_step);
+    entry.priority = c.spec().priority() == conveyor::v1::PRIORITY_UNSPECIFIED
+                         ? conveyor::v1::PRIORITY_NORMAL
+                         : c.spec().priority();
+    if (fx.retry_at.has_value()) {
+      delayed_.push_back(Delayed{*fx.retry_at, std::move(entry)});
+    } else {
+      Enqueue(std::move(entry));
+    }
+  }
+  if (extras.ack != nullptr) pending_.erase(extras.ack->key());
+  if (fx.delete_blobs) {
+    while (!record.blobs.empty()) DeleteBlob(record, record.blobs.begin()->first);
+  }
+  if (fx.expire && !record.blobs.empty()) {
+    record.blobs_expire = FromProtoTime(c.end_time()) + options_.failed_blob_retention;
+  } else if (fx.persist) {
+    record.blobs_expire.reset();
+  }
+  Count(fx.counters);
+  Count(extras.counters);
+  if (fx.publish_cancel) {
+    for (Feed* feed : feeds_) feed->Publish(id);
+  }
+  changed_.SignalAll();
+}
+
+absl::StatusOr<SubmitOutcome> InMemoryChainStore::Submit(const Transition& t,
+                                                         const std::string& spec_hash,
+                                                         const std::string* source_bytes) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  const Chain& c = t.chain;
+  const std::string id = ChainIdFromName(c.name());
+  if (!c.idempotency_key().empty()) {
+    auto it = idempotency_.find(c.idempotency_key());
+    if (it != idempotency_.end()) {
+      const auto& [existing_id, existing_hash] = it->second;
+      if (existing_hash != spec_hash) {
+        return absl::AlreadyExistsError(absl::StrCat("idempotency_key \"", c.idempotency_key(),
+                                                     "\" was used for chains/", existing_id,
+                                                     " with a different spec"));
+      }
+      return SubmitOutcome{chains_[existing_id].stored.chain, true};
+    }
+  }
+  const int64_t incoming = source_bytes == nullptr ? 0 : static_cast<int64_t>(source_bytes->size());
+  if (options_.max_blob_bytes > 0 &&
+      (blob_bytes_ >= options_.max_blob_bytes || blob_bytes_ + incoming > options_.max_blob_bytes)) {
+    return BlobStoreFullError(std::to_string(blob_bytes_));
+  }
+  if (chains_.count(id) > 0) return ChainExistsError("submit");
+  if (!c.idempotency_key().empty()) idempotency_[c.idempotency_key()] = {id, spec_hash};
+  Record& record = chains_[id];
+  if (source_bytes != nullptr) SetBlob(record, 0, *source_bytes);
+  ApplyEffects(t, ApplyExtras{});
+  return SubmitOutcome{c, false};
+}
+
+absl::StatusOr<StoredChain> InMemoryChainStore::Load(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  auto it = chains_.find(id);
+  if (it == chains_.end()) return absl::NotFoundError(absl::StrCat("chains/", id, " not found"));
+  return it->second.stored;
+}
+
+absl::StatusOr<std::vector<absl::optional<State>>> InMemoryChainStore::States(
+    const std::vector<std::string>& ids) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  std::vector<absl::optional<State>> out;
+  for (const std::string& id : ids) {
+    auto it = chains_.find(id);
+    if (it == chains_.end()) {
+      out.push_back(absl::nullopt);
+    } else {
+      out.push_back(it->second.stored.chain.state());
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::pair<StoredChain, absl::optional<std::string>>>
+InMemoryChainStore::LoadWithBlob(const std::string& id, int blob) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  auto it = chains_.find(id);
+  if (it == chains_.end()) return absl::NotFoundError(absl::StrCat("chains/", id, " not found"));
+  absl::optional<std::string> bytes;
+  if (auto b = it->second.blobs.find(blob); b != it->second.blobs.end()) bytes = b->second;
+  return std::make_pair(it->second.stored, std::move(bytes));
+}
+
+absl::Status InMemoryChainStore::Apply(int64_t expected_version, const Transition& t,
+                                       const ApplyExtras& extras) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  auto it = chains_.find(ChainIdFromName(t.chain.name()));
+  if (it == chains_.end()) return absl::NotFoundError(absl::StrCat(t.chain.name(), ": chain not found"));
+  const int64_t stored = it->second.stored.chain.version();
+  if (stored != expected_version) return StaleVersionError(expected_version, std::to_string(stored));
+  for (int blob : extras.required_blobs) {
+    if (it->second.blobs.count(blob) == 0) return BlobGoneError(t.chain.name());
+  }
+  ApplyEffects(t, extras);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<QueueEntry>> InMemoryChainStore::ClaimReady(const std::string& consumer,
+                                                                       int count,
+                                                                       absl::Duration block) {
+  absl::MutexLock lock(&mu_);
+  auto any_ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& [priority, entries] : ready_) {
+      if (!entries.empty()) return true;
+    }
+    return false;
+  };
+  const absl::Time until = absl::Now() + block;
+  while (!unavailable_ && !any_ready() && absl::Now() < until) {
+    changed_.WaitWithDeadline(&mu_, until);
+  }
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  std::vector<QueueEntry> out;
+  for (auto& [priority, entries] : ready_) {
+    for (int n = 0; n < count && !entries.empty(); ++n) {
+      QueueEntry e = std::move(entries.front());
+      entries.pop_front();
+      pending_[e.key()] = Pending{e, consumer, clock_.Now()};
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<QueueEntry>> InMemoryChainStore::Reclaim(const std::string& consumer,
+                                                                    absl::Duration min_idle,
+                                                                    int count) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  std::vector<QueueEntry> out;
+  const absl::Time now = clock_.Now();
+  for (auto& [key, p] : pending_) {
+    if (static_cast<int>(out.size()) >= count) break;
+    if (now - p.delivered < min_idle) continue;
+    p.consumer = consumer;
+    p.delivered = now;
+    QueueEntry e = p.entry;
+    e.reclaimed = true;
+    e.counted = true;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::Status InMemoryChainStore::Heartbeat(const std::string& consumer,
+                                           const std::vector<QueueEntry>& entries) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  for (const QueueEntry& e : entries) {
+    auto it = pending_.find(e.key());
+    if (it == pending_.end()) continue;
+    it->second.consumer = consumer;
+    it->second.delivered = clock_.Now();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryChainStore::Ack(const QueueEntry& entry,
+                                     const std::vector<std::pair<std::string, int>>& counters) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  pending_.erase(entry.key());
+  Count(counters);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::optional<absl::Time>> InMemoryChainStore::PromoteDue(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  auto due = std::stable_partition(delayed_.begin(), delayed_.end(),
+                                   [now](const Delayed& d) { return d.due > now; });
+  for (auto it = due; it != delayed_.end(); ++it) Enqueue(std::move(it->entry));
+  delayed_.erase(due, delayed_.end());
+  changed_.SignalAll();
+  absl::optional<absl::Time> next;
+  for (const Delayed& d : delayed_) {
+    if (!next.has_value() || d.due < *next) next = d.due;
+  }
+  return next;
+}
+
+absl::StatusOr<ListPage> InMemoryChainStore::List(const ListQuery& q) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  std::vector<const Chain*> sorted;
+  for (const auto& [id, record] : chains_) sorted.push_back(&record.stored.chain);
+  std::sort(sorted.begin(), sorted.end(), [](const Chain* a, const Chain* b) { return Newer(*a, *b); });
+  ListPage page;
+  bool after_token = q.page_token.empty();
+  const int64_t max_scan = std::clamp<int64_t>(q.max_scan, 1, kMaxListScan);
+  int64_t page_bytes = 128;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const Chain& chain = *sorted[i];
+    if (!after_token) {
+      after_token = PageToken(chain) == q.page_token;
+      continue;
+    }
+    if (q.state != conveyor::v1::STATE_UNSPECIFIED && chain.state() != q.state) continue;
+    const absl::Time created = FromProtoTime(chain.create_time());
+    if (q.created_after.has_value() && created < *q.created_after) continue;
+    if (q.created_before.has_value() && created >= *q.created_before) continue;
+    if (page.scanned++ >= max_scan) {
+      page.next_page_token = page.chains.empty() ? PageToken(chain) : PageToken(page.chains.back());
+      break;
+    }
+    if (!ChainMatches(q, chain)) continue;
+    const int64_t chain_bytes = static_cast<int64_t>(chain.ByteSizeLong()) + 6;
+    const bool full = static_cast<int>(page.chains.size()) == q.page_size ||
+                      (q.max_page_bytes > 0 && !page.chains.empty() &&
+                       page_bytes + chain_bytes > q.max_page_bytes);
+    if (full) {
+      page.next_page_token = PageToken(page.chains.back());
+      break;
+    }
+    page_bytes += chain_bytes;
+    page.chains.push_back(chain);
+  }
+  if (!after_token) return InvalidField("page_token", "not a token from a previous ListChains response");
+  return page;
+}
+
+absl::StatusOr<PurgeOutcome> InMemoryChainStore::Purge(State state, absl::Time ended_before,
+                                                       bool dry_run) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  PurgeOutcome out;
+  for (auto it = chains_.begin(); it != chains_.end();) {
+    const Chain& chain = it->second.stored.chain;
+    const bool selected = IsTerminal(chain.state()) &&
+                          (state == conveyor::v1::STATE_UNSPECIFIED || chain.state() == state) &&
+                          FromProtoTime(chain.end_time()) <= ended_before;
+    if (!selected) {
+      ++it;
+      continue;
+    }
+    ++out.count;
+    if (out.sample_names.size() < 100) out.sample_names.push_back(chain.name());
+    if (dry_run) {
+      ++it;
+      continue;
+    }
+    while (!it->second.blobs.empty()) DeleteBlob(it->second, it->second.blobs.begin()->first);
+    it = chains_.erase(it);
+  }
+  return out;
+}
+
+absl::StatusOr<EventBatch> InMemoryChainStore::Events(const std::string& id,
+                                                      const std::string& after_id, int count,
+                                                      absl::Duration block) {
+  size_t after = 0;
+  if (!after_id.empty() && !absl::SimpleAtoi(after_id, &after)) {
+    return InvalidField("after_event_id", "want an event id from ChainEvent.event_id");
+  }
+  absl::MutexLock lock(&mu_);
+  auto available = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = chains_.find(id);
+    return unavailable_ || (it != chains_.end() && it->second.events.size() > after);
+  };
+  const absl::Time until = absl::Now() + block;
+  while (!available() && absl::Now() < until) changed_.WaitWithDeadline(&mu_, until);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  EventBatch batch;
+  auto it = chains_.find(id);
+  if (it == chains_.end()) return batch;
+  for (size_t i = after; i < it->second.events.size() && static_cast<int>(batch.events.size()) < count;
+       ++i) {
+    batch.events.push_back(it->second.events[i]);
+  }
+  return batch;
+}
+
+absl::StatusOr<std::vector<int>> InMemoryChainStore::MissingBlobs(const std::string& id,
+                                                                  const std::vector<int>& blobs) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  std::vector<int> missing;
+  auto it = chains_.find(id);
+  for (int blob : blobs) {
+    if (it == chains_.end() || it->second.blobs.count(blob) == 0) missing.push_back(blob);
+  }
+  return missing;
+}
+
+absl::StatusOr<int> InMemoryChainStore::FreeExpiredBlobs(absl::Time now, int max_chains) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  int freed = 0;
+  for (auto& [id, record] : chains_) {
+    if (freed >= max_chains) break;
+    if (!record.blobs_expire.has_value() || *record.blobs_expire > now) continue;
+    while (!record.blobs.empty()) DeleteBlob(record, record.blobs.begin()->first);
+    record.blobs_expire.reset();
+    ++freed;
+  }
+  return freed;
+}
+
+absl::Status InMemoryChainStore::ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  replicas_[replica.name] = {replica, clock_.Now() + ttl};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoreStatus> InMemoryChainStore::Status(absl::Time live_after) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  StoreStatus out;
+  out.blob_bytes = blob_bytes_;
+  for (const StageInfo& stage : Stages()) out.stages[std::string(stage.name)];
+  for (const auto& [field, n] : stats_) {
+    std::pair<std::string, std::string> parts = absl::StrSplit(field, absl::MaxSplits('.', 1));
+    StageCounters& c = out.stages[parts.first];
+    if (parts.second == "queued") c.queued = std::max<int64_t>(0, n);
+    if (parts.second == "succeeded") c.succeeded = n;
+    if (parts.second == "failed") c.failed = n;
+    if (parts.second == "retried") c.retried = n;
+  }
+  for (int s = conveyor::v1::State_MIN; s <= conveyor::v1::State_MAX; ++s) {
+    if (s != conveyor::v1::STATE_UNSPECIFIED && conveyor::v1::State_IsValid(s)) {
+      out.chains_by_state[State_Name(static_cast<State>(s))] = 0;
+    }
+  }
+  for (const auto& [id, record] : chains_) {
+    ++out.chains_by_state[State_Name(record.stored.chain.state())];
+  }
+  const absl::Time now = clock_.Now();
+  for (const auto& [name, entry] : replicas_) {
+    const auto& [replica, expires] = entry;
+    if (replica.heartbeat < live_after || expires <= now) continue;
+    out.replicas.push_back(replica);
+    for (const auto& [stage, n] : replica.in_flight) out.stages[stage].in_flight += n;
+    for (const auto& [stage, n] : replica.waiting) out.stages[stage].waiting += n;
+  }
+  return out;
+}
+
+absl::StatusOr<absl::Duration> InMemoryChainStore::Ping() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  return absl::ZeroDuration();
+}
+
+}  // namespace conveyor::orchestrator::testing
