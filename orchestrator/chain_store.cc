@@ -10,22 +10,6 @@
 
 namespace conveyor::orchestrator {
 
-bool IsStreamId(absl::string_view id) {
-  if (id.empty() || id.size() > kMaxEventIdBytes) return false;
-  std::pair<absl::string_view, absl::string_view> parts =
-      absl::StrSplit(id, absl::MaxSplits('-', 1));
-  uint64_t n = 0;
-  auto digits = [&n](absl::string_view v) {
-    if (v.empty()) return false;
-    for (char c : v) {
-      if (c < '0' || c > '9') return false;
-    }
-    return absl::SimpleAtoi(v, &n);  // false when over 2^64-1
-  };
-  if (!digits(parts.first)) return false;
-  return id.find('-') == absl::string_view::npos || digits(parts.second);
-}
-
 absl::Status StaleVersionError(int64_t expected, const std::string& actual) {
   return WithErrorReason(absl::AbortedError(absl::StrCat("chain changed concurrently (expected "
                                                          "version ",

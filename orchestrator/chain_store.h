@@ -1,6 +1,11 @@
-// The storage seam: everything the orchestrator persists, behind one
-// interface. RedisChainStore is the implementation; all state lives there so
-// any number of replicas can share it.
+// The storage seam: everything the orchestrator persists, behind four
+// interfaces shaped by what the core does with it (ChainRecords: transition
+// and load chains; ReadyQueue: claim, reclaim and acknowledge steps;
+// ChainIndex: list and purge; ReplicaRegistry: replicas and counters), and
+// ChainStore, all four. RedisChainStore is the production implementation (all
+// state in Redis, so any number of replicas share it);
+// tests/testing/in_memory_chain_store.h keeps the same contract in memory.
+// Nothing here names a Redis concept: entry and event ids are opaque.
 //
 // Contract for every method: UNAVAILABLE when the store cannot be reached
 // (nothing was half-written: each write is one atomic script), NOT_FOUND for
@@ -43,9 +48,6 @@ absl::Status ChainExistsError(absl::string_view what);
 absl::Status BlobGoneError(absl::string_view what);
 absl::Status BlobStoreFullError(absl::string_view blob_bytes);
 
-// A Redis stream id as ChainEvent.event_id carries it: "<ms>" or "<ms>-<seq>",
-// each a decimal that fits 64 bits unsigned.
-bool IsStreamId(absl::string_view id);
 
 struct StoredChain {
   conveyor::v1::Chain chain;
@@ -54,10 +56,12 @@ struct StoredChain {
   int64_t queue_token = 0;
 };
 
-// One entry of a ready stream, owned by this replica until acknowledged.
+// One ready step, owned by this replica until acknowledged.
 struct QueueEntry {
-  std::string stream;  // the stream key
-  std::string id;      // stream entry id
+  // Where the store keeps it and its id there: opaque to the core, which
+  // only passes them back (Heartbeat, Ack) and tells entries apart by key().
+  std::string stream;
+  std::string id;
   std::string chain_id;
   int step = -1;
   int64_t token = 0;
@@ -71,9 +75,9 @@ struct QueueEntry {
   // decremented when the step first started); true for reclaimed entries.
   bool counted = false;
 
-  // Unique among all entries: stream ids are unique only within a stream,
-  // and the high, normal and low streams hand out the same ids in the same
-  // millisecond.
+  // Unique among all entries: ids are unique only within a stream (Redis's
+  // high, normal and low streams hand out the same ids in the same
+  // millisecond).
   std::string key() const { return stream + "/" + id; }
 };
 
@@ -168,9 +172,10 @@ struct EventBatch {
   std::vector<conveyor::v1::ChainEvent> events;  // event_id filled
 };
 
-class ChainStore {
+// The chains themselves: records, their image blobs and their event logs.
+class ChainRecords {
  public:
-  virtual ~ChainStore() = default;
+  virtual ~ChainRecords() = default;
 
   // Stores a new chain (transition from Scheduler::Submit) with its inline
   // source bytes, atomically. With an idempotency key: the same key and
@@ -196,6 +201,28 @@ class ChainStore {
   virtual absl::Status Apply(int64_t expected_version, const Transition& transition,
                              const ApplyExtras& extras) = 0;
 
+  // Events after the opaque cursor `after_id` (an event_id this store gave
+  // out; "" or "0" = from the start), waiting up to `block` for new ones when
+  // there are none (zero = do not wait). INVALID_ARGUMENT for a cursor this
+  // store cannot have given out.
+  virtual absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id,
+                                            int count, absl::Duration block) = 0;
+
+  // Which of `blobs` (blob indexes of chain `id`) are no longer stored.
+  virtual absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
+                                                        const std::vector<int>& blobs) = 0;
+  // Frees the blobs of FAILED/CANCELLED chains whose failed-blob retention
+  // passed by `now`, at most `max_chains` chains. Returns how many chains'
+  // blobs it freed. Safe to run on every replica at once.
+  virtual absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) = 0;
+};
+
+// The steps ready to run: each entry is owned by the replica (consumer) that
+// took it until acknowledged; an owner that stops heartbeating loses it.
+class ReadyQueue {
+ public:
+  virtual ~ReadyQueue() = default;
+
   // Blocking read of new ready entries for `consumer` (high, normal, low; up
   // to `count` of each). Empty after `block` with nothing ready.
   virtual absl::StatusOr<std::vector<QueueEntry>> ClaimReady(const std::string& consumer,
@@ -212,28 +239,37 @@ class ChainStore {
   // Moves delayed entries due by `now` into their ready streams. Returns the
   // next due time, if any remains.
   virtual absl::StatusOr<absl::optional<absl::Time>> PromoteDue(absl::Time now) = 0;
+};
 
+// Finding chains: filtered, paged lists, and purge of finished ones.
+class ChainIndex {
+ public:
+  virtual ~ChainIndex() = default;
+
+  // Reads only.
   virtual absl::StatusOr<ListPage> List(const ListQuery& query) = 0;
   virtual absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
                                              bool dry_run) = 0;
-  // Events after `after_id` ("0" = from the start), waiting up to `block` for
-  // new ones when there are none (zero = do not wait).
-  virtual absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id,
-                                            int count, absl::Duration block) = 0;
+};
 
-  // Which of `blobs` (blob indexes of chain `id`) are no longer stored.
-  virtual absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
-                                                        const std::vector<int>& blobs) = 0;
-  // Frees the blobs of FAILED/CANCELLED chains whose failed-blob retention
-  // passed by `now`, at most `max_chains` chains. Returns how many chains'
-  // blobs it freed. Safe to run on every replica at once.
-  virtual absl::StatusOr<int> FreeExpiredBlobs(absl::Time now, int max_chains) = 0;
+// The replicas, and the counters GetSystemStatus shows.
+class ReplicaRegistry {
+ public:
+  virtual ~ReplicaRegistry() = default;
 
   virtual absl::Status ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) = 0;
+  // Reads only.
   virtual absl::StatusOr<StoreStatus> Status(absl::Time live_after) = 0;
-  // PING round trip.
+  // A round trip to the store.
   virtual absl::StatusOr<absl::Duration> Ping() = 0;
 };
+
+// The whole seam. The parts are virtual bases so that an implementation can
+// be put together from one class per part (RedisChainStore is).
+class ChainStore : public virtual ChainRecords,
+                   public virtual ReadyQueue,
+                   public virtual ChainIndex,
+                   public virtual ReplicaRegistry {};
 
 }  // namespace conveyor::orchestrator
 

@@ -494,18 +494,21 @@ void Dispatcher::ProberLoop() {
 void Dispatcher::Park(QueueEntry entry, const Chain& chain, const absl::Status& reason) {
   if (waiting_ids_.count(entry.key()) > 0) return;
   StageFlow& flow = Flow(entry.kind);
-  if (flow.outage.ok()) {
-    LogLine(LogLevel::kWarning).Add("msg", "stage outage: steps wait for it")
-        .Add("stage", StageName(entry.kind)).Add("reason", reason.ToString());
-    flow.outage = reason;
-    prober_cv_.Signal();
-  }
+  EnterOutage(flow, entry.kind, reason);
   waiting_ids_.insert(entry.key());
   Waiting w;
   w.expires = WaitExpiry(chain, entry.step, scheduler_.options());
   w.sequence = waiting_sequence_++;
   w.entry = std::move(entry);
   flow.waiting.push_back(std::move(w));
+}
+
+void Dispatcher::EnterOutage(StageFlow& flow, StageKind kind, const absl::Status& reason) {
+  if (!flow.outage.ok()) return;
+  LogLine(LogLevel::kWarning).Add("msg", "stage outage: steps wait for it")
+      .Add("stage", StageName(kind)).Add("reason", reason.ToString());
+  flow.outage = reason;
+  prober_cv_.Signal();
 }
 
 void Dispatcher::Defer(const QueueEntry& entry) {
@@ -711,7 +714,11 @@ bool Dispatcher::Complete(Completion& completion) {
     // the stage's window to what the worker said.
     absl::MutexLock lock(&mu_);
     StageFlow& flow = Flow(entry.kind);
-    if (!result.not_delivered) {
+    if (result.not_delivered) {
+      // The stage is in an outage from now on, before the wait is recorded:
+      // a step claimed once the wait shows must not call the stage.
+      EnterOutage(flow, entry.kind, result.status);
+    } else {
       if (ErrorReason(result.status) == kReasonWorkerBusy) {
         flow.window = std::max(1, flow.window / 2);
       } else {

@@ -149,6 +149,9 @@ class Dispatcher {
   // Keeps `entry` until its stage serves again (see StageFlow).
   void Park(QueueEntry entry, const conveyor::v1::Chain& chain, const absl::Status& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the stage as in an outage (if it is not yet) for `reason`.
+  void EnterOutage(StageFlow& flow, conveyor::v1::StageKind kind, const absl::Status& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Handles `entry` again after a short delay (Redis could not be reached).
   void Defer(const QueueEntry& entry);
   // Cancels calls, and drops waiting steps, of chains that ended meanwhile.

@@ -36,8 +36,8 @@
 // reads (orchestrator/chain_filter.h), at most kMaxListScan entries per call.
 // Why not an index per stage / reason: docs/orchestrator.md, "Bulk recovery".
 //
-// Index entries are not removed when a retained chain expires: List drops
-// entries whose meta is gone (lazily), PurgeChains removes them for good.
+// Index entries are not removed when a retained chain expires: List (which
+// only reads) skips entries whose meta is gone, PurgeChains removes them.
 //
 // Cluster note: a transition touches one chain's keys and some {q} keys in one
 // script, so on Redis Cluster both hash tags must be on one shard (e.g. a

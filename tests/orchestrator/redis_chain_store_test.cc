@@ -265,22 +265,26 @@ TEST_F(RedisChainStoreTest, PurgeDeletesOnlyFinishedChainsAndDryRunCounts) {
   EXPECT_EQ(Exists(ChainMetaKey("run")), 1);
 }
 
-TEST_F(RedisChainStoreTest, ListDropsIndexEntriesOfExpiredChains) {
-  SubmitNew("gone");
+TEST_F(RedisChainStoreTest, ListSkipsIndexEntriesOfExpiredChainsAndPurgeRemovesThem) {
+  Chain gone = SubmitNew("gone");
+  absl::StatusOr<Transition> cancel = scheduler_.Cancel(gone);
+  ASSERT_TRUE(cancel.ok());
+  ASSERT_TRUE(store_->Apply(gone.version(), *cancel, {}).ok());
   clock_.Advance(absl::Seconds(1));
   SubmitNew("kept");
-  {
-    auto conn = pool_->Acquire();
-    ASSERT_TRUE(conn->Command({"DEL", ChainMetaKey("gone")}).ok());  // as if expired
-  }
+  auto conn = pool_->Acquire();
+  ASSERT_TRUE(conn->Command({"DEL", ChainMetaKey("gone")}).ok());  // as if expired
   absl::StatusOr<ListPage> page = store_->List(ListQuery{});
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->chains.size(), 1u);
   EXPECT_EQ(page->chains[0].name(), "chains/kept");
-  auto conn = pool_->Acquire();
+  // List only reads; PurgeChains removes the dangling entries.
+  EXPECT_FALSE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
+  ASSERT_TRUE(store_->Purge(conveyor::v1::STATE_UNSPECIFIED, clock_.Now(), false).ok());
   EXPECT_TRUE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
   EXPECT_TRUE(
-      conn->Command({"ZSCORE", StateIndexKey(conveyor::v1::PENDING), "gone"})->is_nil());
+      conn->Command({"ZSCORE", StateIndexKey(conveyor::v1::CANCELLED), "gone"})->is_nil());
+  EXPECT_FALSE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "kept"})->is_nil());
 }
 
 TEST_F(RedisChainStoreTest, ListFiltersByStageAndErrorReasonOverAnyIndex) {
