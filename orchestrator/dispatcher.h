@@ -72,9 +72,11 @@ struct DispatcherOptions {
 
 class Dispatcher {
  public:
-  // `cancels` is read by the canceller thread only.
+  // `cancels` is read by the canceller thread only. Every time the
+  // dispatcher keeps or waits for comes from `clock` (waits are timeouts of
+  // its differences, so a test clock must advance for them to end).
   Dispatcher(ChainStore& store, CancelFeed& cancels, StageClient& stages,
-             const Scheduler& scheduler, DispatcherOptions options);
+             const Scheduler& scheduler, const Clock& clock, DispatcherOptions options);
   ~Dispatcher();
 
   void Start();
@@ -167,6 +169,7 @@ class Dispatcher {
   CancelFeed& cancels_;
   StageClient& stages_;
   const Scheduler& scheduler_;
+  const Clock& clock_;
   const DispatcherOptions options_;
 
   mutable absl::Mutex mu_;

@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
                   static_cast<size_t>(server.max_queued));
   OrchestratorService service(api, store, pool, service_options);
   RedisCancelFeed cancels(redis);
-  Dispatcher dispatcher(store, cancels, stages, scheduler, dispatch);
+  Dispatcher dispatcher(store, cancels, stages, scheduler, clock, dispatch);
   BlobSweeper blob_sweeper(store, clock,
                            BlobSweeper::IntervalFor(store_options.failed_blob_retention));
 

@@ -135,7 +135,8 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     api_options.max_intermediate_bytes = max_bytes;
     api_ = std::make_unique<ChainApi>(store(), scheduler_, stages_, clock_, api_options);
     cancels_ = backend_.NewCancelFeed();
-    dispatcher_ = std::make_unique<Dispatcher>(store(), *cancels_, stages_, scheduler_, options);
+    dispatcher_ = std::make_unique<Dispatcher>(store(), *cancels_, stages_, scheduler_, clock_,
+                                               options);
     dispatcher_->Start();
   }
   void TearDown() override {
