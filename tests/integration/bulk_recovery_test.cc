@@ -10,34 +10,24 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/testing/orchestrator_client.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/test_images.h"
 
-namespace conveyor {
+// In conveyor::testing: the fixture's helpers (orchestrator_client.h) without
+// a using-declaration each.
+namespace conveyor::testing {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
-using conveyor::testing::RedisServer;
-using conveyor::testing::ServerProcess;
-using conveyor::testing::TempDir;
 using v1::Chain;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Jpeg(int width, int height) {
-  cv::Mat img(height, width, CV_8UC3);
-  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
-  std::vector<uchar> out;
-  cv::imencode(".jpg", img, out);
-  return std::string(out.begin(), out.end());
-}
 
 // One attempt per step: a failure fails the chain at once.
 v1::Step OneAttempt(v1::Step step) {
@@ -56,25 +46,16 @@ v1::Step Filter() {
   return OneAttempt(s);
 }
 
-// "<chain> <step> <attempt> <outcome>" lines of a flaky worker, by chain.
+// A flaky worker's call outcomes, by chain.
 std::map<std::string, std::vector<std::string>> CallsByChain(const std::string& path) {
   std::map<std::string, std::vector<std::string>> out;
-  std::ifstream f(path);
-  std::string chain, outcome;
-  int step = 0, attempt = 0;
-  while (f >> chain >> step >> attempt >> outcome) out[chain].push_back(outcome);
+  for (const FlakyCall& call : ReadFlakyCalls(path)) out[call.chain].push_back(call.outcome);
   return out;
 }
 
 class BulkRecoveryTest : public ::testing::Test {
  protected:
-  void TearDown() override {
-    if (!HasFailure() && std::getenv("CONVEYOR_TEST_DUMP_LOGS") == nullptr) return;
-    for (const std::string& log : logs_) {
-      std::fprintf(stderr, "===== %s\n%s\n", log.c_str(),
-                   conveyor::testing::ReadFile(log).c_str());
-    }
-  }
+  void TearDown() override { DumpLogs(logs_, HasFailure()); }
 
   struct Worker {
     std::unique_ptr<ServerProcess> process;
@@ -91,29 +72,17 @@ class BulkRecoveryTest : public ::testing::Test {
     logs_.push_back(w.calls_file + ".log");
     w.process = std::make_unique<ServerProcess>(argv, logs_.back());
     w.address = w.process->address();
-    EXPECT_TRUE(w.process->started().ok()) << w.process->started();
-    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(w.address, absl::Seconds(10)).ok());
+    EXPECT_TRUE(w.process->WaitUntilServing(absl::Seconds(10)).ok()) << w.process->started();
     return w;
   }
 
   void StartOrchestrator(const std::string& resize, const std::string& filter) {
-    // PickFreePort closes what it bound: nothing listens there.
-    const std::string nowhere = LoopbackAddress(PickFreePort());
     logs_.push_back(dir_.path() + "/orchestrator.log");
-    orchestrator_ = std::make_unique<ServerProcess>(
-        std::vector<std::string>{kBin + "/conveyor-orchestrator",
-                                 "--redis-url", redis_.url(), "--lease-timeout", "2s",
-                                 "--download-target", nowhere, "--resize-target", resize,
-                                 "--filter-target", filter, "--upload-target", nowhere,
-                                 "--webhook-target", nowhere},
-        logs_.back());
-    address_ = orchestrator_->address();
-    ASSERT_TRUE(orchestrator_->started().ok()) << orchestrator_->started();
-    ASSERT_TRUE(conveyor::testing::WaitForGrpcServing(address_, absl::Seconds(10)).ok());
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::Orchestrator::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+    orchestrator_ = std::make_unique<OrchestratorProcess>(
+        redis_.url(), std::map<std::string, std::string>{{"resize", resize}, {"filter", filter}},
+        std::vector<std::string>{"--lease-timeout", "2s"}, logs_.back());
+    ASSERT_TRUE(orchestrator_->ready().ok()) << orchestrator_->ready();
+    stub_ = &orchestrator_->stub();
   }
 
   std::string Submit(std::vector<v1::Step> steps, const std::string& group) {
@@ -121,51 +90,19 @@ class BulkRecoveryTest : public ::testing::Test {
     for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
     (*req.mutable_spec()->mutable_labels())["group"] = group;
     req.mutable_source()->set_data(jpeg_);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     Chain chain;
-    grpc::Status s = stub_->SubmitChain(&ctx, req, &chain);
+    grpc::Status s = SubmitChain(*stub_, req, &chain);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return chain.name();
   }
 
-  Chain Get(const std::string& name) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    v1::GetChainRequest req;
-    req.set_name(name);
-    Chain chain;
-    grpc::Status s = stub_->GetChain(&ctx, req, &chain);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return chain;
-  }
-
+  Chain Get(const std::string& name) { return GetChain(*stub_, name); }
   // Polls until the chain is in `state` (20 s at most).
   Chain WaitState(const std::string& name, v1::State state) {
-    const absl::Time until = absl::Now() + absl::Seconds(20);
-    Chain chain;
-    while (absl::Now() < until) {
-      chain = Get(name);
-      if (chain.state() == state) return chain;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ADD_FAILURE() << name << " never reached " << v1::State_Name(state) << ": "
-                  << chain.ShortDebugString();
-    return chain;
+    return WaitForState(*stub_, name, state);
   }
-
-  std::set<std::string> ListNames(v1::ListChainsRequest req) {
-    std::set<std::string> names;
-    for (int page = 0; page < 20; ++page) {
-      grpc::ClientContext ctx;
-      v1::ListChainsResponse resp;
-      grpc::Status s = stub_->ListChains(&ctx, req, &resp);
-      EXPECT_TRUE(s.ok()) << s.error_message();
-      for (const auto& c : resp.chains()) names.insert(c.name());
-      if (resp.next_page_token().empty()) break;
-      req.set_page_token(resp.next_page_token());
-    }
-    return names;
+  std::set<std::string> ListNames(const v1::ListChainsRequest& req) {
+    return ListChainNames(*stub_, req);
   }
 
   grpc::Status Retry(const v1::RetryChainsRequest& req, v1::BulkChainsResponse* resp) {
@@ -182,10 +119,9 @@ class BulkRecoveryTest : public ::testing::Test {
   RedisServer redis_;
   TempDir dir_;
   std::vector<std::string> logs_;
-  std::string jpeg_ = Jpeg(64, 48);
-  std::string address_;
-  std::unique_ptr<ServerProcess> orchestrator_;
-  std::unique_ptr<v1::Orchestrator::Stub> stub_;
+  std::string jpeg_ = NoiseJpeg(64, 48);
+  std::unique_ptr<OrchestratorProcess> orchestrator_;
+  v1::Orchestrator::Stub* stub_ = nullptr;
 };
 
 std::set<std::string> AsSet(const google::protobuf::RepeatedPtrField<std::string>& names) {
@@ -369,4 +305,4 @@ TEST_F(BulkRecoveryTest, BadBulkRequestsAreInvalidArgumentNamingTheField) {
 }
 
 }  // namespace
-}  // namespace conveyor
+}  // namespace conveyor::testing

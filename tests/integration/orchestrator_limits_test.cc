@@ -4,77 +4,38 @@
 // the freeing of failed chains' images (issue 10, items 3, 4, 8).
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "tests/testing/error_details.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/test_images.h"
 
-namespace conveyor {
+// In conveyor::testing: the fixture's helpers (orchestrator_process.h,
+// error_details.h, test_images.h) without a using-declaration each.
+namespace conveyor::testing {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
-using conveyor::testing::RedisServer;
-using conveyor::testing::ScopedProcess;
-using conveyor::testing::TempDir;
 using v1::Chain;
-
-const std::string kBin = CONVEYOR_BIN_DIR;
-
-// A real 1x1 PNG, padded with zeros to `total_bytes` (exact sizes make the
-// blob accounting checkable; decoders stop at IEND).
-std::string Png(size_t total_bytes = 200) {
-  std::vector<uchar> out;
-  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar(1, 2, 3)), out);
-  std::string png(out.begin(), out.end());
-  png.resize(std::max(total_bytes, png.size()), '\0');
-  return png;
-}
-
-// From the status details: the BadRequest field, or the ErrorInfo reason.
-std::string DetailOf(const grpc::Status& s, bool reason) {
-  google::rpc::Status rpc;
-  if (!rpc.ParseFromString(s.error_details())) return "";
-  for (const google::protobuf::Any& any : rpc.details()) {
-    google::rpc::BadRequest bad;
-    google::rpc::ErrorInfo info;
-    if (!reason && any.UnpackTo(&bad) && bad.field_violations_size() > 0) {
-      return bad.field_violations(0).field();
-    }
-    if (reason && any.UnpackTo(&info)) return info.reason();
-  }
-  return "";
-}
 
 class OrchestratorLimitsTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (HasFailure() && !log_.empty()) {
-      std::fprintf(stderr, "===== %s\n%s\n", log_.c_str(),
-                   conveyor::testing::ReadFile(log_).c_str());
-    }
+    if (!log_.empty()) DumpLogs({log_}, HasFailure());
   }
 
   // Every stage target points at a loopback port where nothing listens.
   void StartOrchestrator(std::vector<std::string> extra = {}) {
     log_ = dir_.path() + "/orchestrator.log";
-    // PickFreePort closes what it bound: nothing listens there.
-    const std::string nowhere = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(),
-                                     "--log-level", "info"};
-    for (const char* stage : {"download", "resize", "filter", "upload", "webhook"}) {
-      argv.push_back(absl::StrCat("--", stage, "-target"));
-      argv.push_back(nowhere);
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<conveyor::testing::ServerProcess>(argv, log_);
-    ASSERT_TRUE(process_->WaitUntilServing().ok()) << process_->started();
+    extra.insert(extra.begin(), {"--log-level", "info"});
+    process_ = std::make_unique<OrchestratorProcess>(
+        redis_.url(), std::map<std::string, std::string>{}, extra, log_);
+    ASSERT_TRUE(process_->ready().ok()) << process_->ready();
     address_ = process_->address();
     // A default channel: 4 MiB receive limit, like `conveyor list`.
     stub_ = v1::Orchestrator::NewStub(
@@ -105,7 +66,7 @@ class OrchestratorLimitsTest : public ::testing::Test {
     step->mutable_resize()->set_width(4);
     step->mutable_retry()->set_max_attempts(1);
     step->mutable_timeout()->set_seconds(1);
-    req.mutable_source()->set_data(Png(source_bytes));
+    req.mutable_source()->set_data(PaddedPng(source_bytes));
     return req;
   }
 
@@ -113,7 +74,7 @@ class OrchestratorLimitsTest : public ::testing::Test {
   RedisServer redis_;
   std::string address_;
   std::string log_;
-  std::unique_ptr<conveyor::testing::ServerProcess> process_;
+  std::unique_ptr<OrchestratorProcess> process_;
   std::unique_ptr<v1::Orchestrator::Stub> stub_;
 };
 
@@ -125,15 +86,15 @@ TEST_F(OrchestratorLimitsTest, OversizeFieldsAndBadIdsGetPreciseCodesWithoutEcho
   Chain chain;
   grpc::Status s = Submit(big, &chain);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
-  EXPECT_EQ(DetailOf(s, false), "spec.steps[0].download.url");
+  EXPECT_EQ(BadRequestField(s), "spec.steps[0].download.url");
   EXPECT_LT(s.error_message().size(), 120u);
 
   v1::SubmitChainRequest dest = FailingInline(100);
-  dest.mutable_spec()->add_steps()->mutable_upload()->set_destination(
-      "file:///" + std::string(64 << 10, 'd'));
+  dest.mutable_spec()->add_steps()->mutable_upload()->set_destination("file:///" +
+                                                                      std::string(64 << 10, 'd'));
   s = Submit(dest, &chain);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
-  EXPECT_EQ(DetailOf(s, false), "spec.steps[1].upload.destination");
+  EXPECT_EQ(BadRequestField(s), "spec.steps[1].upload.destination");
   EXPECT_LT(s.error_details().size(), 1024u);  // the trailer stays small
 
   ASSERT_TRUE(Submit(FailingInline(100), &chain).ok());
@@ -149,7 +110,7 @@ TEST_F(OrchestratorLimitsTest, OversizeFieldsAndBadIdsGetPreciseCodesWithoutEcho
     }
     grpc::Status w = reader->Finish();
     EXPECT_EQ(w.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << w.error_message();
-    EXPECT_EQ(DetailOf(w, false), "after_event_id");
+    EXPECT_EQ(BadRequestField(w), "after_event_id");
   }
   v1::GetChainRequest get;
   get.set_name("chains/" + std::string(1 << 20, 'f'));
@@ -198,14 +159,14 @@ TEST_F(OrchestratorLimitsTest, LargeLegalChainsListInPagesADefaultClientReceives
 TEST_F(OrchestratorLimitsTest, BlobCapRefusesSubmitAndFailedChainsImagesAreFreed) {
   // No resize worker: with a 200 ms max outage the steps fail (UNAVAILABLE)
   // instead of waiting for one.
-  StartOrchestrator({"--max-blob-bytes", "2500", "--failed-blob-retention", "3s",
-                     "--max-outage", "200ms"});
+  StartOrchestrator(
+      {"--max-blob-bytes", "2500", "--failed-blob-retention", "3s", "--max-outage", "200ms"});
   Chain a, b, c;
   ASSERT_TRUE(Submit(FailingInline(1000), &a).ok());
   ASSERT_TRUE(Submit(FailingInline(1000), &b).ok());
   grpc::Status full = Submit(FailingInline(1000), &c);
   EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << full.error_message();
-  EXPECT_EQ(DetailOf(full, true), "BLOB_STORE_FULL");
+  EXPECT_EQ(ErrorInfoReason(full), "BLOB_STORE_FULL");
   v1::SystemStatus status = Status();
   EXPECT_EQ(status.blob_bytes(), 2000);
   EXPECT_EQ(status.max_blob_bytes(), 2500);
@@ -228,9 +189,9 @@ TEST_F(OrchestratorLimitsTest, BlobCapRefusesSubmitAndFailedChainsImagesAreFreed
   grpc::Status r =
       Unary([&](grpc::ClientContext* ctx) { return stub_->RetryChain(ctx, retry, &retried); });
   EXPECT_EQ(r.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << r.error_message();
-  EXPECT_EQ(DetailOf(r, true), "SOURCE_FREED");
+  EXPECT_EQ(ErrorInfoReason(r), "SOURCE_FREED");
   EXPECT_TRUE(Submit(FailingInline(1000), &c).ok());
 }
 
 }  // namespace
-}  // namespace conveyor
+}  // namespace conveyor::testing

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <sstream>
 #include <thread>
 
@@ -21,30 +20,20 @@
 #include "gtest/gtest.h"
 #include "orchestrator/redis/redis_connection.h"
 #include "orchestrator/redis/redis_keys.h"
+#include "tests/testing/orchestrator_client.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/test_images.h"
 
-namespace conveyor {
+// In conveyor::testing: the fixture's helpers (orchestrator_client.h,
+// test_images.h) without a using-declaration each.
+namespace conveyor::testing {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::PickFreePort;
-using conveyor::testing::RedisServer;
-using conveyor::testing::ScopedProcess;
-using conveyor::testing::ServerProcess;
-using conveyor::testing::TempDir;
 using v1::Chain;
 using v1::ChainEvent;
-using v1::ChainSpec;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Jpeg(int width, int height) {
-  cv::Mat img(height, width, CV_8UC3);
-  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
-  std::vector<uchar> out;
-  cv::imencode(".jpg", img, out);
-  return std::string(out.begin(), out.end());
-}
 
 // A step with fast retries, so tests stay within seconds.
 v1::Step Fast(v1::Step step, int max_attempts = 4, absl::Duration timeout = absl::Seconds(10)) {
@@ -68,53 +57,37 @@ v1::Step Filter() {
   return Fast(s);
 }
 
-// Lines of a flaky worker's calls file: (chain, step) -> outcomes.
-std::map<std::pair<std::string, int>, std::vector<std::string>> Calls(const std::string& path) {
-  std::map<std::pair<std::string, int>, std::vector<std::string>> out;
-  std::ifstream f(path);
-  std::string chain, outcome;
-  int step = 0, attempt = 0;
-  while (f >> chain >> step >> attempt >> outcome) out[{chain, step}].push_back(outcome);
+// A flaky worker's calls: (chain, step) -> outcomes, in call order.
+using CallMap = std::map<std::pair<std::string, int>, std::vector<std::string>>;
+CallMap Calls(const std::string& path) {
+  CallMap out;
+  for (const FlakyCall& call : ReadFlakyCalls(path)) {
+    out[{call.chain, call.step}].push_back(call.outcome);
+  }
   return out;
 }
-
-using CallMap = std::map<std::pair<std::string, int>, std::vector<std::string>>;
 std::vector<std::string> Of(const CallMap& calls, const std::string& chain, int step) {
   auto it = calls.find({chain, step});
   return it == calls.end() ? std::vector<std::string>{} : it->second;
 }
 
-bool IsTerminal(v1::State s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
-
 class OrchestratorTest : public ::testing::Test {
  protected:
   // On failure (or with CONVEYOR_TEST_DUMP_LOGS set), print every process log.
-  void TearDown() override {
-    if (!HasFailure() && std::getenv("CONVEYOR_TEST_DUMP_LOGS") == nullptr) return;
-    for (const std::string& log : logs_) {
-      std::fprintf(stderr, "===== %s\n%s\n", log.c_str(),
-                   conveyor::testing::ReadFile(log).c_str());
-    }
-  }
+  void TearDown() override { DumpLogs(logs_, HasFailure()); }
 
-  // A server started on port 0 (or `port`, to restart one where its clients
-  // expect it); `process` is its process, for signals.
+  // A worker started on port 0; `process` is its process, for signals.
   struct Worker {
     std::unique_ptr<ServerProcess> server;
     ScopedProcess* process = nullptr;
     std::string address;
     std::string calls_file;
   };
-  template <typename T>
-  void Launch(T& s, std::vector<std::string> argv, const std::string& log, int port = 0) {
-    s.server = std::make_unique<ServerProcess>(std::move(argv), log, std::vector<std::string>{},
-                                               port);
-    s.process = &s.server->process();
-    s.address = s.server->address();
-    EXPECT_TRUE(s.server->started().ok()) << s.server->started();
-    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(s.address, absl::Seconds(10)).ok()) << log;
+  void Launch(Worker& w, std::vector<std::string> argv, const std::string& log) {
+    w.server = std::make_unique<ServerProcess>(std::move(argv), log);
+    w.process = &w.server->process();
+    w.address = w.server->address();
+    EXPECT_TRUE(w.server->WaitUntilServing(absl::Seconds(10)).ok()) << log;
   }
 
   // A flaky test worker (ResizeStage + FilterStage).
@@ -139,93 +112,33 @@ class OrchestratorTest : public ::testing::Test {
   }
 
   struct Orchestrator {
-    std::unique_ptr<ServerProcess> server;
+    std::unique_ptr<OrchestratorProcess> server;
     ScopedProcess* process = nullptr;
     std::string address;
     std::string log;
-    std::unique_ptr<v1::Orchestrator::Stub> stub;
+    v1::Orchestrator::Stub* stub = nullptr;
     int port() const { return server->port(); }
   };
 
   // Unset targets point at a port where nothing listens. `port` other than
   // 0 restarts an orchestrator where its clients expect it.
-  Orchestrator StartOrchestrator(std::map<std::string, std::string> targets,
+  Orchestrator StartOrchestrator(const std::map<std::string, std::string>& targets,
                                  std::vector<std::string> extra = {}, int port = 0) {
     Orchestrator o;
     o.log = absl::StrCat(dir_.path(), "/orchestrator-", orchestrators_started_++, ".log");
-    // PickFreePort closes what it bound: nothing listens there.
-    const std::string nowhere = LoopbackAddress(PickFreePort());
-    std::vector<std::string> argv = {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(),
-                                     "--lease-timeout", "1s", "--log-level", "info"};
-    for (const char* stage : {"download", "resize", "filter", "upload", "webhook"}) {
-      auto it = targets.find(stage);
-      argv.push_back(absl::StrCat("--", stage, "-target"));
-      argv.push_back(it == targets.end() ? nowhere : it->second);
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
     logs_.push_back(o.log);
-    Launch(o, argv, o.log, port);
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    o.stub = v1::Orchestrator::NewStub(
-        grpc::CreateCustomChannel(o.address, grpc::InsecureChannelCredentials(), args));
+    extra.insert(extra.begin(), {"--lease-timeout", "1s", "--log-level", "info"});
+    o.server = std::make_unique<OrchestratorProcess>(redis_.url(), targets, extra, o.log, port);
+    EXPECT_TRUE(o.server->ready().ok()) << o.server->ready();
+    o.process = &o.server->process();
+    o.address = o.server->address();
+    o.stub = &o.server->stub();
     return o;
   }
 
-  grpc::Status Submit(v1::Orchestrator::Stub& stub, const v1::SubmitChainRequest& request,
-                      Chain* chain) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return stub.SubmitChain(&ctx, request, chain);
-  }
-
-  Chain Get(v1::Orchestrator::Stub& stub, const std::string& name) {
-    grpc::ClientContext ctx;
-    v1::GetChainRequest req;
-    req.set_name(name);
-    Chain chain;
-    grpc::Status s = stub.GetChain(&ctx, req, &chain);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return chain;
-  }
-
-  // Polls GetChain until `done(chain)` or the timeout.
-  template <typename Pred>
-  Chain WaitFor(v1::Orchestrator::Stub& stub, const std::string& name, Pred done,
-                absl::Duration timeout = absl::Seconds(20)) {
-    const absl::Time until = absl::Now() + timeout;
-    Chain chain;
-    while (absl::Now() < until) {
-      chain = Get(stub, name);
-      if (done(chain)) return chain;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ADD_FAILURE() << "timed out waiting on " << name << ": " << chain.ShortDebugString();
-    return chain;
-  }
-  Chain WaitTerminal(v1::Orchestrator::Stub& stub, const std::string& name,
-                     absl::Duration timeout = absl::Seconds(20)) {
-    return WaitFor(stub, name, [](const Chain& c) { return IsTerminal(c.state()); }, timeout);
-  }
-
-  std::vector<ChainEvent> Watch(v1::Orchestrator::Stub& stub, const std::string& name,
-                                const std::string& after, grpc::Status* status) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    v1::WatchChainRequest req;
-    req.set_name(name);
-    req.set_after_event_id(after);
-    auto reader = stub.WatchChain(&ctx, req);
-    std::vector<ChainEvent> events;
-    ChainEvent e;
-    while (reader->Read(&e)) events.push_back(e);
-    *status = reader->Finish();
-    return events;
-  }
-
   int64_t RedisInt(std::initializer_list<std::string> argv) {
-    orchestrator::RedisConnection conn(*orchestrator::ParseRedisUrl(redis_.url()),
-                                       absl::Seconds(1), absl::Seconds(2));
+    orchestrator::RedisConnection conn(*orchestrator::ParseRedisUrl(redis_.url()), absl::Seconds(1),
+                                       absl::Seconds(2));
     absl::StatusOr<orchestrator::RedisValue> v = conn.Command(argv);
     EXPECT_TRUE(v.ok()) << v.status();
     return v.ok() ? v->integer : -1;
@@ -240,7 +153,7 @@ class OrchestratorTest : public ::testing::Test {
 
   RedisServer redis_;
   TempDir dir_;
-  std::string jpeg_ = Jpeg(96, 64);
+  std::string jpeg_ = NoiseJpeg(96, 64);
   std::vector<std::string> logs_;
   int workers_started_ = 0;
   int orchestrators_started_ = 0;
@@ -249,7 +162,7 @@ class OrchestratorTest : public ::testing::Test {
 TEST_F(OrchestratorTest, FullFiveStepChainWithRealWorkers) {
   // Origin and webhook receiver on loopback.
   httplib::Server http;
-  const std::string image = Jpeg(400, 300);
+  const std::string image = NoiseJpeg(400, 300);
   std::vector<std::string> hook_bodies;
   std::vector<std::string> hook_ids;
   std::mutex hook_mu;
@@ -290,9 +203,9 @@ TEST_F(OrchestratorTest, FullFiveStepChainWithRealWorkers) {
   *req.mutable_spec()->add_steps() = Fast(hook);
   (*req.mutable_spec()->mutable_labels())["job"] = "e2e";
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, req, &submitted).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, req, &submitted).ok());
   EXPECT_EQ(submitted.state(), v1::PENDING);
-  Chain done = WaitTerminal(*o.stub, submitted.name(), absl::Seconds(30));
+  Chain done = WaitForTerminal(*o.stub, submitted.name(), absl::Seconds(30));
   http.stop();
   server.join();
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
@@ -331,10 +244,10 @@ TEST_F(OrchestratorTest, InlineSourceChainRunsOnRealResizeAndUpload) {
   up.mutable_upload()->set_destination("file://" + objects.path());
   v1::SubmitChainRequest req = InlineRequest({Resize(48), Fast(up)});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, req, &submitted).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, req, &submitted).ok());
   EXPECT_EQ(submitted.inline_source().width(), 96);
   EXPECT_EQ(submitted.inline_source().media_type(), "image/jpeg");
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   EXPECT_EQ(done.steps(0).output().image().width(), 48);
   ASSERT_EQ(done.results_size(), 1);
@@ -344,9 +257,9 @@ TEST_F(OrchestratorTest, InlineSourceChainRunsOnRealResizeAndUpload) {
 
 TEST_F(OrchestratorTest, StreamSubmitChainAcceptsASourceInChunks) {
   Worker flaky = StartFlaky();
-  Orchestrator o = StartOrchestrator({{"resize", flaky.address}},
-                                     {"--max-intermediate-bytes", "200000"});
-  const std::string big = Jpeg(300, 200);
+  Orchestrator o =
+      StartOrchestrator({{"resize", flaky.address}}, {"--max-intermediate-bytes", "200000"});
+  const std::string big = NoiseJpeg(300, 200);
   auto stream = [&](const std::string& bytes, Chain* chain) {
     grpc::ClientContext ctx;
     auto writer = o.stub->StreamSubmitChain(&ctx, chain);
@@ -366,7 +279,7 @@ TEST_F(OrchestratorTest, StreamSubmitChainAcceptsASourceInChunks) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(chain.inline_source().size_bytes(), static_cast<int64_t>(big.size()));
   EXPECT_EQ(chain.inline_source().width(), 300);
-  Chain done = WaitTerminal(*o.stub, chain.name());
+  Chain done = WaitForTerminal(*o.stub, chain.name());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   Chain rejected;
   EXPECT_EQ(stream(std::string(300000, 'x'), &rejected).error_code(),
@@ -394,16 +307,17 @@ TEST_F(OrchestratorTest, TypeErrorAtSubmitIsInvalidArgumentAndStoresNothing) {
   *req.mutable_spec()->add_steps() = Resize();
   req.mutable_source()->set_data(jpeg_);
   Chain chain;
-  grpc::Status s = Submit(*o.stub, req, &chain);
+  grpc::Status s = SubmitChain(*o.stub, req, &chain);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
             "spec.steps[1].resize: needs an image but step 0 (upload) produces a stored object");
   v1::SubmitChainRequest no_source;
   *no_source.mutable_spec()->add_steps() = Resize();
-  EXPECT_EQ(Submit(*o.stub, no_source, &chain).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SubmitChain(*o.stub, no_source, &chain).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   v1::SubmitChainRequest not_image = InlineRequest({Resize()});
   not_image.mutable_source()->set_data("definitely not an image");
-  s = Submit(*o.stub, not_image, &chain);
+  s = SubmitChain(*o.stub, not_image, &chain);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message().rfind("source.data", 0), 0u) << s.error_message();
   EXPECT_EQ(RedisInt({"DBSIZE"}), keys_before);
@@ -413,14 +327,14 @@ TEST_F(OrchestratorTest, WorkerFailingTwiceIsRetriedWithBackoffThenSucceeds) {
   Worker flaky = StartFlaky({"--fail-times", "2"});
   Orchestrator o = StartOrchestrator({{"resize", flaky.address}});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize()}), &submitted).ok());
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize()}), &submitted).ok());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   EXPECT_EQ(done.steps(0).attempts(), 3);
   auto calls = Calls(flaky.calls_file);
   EXPECT_EQ(Of(calls, done.name(), 0), (std::vector<std::string>{"fail", "fail", "ok"}));
   grpc::Status status;
-  std::vector<ChainEvent> events = Watch(*o.stub, done.name(), "", &status);
+  std::vector<ChainEvent> events = WatchEvents(*o.stub, done.name(), "", &status);
   EXPECT_TRUE(status.ok()) << status.error_message();
   int retrying = 0;
   for (const ChainEvent& e : events) {
@@ -441,8 +355,8 @@ TEST_F(OrchestratorTest, NonRetryableErrorFailsAtOnceWithWorkersMessage) {
   Worker flaky = StartFlaky({"--fail-times", "100", "--fail-code", "INVALID_ARGUMENT"});
   Orchestrator o = StartOrchestrator({{"resize", flaky.address}});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   ASSERT_EQ(done.state(), v1::FAILED);
   EXPECT_EQ(done.steps(0).state(), v1::FAILED);
   EXPECT_EQ(done.steps(0).attempts(), 1);
@@ -460,8 +374,8 @@ TEST_F(OrchestratorTest, StepTimeoutIsTheWorkersDeadline) {
   v1::Step step = Fast(Resize(), /*max_attempts=*/2, absl::Milliseconds(300));
   const absl::Time start = absl::Now();
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({step}), &submitted).ok());
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({step}), &submitted).ok());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   ASSERT_EQ(done.state(), v1::FAILED);
   EXPECT_EQ(done.steps(0).attempts(), 2);
@@ -475,9 +389,9 @@ TEST_F(OrchestratorTest, ChainTimeoutCancelsTheRunningStep) {
   req.mutable_spec()->mutable_timeout()->set_nanos(500'000'000);
   const absl::Time start = absl::Now();
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, req, &submitted).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, req, &submitted).ok());
   EXPECT_TRUE(submitted.has_deadline());
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   ASSERT_EQ(done.state(), v1::FAILED);
   EXPECT_EQ(done.error().code(), grpc::StatusCode::DEADLINE_EXCEEDED);
@@ -489,9 +403,9 @@ TEST_F(OrchestratorTest, CancelWhileAStepRunsCancelsTheWorkerCall) {
   Worker slow = StartFlaky({"--delay", "10s"});
   Orchestrator o = StartOrchestrator({{"resize", slow.address}});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
-  WaitFor(*o.stub, submitted.name(),
-          [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
+  WaitForChain(*o.stub, submitted.name(),
+               [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
   // RUNNING is recorded just before the call leaves; give it time to reach
   // the worker so the test sees the worker's side of the cancellation.
   absl::SleepFor(absl::Milliseconds(300));
@@ -511,7 +425,7 @@ TEST_F(OrchestratorTest, CancelWhileAStepRunsCancelsTheWorkerCall) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(outcomes, std::vector<std::string>{"cancelled"});
-  Chain later = Get(*o.stub, submitted.name());
+  Chain later = GetChain(*o.stub, submitted.name());
   EXPECT_EQ(later.state(), v1::CANCELLED);
   EXPECT_EQ(later.steps(1).attempts(), 0);
   // Cancelling again returns it unchanged.
@@ -528,8 +442,8 @@ TEST_F(OrchestratorTest, RetryOfFailedChainReusesSucceededSteps) {
   Worker filter = StartFlaky({"--fail-while-exists", fail_flag, "--fail-code", "INVALID_ARGUMENT"});
   Orchestrator o = StartOrchestrator({{"resize", resize.address}, {"filter", filter.address}});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize(), Filter(), Resize()}), &submitted).ok());
-  Chain failed = WaitTerminal(*o.stub, submitted.name());
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize(), Filter(), Resize()}), &submitted).ok());
+  Chain failed = WaitForTerminal(*o.stub, submitted.name());
   ASSERT_EQ(failed.state(), v1::FAILED);
   EXPECT_EQ(failed.steps(0).state(), v1::SUCCEEDED);
   std::filesystem::remove(fail_flag);
@@ -539,14 +453,13 @@ TEST_F(OrchestratorTest, RetryOfFailedChainReusesSucceededSteps) {
   Chain resumed;
   ASSERT_TRUE(o.stub->RetryChain(&ctx, req, &resumed).ok());
   EXPECT_EQ(resumed.state(), v1::PENDING);
-  Chain done = WaitTerminal(*o.stub, submitted.name());
+  Chain done = WaitForTerminal(*o.stub, submitted.name());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   EXPECT_EQ(done.retries(), 1);
   auto resize_calls = Calls(resize.calls_file);
   EXPECT_EQ(Of(resize_calls, done.name(), 0), std::vector<std::string>{"ok"});
   EXPECT_EQ(Of(resize_calls, done.name(), 2), std::vector<std::string>{"ok"});
-  EXPECT_EQ(Of(Calls(filter.calls_file), done.name(), 1),
-            (std::vector<std::string>{"fail", "ok"}));
+  EXPECT_EQ(Of(Calls(filter.calls_file), done.name(), 1), (std::vector<std::string>{"fail", "ok"}));
   // A running or succeeded chain cannot be retried.
   grpc::ClientContext again;
   Chain unused;
@@ -561,12 +474,12 @@ TEST_F(OrchestratorTest, IdempotentSubmit) {
   v1::SubmitChainRequest req = InlineRequest({Resize()});
   req.set_idempotency_key("order-42");
   Chain first, second, third;
-  ASSERT_TRUE(Submit(*o.stub, req, &first).ok());
-  ASSERT_TRUE(Submit(*o.stub, req, &second).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, req, &first).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, req, &second).ok());
   EXPECT_EQ(first.name(), second.name());
   req.mutable_spec()->mutable_steps(0)->mutable_resize()->set_width(33);
-  EXPECT_EQ(Submit(*o.stub, req, &third).error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  WaitTerminal(*o.stub, first.name());
+  EXPECT_EQ(SubmitChain(*o.stub, req, &third).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  WaitForTerminal(*o.stub, first.name());
   EXPECT_EQ(Calls(flaky.calls_file).size(), 1u);
 }
 
@@ -574,35 +487,36 @@ TEST_F(OrchestratorTest, WatchChainStreamsHistoryThenLiveEvents) {
   Worker slow = StartFlaky({"--delay", "400ms"});
   Orchestrator o = StartOrchestrator({{"resize", slow.address}});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
-  WaitFor(*o.stub, submitted.name(),
-          [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
+  WaitForChain(*o.stub, submitted.name(),
+               [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
   grpc::Status status;
-  std::vector<ChainEvent> events = Watch(*o.stub, submitted.name(), "", &status);
+  std::vector<ChainEvent> events = WatchEvents(*o.stub, submitted.name(), "", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   std::vector<std::pair<ChainEvent::Type, int>> seen;
   for (const auto& e : events) seen.emplace_back(e.type(), e.step_index());
-  EXPECT_EQ(seen, (std::vector<std::pair<ChainEvent::Type, int>>{
-                      {ChainEvent::CHAIN_SUBMITTED, -1},
-                      {ChainEvent::STEP_STARTED, 0},
-                      {ChainEvent::STEP_SUCCEEDED, 0},
-                      {ChainEvent::STEP_STARTED, 1},
-                      {ChainEvent::STEP_SUCCEEDED, 1},
-                      {ChainEvent::CHAIN_SUCCEEDED, -1}}));
+  EXPECT_EQ(seen,
+            (std::vector<std::pair<ChainEvent::Type, int>>{{ChainEvent::CHAIN_SUBMITTED, -1},
+                                                           {ChainEvent::STEP_STARTED, 0},
+                                                           {ChainEvent::STEP_SUCCEEDED, 0},
+                                                           {ChainEvent::STEP_STARTED, 1},
+                                                           {ChainEvent::STEP_SUCCEEDED, 1},
+                                                           {ChainEvent::CHAIN_SUCCEEDED, -1}}));
   EXPECT_EQ(events.back().chain_state(), v1::SUCCEEDED);
   EXPECT_EQ(events.back().progress_percent(), 100);
   // Resuming after an event id returns only what followed it.
-  std::vector<ChainEvent> rest = Watch(*o.stub, submitted.name(), events[2].event_id(), &status);
+  std::vector<ChainEvent> rest =
+      WatchEvents(*o.stub, submitted.name(), events[2].event_id(), &status);
   ASSERT_TRUE(status.ok());
   ASSERT_EQ(rest.size(), 3u);
   EXPECT_EQ(rest[0].event_id(), events[3].event_id());
   // Watching a finished chain after its last event ends at once.
   const absl::Time start = absl::Now();
-  EXPECT_TRUE(Watch(*o.stub, submitted.name(), events.back().event_id(), &status).empty());
+  EXPECT_TRUE(WatchEvents(*o.stub, submitted.name(), events.back().event_id(), &status).empty());
   EXPECT_TRUE(status.ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   // Unknown chain.
-  Watch(*o.stub, "chains/0123456789abcdef0123456789abcdef", "", &status);
+  WatchEvents(*o.stub, "chains/0123456789abcdef0123456789abcdef", "", &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
@@ -610,7 +524,7 @@ TEST_F(OrchestratorTest, WatchesBeyondTheCapAreResourceExhausted) {
   Worker slow = StartFlaky({"--delay", "10s"});
   Orchestrator o = StartOrchestrator({{"resize", slow.address}}, {"--max-watches", "1"});
   Chain submitted;
-  ASSERT_TRUE(Submit(*o.stub, InlineRequest({Resize()}), &submitted).ok());
+  ASSERT_TRUE(SubmitChain(*o.stub, InlineRequest({Resize()}), &submitted).ok());
   grpc::ClientContext first_ctx;
   v1::WatchChainRequest req;
   req.set_name(submitted.name());
@@ -618,7 +532,7 @@ TEST_F(OrchestratorTest, WatchesBeyondTheCapAreResourceExhausted) {
   ChainEvent e;
   ASSERT_TRUE(first->Read(&e));  // the first watch is open
   grpc::Status status;
-  Watch(*o.stub, submitted.name(), "", &status);
+  WatchEvents(*o.stub, submitted.name(), "", &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   first_ctx.TryCancel();
   while (first->Read(&e)) {
@@ -634,11 +548,11 @@ TEST_F(OrchestratorTest, ListChainsFiltersAndPaginates) {
     v1::SubmitChainRequest req = InlineRequest({Resize()});
     (*req.mutable_spec()->mutable_labels())["batch"] = i % 2 == 0 ? "even" : "odd";
     Chain c;
-    ASSERT_TRUE(Submit(*o.stub, req, &c).ok());
+    ASSERT_TRUE(SubmitChain(*o.stub, req, &c).ok());
     names.insert(names.begin(), c.name());  // newest first
-    absl::SleepFor(absl::Milliseconds(3));   // distinct create times
+    absl::SleepFor(absl::Milliseconds(3));  // distinct create times
   }
-  for (const auto& n : names) WaitTerminal(*o.stub, n);
+  for (const auto& n : names) WaitForTerminal(*o.stub, n);
   std::vector<std::string> listed;
   v1::ListChainsRequest req;
   req.set_page_size(2);
@@ -696,13 +610,13 @@ TEST_F(OrchestratorTest, KillDashNineMidChainThenRestartCompletesWithoutRerunnin
   Orchestrator first = StartOrchestrator(targets);
   Chain submitted;
   ASSERT_TRUE(
-      Submit(*first.stub, InlineRequest({Resize(), Filter(), Resize()}), &submitted).ok());
-  WaitFor(*first.stub, submitted.name(),
-          [](const Chain& c) { return c.steps(1).state() == v1::RUNNING; });
+      SubmitChain(*first.stub, InlineRequest({Resize(), Filter(), Resize()}), &submitted).ok());
+  WaitForChain(*first.stub, submitted.name(),
+               [](const Chain& c) { return c.steps(1).state() == v1::RUNNING; });
   first.process->Signal(SIGKILL);
   first.process->Wait(absl::Seconds(5));
   Orchestrator second = StartOrchestrator(targets, {}, first.port());
-  Chain done = WaitTerminal(*second.stub, submitted.name(), absl::Seconds(20));
+  Chain done = WaitForTerminal(*second.stub, submitted.name(), absl::Seconds(20));
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
   auto resize_calls = Calls(resize.calls_file);
   // Step 0 had succeeded before the crash: never run again.
@@ -722,11 +636,12 @@ TEST_F(OrchestratorTest, TwoReplicasShareTheWorkAndEveryChainCompletesOnce) {
   std::vector<std::string> names;
   for (int i = 0; i < 30; ++i) {
     Chain c;
-    ASSERT_TRUE(Submit(i % 2 ? *a.stub : *b.stub, InlineRequest({Resize(), Resize()}), &c).ok());
+    ASSERT_TRUE(
+        SubmitChain(i % 2 ? *a.stub : *b.stub, InlineRequest({Resize(), Resize()}), &c).ok());
     names.push_back(c.name());
   }
   for (const auto& n : names) {
-    Chain done = WaitTerminal(*a.stub, n);
+    Chain done = WaitForTerminal(*a.stub, n);
     EXPECT_EQ(done.state(), v1::SUCCEEDED);
   }
   auto calls = Calls(flaky.calls_file);
@@ -736,7 +651,7 @@ TEST_F(OrchestratorTest, TwoReplicasShareTheWorkAndEveryChainCompletesOnce) {
   }
   // Both replicas dispatched some of the steps.
   auto attempts_in = [](const std::string& log) {
-    std::string text = conveyor::testing::ReadFile(log);
+    std::string text = ReadFile(log);
     int n = 0;
     for (size_t pos = text.find("step attempt"); pos != std::string::npos;
          pos = text.find("step attempt", pos + 1)) {
@@ -769,13 +684,13 @@ TEST_F(OrchestratorTest, SigtermLetsTheInFlightStepFinishAndExitsZero) {
   // The dispatcher drains for half the grace: 2 s, far more than the step.
   Orchestrator first = StartOrchestrator(targets, {"--shutdown-grace", "4s"});
   Chain submitted;
-  ASSERT_TRUE(Submit(*first.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
-  WaitFor(*first.stub, submitted.name(),
-          [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
+  ASSERT_TRUE(SubmitChain(*first.stub, InlineRequest({Resize(), Resize()}), &submitted).ok());
+  WaitForChain(*first.stub, submitted.name(),
+               [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
   first.process->Signal(SIGTERM);
   EXPECT_EQ(first.process->Wait(absl::Seconds(10)), 0);
   Orchestrator second = StartOrchestrator(targets, {}, first.port());
-  Chain done = WaitTerminal(*second.stub, submitted.name());
+  Chain done = WaitForTerminal(*second.stub, submitted.name());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   // Step 0 finished during the drain and was recorded: it ran once.
   EXPECT_EQ(done.steps(0).attempts(), 1);
@@ -789,12 +704,12 @@ TEST_F(OrchestratorTest, SurvivingReplicaTakesOverEveryStepOfAKilledOne) {
   std::vector<std::string> names;
   for (int i = 0; i < 20; ++i) {
     Chain c;
-    ASSERT_TRUE(Submit(*a.stub, InlineRequest({Resize(), Resize()}), &c).ok());
+    ASSERT_TRUE(SubmitChain(*a.stub, InlineRequest({Resize(), Resize()}), &c).ok());
     names.push_back(c.name());
   }
   // Kill it while it has steps in flight; only then start the survivor.
-  WaitFor(*a.stub, names.back(),
-          [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
+  WaitForChain(*a.stub, names.back(),
+               [](const Chain& c) { return c.steps(0).state() == v1::RUNNING; });
   a.process->Signal(SIGKILL);
   a.process->Wait(absl::Seconds(5));
   Orchestrator b = StartOrchestrator(targets, {"--replica-name", "survivor"});
@@ -803,7 +718,7 @@ TEST_F(OrchestratorTest, SurvivingReplicaTakesOverEveryStepOfAKilledOne) {
   };
   int rerun_steps = 0;
   for (const auto& n : names) {
-    Chain done = WaitTerminal(*b.stub, n, absl::Seconds(30));
+    Chain done = WaitForTerminal(*b.stub, n, absl::Seconds(30));
     ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
     for (int step = 0; step < 2; ++step) {
       // Every worker call was a counted attempt: nothing ran behind the
@@ -824,11 +739,11 @@ TEST_F(OrchestratorTest, HeartbeatsKeepStepsLongerThanTheLeaseFromBeingTakenOver
   std::vector<std::string> names;
   for (int i = 0; i < 4; ++i) {
     Chain c;
-    ASSERT_TRUE(Submit(i % 2 ? *a.stub : *b.stub, InlineRequest({Resize()}), &c).ok());
+    ASSERT_TRUE(SubmitChain(i % 2 ? *a.stub : *b.stub, InlineRequest({Resize()}), &c).ok());
     names.push_back(c.name());
   }
   for (const auto& n : names) {
-    Chain done = WaitTerminal(*a.stub, n);
+    Chain done = WaitForTerminal(*a.stub, n);
     EXPECT_EQ(done.state(), v1::SUCCEEDED);
     EXPECT_EQ(done.steps(0).attempts(), 1);
     EXPECT_EQ(Of(Calls(slow.calls_file), n, 0), std::vector<std::string>{"ok"});
@@ -839,7 +754,7 @@ TEST_F(OrchestratorTest, RedisUnavailableAtSubmitIsUnavailableAndHealthNotServin
   Orchestrator o = StartOrchestrator({});
   redis_.Kill();
   Chain chain;
-  grpc::Status s = Submit(*o.stub, InlineRequest({Resize()}), &chain);
+  grpc::Status s = SubmitChain(*o.stub, InlineRequest({Resize()}), &chain);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   auto health = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(o.address, grpc::InsecureChannelCredentials()));
@@ -858,4 +773,4 @@ TEST_F(OrchestratorTest, RedisUnavailableAtSubmitIsUnavailableAndHealthNotServin
 }
 
 }  // namespace
-}  // namespace conveyor
+}  // namespace conveyor::testing

@@ -23,7 +23,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <regex>
 #include <set>
@@ -42,41 +41,24 @@
 #include "orchestrator/redis/redis_connection.h"
 #include "tests/testing/command_runner.h"
 #include "tests/testing/http_test_server.h"
+#include "tests/testing/orchestrator_client.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/redis_node.h"
+#include "tests/testing/test_images.h"
 
-namespace conveyor {
+// In conveyor::testing: the fixture's helpers (process_fixture.h,
+// redis_node.h, orchestrator_client.h, ...) without a using-declaration each.
+namespace conveyor::testing {
 namespace {
 
-using conveyor::orchestrator::ParseRedisUrl;
-using conveyor::orchestrator::RedisConnection;
-using conveyor::orchestrator::RedisValue;
-using conveyor::testing::CommandResult;
-using conveyor::testing::HttpTestServer;
-using conveyor::testing::InfoField;
-using conveyor::testing::RedisCall;
-using conveyor::testing::RedisNode;
-using conveyor::testing::ReplyField;
-using conveyor::testing::ReadFile;
-using conveyor::testing::RunCommand;
-using conveyor::testing::ScopedProcess;
-using conveyor::testing::TempDir;
+using orchestrator::ParseRedisUrl;
+using orchestrator::RedisConnection;
+using orchestrator::RedisValue;
 using v1::Chain;
 using v1::ChainEvent;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Jpeg(int width, int height) {
-  cv::Mat img(height, width, CV_8UC3);
-  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
-  std::vector<uchar> out;
-  cv::imencode(".jpg", img, out);
-  return std::string(out.begin(), out.end());
-}
-
-bool IsTerminal(v1::State s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
 
 // ---------------------------------------------------------------------------
 // gRPC servers on port 0.
@@ -107,19 +89,15 @@ GrpcProcess StartGrpc(const std::string& dir, const std::string& binary,
   }
   EXPECT_FALSE(p.address.empty()) << binary << " did not report a port:\n" << ReadFile(p.log);
   if (!p.address.empty()) {
-    EXPECT_TRUE(conveyor::testing::WaitForGrpcServing(p.address, absl::Seconds(20)).ok()) << binary;
+    EXPECT_TRUE(WaitForGrpcServing(p.address, absl::Seconds(20)).ok()) << binary;
   }
   return p;
 }
 
+// Reconnect fast: the orchestrator itself never goes away in these tests,
+// but keep a lost connection from adding seconds of backoff.
 std::unique_ptr<v1::Orchestrator::Stub> Stub(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  // Reconnect fast: the orchestrator itself never goes away in these tests,
-  // but keep a lost connection from adding seconds of backoff.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  return v1::Orchestrator::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return NewOrchestratorStub(address, absl::Milliseconds(200));
 }
 
 // The codes (and one message per code) that clients saw, for assertions.
@@ -295,7 +273,7 @@ class RedisFailoverTest : public ::testing::Test {
   TempDir dir_;
   TempDir objects_;
   std::mt19937 rng_{static_cast<uint32_t>(::getpid() ^ absl::ToUnixNanos(absl::Now()))};
-  std::string image_ = Jpeg(320, 240);
+  std::string image_ = NoiseJpeg(320, 240);
   HttpTestServer http_;
   GrpcProcess download_, resize_, upload_;
   std::vector<std::string> logs_;
@@ -658,4 +636,4 @@ TEST_F(RedisFailoverTest, SentinelPromotesReplicaAndEveryChainSucceeds) {
 }
 
 }  // namespace
-}  // namespace conveyor
+}  // namespace conveyor::testing

@@ -11,8 +11,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,26 +19,21 @@
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_test_server.h"
+#include "tests/testing/orchestrator_client.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/test_images.h"
 
-namespace conveyor {
+// In conveyor::testing: the fixture's helpers (process_fixture.h,
+// orchestrator_client.h) without a using-declaration each.
+namespace conveyor::testing {
 namespace {
 
-using conveyor::testing::HttpTestServer;
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::RedisServer;
-using conveyor::testing::RedisServerOptions;
-using conveyor::testing::ServerProcess;
-using conveyor::testing::TempDir;
 using v1::Chain;
 using v1::ChainEvent;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
 constexpr int kChains = 300;
-
-bool IsTerminal(v1::State s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
 
 // One server binary that can be killed and started again on its port.
 struct Server {
@@ -64,12 +57,9 @@ struct Server {
 class SoakTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (!HasFailure() && std::getenv("CONVEYOR_TEST_DUMP_LOGS") == nullptr) return;
-    for (const auto& server : servers_) {
-      std::string log = conveyor::testing::ReadFile(server->log);
-      if (log.size() > 20000) log = "..." + log.substr(log.size() - 20000);
-      std::fprintf(stderr, "===== %s\n%s\n", server->log.c_str(), log.c_str());
-    }
+    std::vector<std::string> logs;
+    for (const auto& server : servers_) logs.push_back(server->log);
+    DumpLogs(logs, HasFailure(), /*tail_bytes=*/20000);
   }
 
   Server& Add(std::vector<std::string> argv, const std::string& name) {
@@ -79,13 +69,6 @@ class SoakTest : public ::testing::Test {
     server->Start();
     servers_.push_back(std::move(server));
     return *servers_.back();
-  }
-
-  std::unique_ptr<v1::Orchestrator::Stub> Stub(const std::string& address) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return v1::Orchestrator::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   }
 
   RedisServer redis_{RedisServerOptions{.append_only = true}};
@@ -109,11 +92,7 @@ grpc::Status Persist(Rpc rpc) {
 
 TEST_F(SoakTest, ThreeHundredChainsSurviveKillsOfAReplicaAWorkerAndRedis) {
   HttpTestServer http;
-  std::vector<uchar> jpeg;
-  cv::Mat photo(240, 320, CV_8UC3);
-  cv::randu(photo, cv::Scalar::all(0), cv::Scalar::all(255));
-  cv::imencode(".jpg", photo, jpeg);
-  const std::string image(jpeg.begin(), jpeg.end());
+  const std::string image = NoiseJpeg(320, 240);
   std::mutex hook_mu;
   std::map<std::string, int> deliveries;  // webhook-id -> count
   http.http().Get("/photo.jpg", [&](const httplib::Request&, httplib::Response& res) {
@@ -148,8 +127,8 @@ TEST_F(SoakTest, ThreeHundredChainsSurviveKillsOfAReplicaAWorkerAndRedis) {
   };
   Server& orch_a = Add(orchestrator_argv("soak-a"), "orchestrator-a");
   Server& orch_b = Add(orchestrator_argv("soak-b"), "orchestrator-b");
-  auto stub_a = Stub(orch_a.address());
-  auto stub_b = Stub(orch_b.address());
+  auto stub_a = NewOrchestratorStub(orch_a.address());
+  auto stub_b = NewOrchestratorStub(orch_b.address());
 
   auto request = [&](int i) {
     v1::SubmitChainRequest req;
@@ -260,4 +239,4 @@ TEST_F(SoakTest, ThreeHundredChainsSurviveKillsOfAReplicaAWorkerAndRedis) {
 }
 
 }  // namespace
-}  // namespace conveyor
+}  // namespace conveyor::testing

@@ -7,22 +7,24 @@
 
 #include <limits>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "google/rpc/error_details.pb.h"
 #include "orchestrator/blob_sweeper.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis_chain_store.h"
 #include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/error_details.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/test_images.h"
 
 namespace conveyor::orchestrator {
 namespace {
 
+using conveyor::testing::BadRequestField;
+using conveyor::testing::PaddedPng;
 using conveyor::v1::Chain;
 
 // ChainApi only asks it for health and targets here.
@@ -38,25 +40,6 @@ class IdleStageClient : public StageClient {
     return {StageHealth::State::kServing, ""};
   }
 };
-
-// A real 1x1 PNG, padded with zeros to `total_bytes` (exact sizes make the
-// blob accounting checkable; decoders stop at IEND).
-std::string Png(size_t total_bytes = 200) {
-  std::vector<uchar> out;
-  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar(1, 2, 3)), out);
-  std::string png(out.begin(), out.end());
-  png.resize(std::max(total_bytes, png.size()), '\0');
-  return png;
-}
-
-std::string BadRequestField(const absl::Status& s) {
-  absl::optional<absl::Cord> payload =
-      s.GetPayload(absl::StrCat(kTypeUrlPrefix, "google.rpc.BadRequest"));
-  if (!payload.has_value()) return "";
-  google::rpc::BadRequest bad;
-  if (!bad.ParseFromString(std::string(*payload)) || bad.field_violations_size() != 1) return "";
-  return bad.field_violations(0).field();
-}
 
 class ChainApiTest : public ::testing::Test {
  protected:
@@ -80,7 +63,7 @@ class ChainApiTest : public ::testing::Test {
     req.mutable_spec()->add_steps()->mutable_resize()->set_width(8);
     req.mutable_spec()->add_steps()->mutable_resize()->set_width(4);
     req.mutable_spec()->add_steps()->mutable_upload()->set_destination("file:///out");
-    req.mutable_source()->set_data(Png(source_bytes));
+    req.mutable_source()->set_data(PaddedPng(source_bytes));
     return req;
   }
   // download -> resize -> upload.
@@ -421,7 +404,7 @@ TEST_F(ChainApiTest, RetryResumesAtAWebhookWhenOnlyALaterStepsInputIsKept) {
   req.mutable_spec()->add_steps()->mutable_resize()->set_width(8);
   req.mutable_spec()->add_steps()->mutable_webhook()->set_url("https://example.com/hook");
   req.mutable_spec()->add_steps()->mutable_upload()->set_destination("file:///out");
-  req.mutable_source()->set_data(Png());
+  req.mutable_source()->set_data(PaddedPng());
   Chain c = Submit(req);
   RunStep(c, 0, true, std::string(10, 'x'));
   RunStep(c, 1, false);

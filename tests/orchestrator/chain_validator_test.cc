@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "google/rpc/error_details.pb.h"
 #include "common/status_details.h"
+#include "tests/testing/error_details.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -151,15 +151,7 @@ TEST(ChainValidatorTest, IdempotencyKey) {
   EXPECT_EQ(ValidateIdempotencyKey("a|b").code(), absl::StatusCode::kInvalidArgument);
 }
 
-// The BadRequest detail's one field violation, or "" if there is none.
-std::string BadRequestField(const absl::Status& s) {
-  absl::optional<absl::Cord> payload =
-      s.GetPayload(absl::StrCat(kTypeUrlPrefix, "google.rpc.BadRequest"));
-  if (!payload.has_value()) return "";
-  google::rpc::BadRequest bad;
-  if (!bad.ParseFromString(std::string(*payload)) || bad.field_violations_size() != 1) return "";
-  return bad.field_violations(0).field();
-}
+using conveyor::testing::BadRequestField;
 
 // INVALID_ARGUMENT naming `field` in the message and the BadRequest, small,
 // and without `value` in it.

@@ -341,4 +341,13 @@ std::string ReadFile(const std::string& path) {
   return out.str();
 }
 
+void DumpLogs(const std::vector<std::string>& log_paths, bool failed, size_t tail_bytes) {
+  if (!failed && std::getenv("CONVEYOR_TEST_DUMP_LOGS") == nullptr) return;
+  for (const std::string& path : log_paths) {
+    std::string log = ReadFile(path);
+    if (tail_bytes > 0 && log.size() > tail_bytes) log = "..." + log.substr(log.size() - tail_bytes);
+    std::fprintf(stderr, "===== %s\n%s\n", path.c_str(), log.c_str());
+  }
+}
+
 }  // namespace conveyor::testing

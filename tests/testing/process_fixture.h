@@ -161,6 +161,11 @@ class TempDir {
 // Reads a whole file; empty string if it cannot.
 std::string ReadFile(const std::string& path);
 
+// Prints each of `log_paths` to stderr (only its last `tail_bytes`, unless
+// 0) when `failed` or CONVEYOR_TEST_DUMP_LOGS is set. For a fixture's
+// TearDown: DumpLogs(logs_, HasFailure()).
+void DumpLogs(const std::vector<std::string>& log_paths, bool failed, size_t tail_bytes = 0);
+
 }  // namespace conveyor::testing
 
 #endif  // CONVEYOR_TESTS_TESTING_PROCESS_FIXTURE_H_

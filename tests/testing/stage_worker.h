@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "tests/testing/error_details.h"  // BadRequestField, for the stage tests
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::testing {
@@ -90,10 +91,6 @@ struct PendingCall {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
-
-// The field of the first google.rpc.BadRequest violation in `status`'s
-// details, or "" if there is none.
-std::string BadRequestField(const grpc::Status& status);
 
 }  // namespace conveyor::testing
 

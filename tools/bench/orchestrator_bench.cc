@@ -16,19 +16,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis_chain_store.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator {
 namespace {
 
-using conveyor::testing::LoopbackAddress;
-using conveyor::testing::ServerProcess;
+using conveyor::testing::OrchestratorProcess;
 using conveyor::testing::RedisServer;
 using conveyor::testing::ScopedProcess;
+using conveyor::testing::ServerProcess;
 
 double CpuSeconds(pid_t pid) {
   std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
@@ -43,24 +43,6 @@ double CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::stol(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-bool WaitServing(const std::string& address) {
-  for (int i = 0; i < 500; ++i) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
-    grpc::health::v1::HealthCheckResponse resp;
-    if (stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
-        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return false;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -126,20 +108,19 @@ void BenchDispatch(int chains, int steps) {
   conveyor::testing::TempDir dir;
   ServerProcess flaky({std::string(CONVEYOR_BIN_DIR) + "/conveyor-test-flaky-stage"},
                       dir.path() + "/worker.log");
-  const std::string worker = flaky.address();
-  ServerProcess orch_server({std::string(CONVEYOR_BIN_DIR) + "/conveyor-orchestrator",
-                             "--redis-url", redis.url(), "--resize-target", worker, "--log-level",
-                             "warn"},
-                            dir.path() + "/orchestrator.log");
-  const std::string address = orch_server.address();
-  ScopedProcess& orch = orch_server.process();
-  if (!flaky.started().ok() || !orch_server.started().ok() || !WaitServing(worker) ||
-      !WaitServing(address)) {
-    std::fprintf(stderr, "servers did not start\n");
+  if (!flaky.started().ok() || !flaky.WaitUntilServing().ok()) {
+    std::fprintf(stderr, "worker did not start\n");
     return;
   }
-  auto stub = conveyor::v1::Orchestrator::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  OrchestratorProcess orch_server(redis.url(), {{"resize", flaky.address()}},
+                                  {"--log-level", "warn"}, dir.path() + "/orchestrator.log");
+  ScopedProcess& orch = orch_server.process();
+  if (!orch_server.ready().ok()) {
+    std::fprintf(stderr, "orchestrator did not start: %s\n",
+                 orch_server.ready().ToString().c_str());
+    return;
+  }
+  conveyor::v1::Orchestrator::Stub* stub = &orch_server.stub();
   cv::Mat img(32, 32, CV_8UC3, cv::Scalar(10, 20, 30));
   std::vector<uchar> jpeg;
   cv::imencode(".jpg", img, jpeg);

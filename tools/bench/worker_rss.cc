@@ -3,8 +3,8 @@
 //   conveyor-image-rss --worker <build>/bin/conveyor-resize [--stage resize]
 //                      [--photo PATH] [--idle-seconds 10] [--calls 3]
 //
-// Starts the worker on a free loopback port, waits until it serves, then
-// reports from /proc/<pid>/status and /proc/<pid>/stat:
+// Starts the worker on 127.0.0.1:0 (the test fixture's ServerProcess), waits
+// until it serves, then reports from /proc/<pid>/status and /proc/<pid>/stat:
 //   idle: VmRSS and VmHWM after start-up, and CPU % over --idle-seconds;
 //   then, for each shrink-on-load mode (quality, fast, off) in turn, --calls
 //   calls resizing a 24 MP JPEG (the photo resized to 6532x3674 with
@@ -12,17 +12,11 @@
 //   and VmHWM after them (the peak so far, so the modes are reported in
 //   ascending memory order: quality, fast, off).
 // Stops the worker with SIGTERM and checks it exits 0.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -36,7 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "conveyor/v1/stages.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/process_fixture.h"
 
 namespace {
 
@@ -47,20 +41,6 @@ struct Flags {
   int idle_seconds = 10;
   int calls = 3;
 };
-
-// Reads the port a server wrote to `path` (--port-file) once it bound it;
-// 0 if the server exits first or nothing comes within `timeout`.
-int ReadPortFile(const std::string& path, pid_t pid, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
-    std::ifstream in(path);
-    int port = 0;
-    if (in >> port && port > 0) return port;
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return 0;
-}
 
 // A field of /proc/<pid>/status in kB, e.g. "VmRSS".
 long StatusKb(pid_t pid, const std::string& field) {
@@ -84,26 +64,6 @@ long CpuTicks(pid_t pid) {
   while (rest >> f) fields.push_back(f);
   if (fields.size() < 13) return -1;
   return std::stol(fields[11]) + std::stol(fields[12]);
-}
-
-bool WaitServing(const std::string& address, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    // A fresh channel each time: a channel that failed once waits out its
-    // reconnect backoff (seconds) before trying again.
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-    if (stub->Check(&ctx, request, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return false;
 }
 
 double Mb(long kb) { return kb / 1024.0; }
@@ -152,26 +112,16 @@ int main(int argc, char** argv) {
   big.release();
   const std::string jpeg(encoded.begin(), encoded.end());
 
-  char dir_pattern[] = "/tmp/conveyor-rss-XXXXXX";
-  const std::string port_file = std::string(mkdtemp(dir_pattern)) + "/port";
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, STDOUT_FILENO);
-    dup2(devnull, STDERR_FILENO);
-    execl(flags.worker.c_str(), flags.worker.c_str(), "--listen", "127.0.0.1:0", "--port-file",
-          port_file.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // The worker binds port 0 and says which port it got.
-  const std::string address =
-      absl::StrCat("127.0.0.1:", ReadPortFile(port_file, pid, absl::Seconds(20)));
-  if (!WaitServing(address, absl::Seconds(20))) {
-    std::fprintf(stderr, "worker not serving on %s\n", address.c_str());
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+  // The worker binds port 0 and says which port it got (--port-file).
+  conveyor::testing::ServerProcess worker({flags.worker}, "/dev/null");
+  const absl::Status serving =
+      worker.started().ok() ? worker.WaitUntilServing(absl::Seconds(20)) : worker.started();
+  if (!serving.ok()) {
+    std::fprintf(stderr, "worker not serving: %s\n", serving.ToString().c_str());
     return 1;
   }
+  const pid_t pid = worker.process().pid();
+  const std::string address = worker.address();
   std::printf("worker %s pid %d on %s\n", flags.worker.c_str(), pid, address.c_str());
 
   // Let start-up settle, then measure idle.
@@ -244,10 +194,8 @@ int main(int argc, char** argv) {
                 flags.calls, Mb(hwm), Mb(hwm - idle_rss));
   }
 
-  kill(pid, SIGTERM);
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  worker.process().Signal(SIGTERM);
+  const int code = worker.process().Wait(absl::Seconds(60));  // -1: did not exit
   std::printf("worker exit code after SIGTERM: %d\n", code);
   return failures == 0 && code == 0 ? 0 : 1;
 }

@@ -228,31 +228,31 @@ TEST(ResizerTest, ShrinkOnLoadStaysCloseToFullDecode) {
   EXPECT_GT(Psnr(outputs[0], outputs[2]), 30.0);
 }
 
-TEST(ResizerTest, CoverProducesExactSizeFromCentre) {
-  // Left third red, middle third green, right third blue: a square cover
-  // crop of a 3:1 image keeps only green.
-  cv::Mat image(100, 300, CV_8UC3, cv::Scalar(0, 0, 255));
-  image(cv::Rect(100, 0, 100, 100)).setTo(cv::Scalar(0, 255, 0));
-  image(cv::Rect(200, 0, 100, 100)).setTo(cv::Scalar(255, 0, 0));
-  ResizeSpec spec = Spec(50, 50, ResizeSpec::COVER);
+// A `side` x 3`side` image, left third red, middle third green, right third
+// blue, encoded as `ext`, to be cover-cropped to `out` x `out` PNG.
+v1::ResizeRequest CoverOfThirds(int side, int out, const std::string& ext) {
+  cv::Mat image(side, 3 * side, CV_8UC3, cv::Scalar(0, 0, 255));
+  image(cv::Rect(side, 0, side, side)).setTo(cv::Scalar(0, 255, 0));
+  image(cv::Rect(2 * side, 0, side, side)).setTo(cv::Scalar(255, 0, 0));
+  ResizeSpec spec = Spec(out, out, ResizeSpec::COVER);
   spec.mutable_output()->set_format(v1::IMAGE_FORMAT_PNG);
+  return Request(Encode(image, ext), spec);
+}
+
+TEST(ResizerTest, CoverProducesExactSizeFromCentre) {
+  // A square cover crop of a 3:1 image keeps only green.
   v1::ResizeResponse response;
   ResizeStats stats;
-  ASSERT_TRUE(RunResize(Request(Encode(image, ".png"), spec), response, stats).ok());
+  ASSERT_TRUE(RunResize(CoverOfThirds(100, 50, ".png"), response, stats).ok());
   cv::Mat out = Decode(response.image().data());
   ASSERT_EQ(out.size(), cv::Size(50, 50));
   EXPECT_EQ(cv::norm(out, cv::Mat(50, 50, CV_8UC3, cv::Scalar(0, 255, 0)), cv::NORM_INF), 0);
 }
 
 TEST(ResizerTest, CoverWithShrinkOnLoadKeepsTheCentre) {
-  cv::Mat image(1000, 3000, CV_8UC3, cv::Scalar(0, 0, 255));
-  image(cv::Rect(1000, 0, 1000, 1000)).setTo(cv::Scalar(0, 255, 0));
-  image(cv::Rect(2000, 0, 1000, 1000)).setTo(cv::Scalar(255, 0, 0));
-  ResizeSpec spec = Spec(100, 100, ResizeSpec::COVER);
-  spec.mutable_output()->set_format(v1::IMAGE_FORMAT_PNG);
   v1::ResizeResponse response;
   ResizeStats stats;
-  ASSERT_TRUE(RunResize(Request(Encode(image, ".jpg"), spec), response, stats).ok());
+  ASSERT_TRUE(RunResize(CoverOfThirds(1000, 100, ".jpg"), response, stats).ok());
   EXPECT_EQ(stats.decode_scale, 4);  // the 1000x1000 region / 4 = 250 >= 2 x 100
   cv::Mat out = Decode(response.image().data());
   ASSERT_EQ(out.size(), cv::Size(100, 100));

@@ -61,24 +61,24 @@ TEST(S3StoreTest, ValidatesOptions) {
   EXPECT_EQ(ValidateS3Options(no_region).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(S3StoreTest, NothingListeningIsUnavailable) {
-  // A port nobody listens on, on loopback: connection refused.
+// A port nobody listens on, on loopback: connection refused.
+S3Options NowhereOptions() {
   S3Options options;
   options.endpoint = "http://127.0.0.1:1";
   options.access_key_id = "AK";
   options.secret_access_key = "SK";
-  S3Store store(options);
+  return options;
+}
+
+TEST(S3StoreTest, NothingListeningIsUnavailable) {
+  S3Store store(NowhereOptions());
   absl::StatusOr<conveyor::v1::StoredObject> put =
       store.Put("bkt", "k.jpg", "abc", "image/jpeg", "00", nullptr, absl::InfiniteFuture());
   EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable) << put.status();
 }
 
 TEST(S3StoreTest, PassedDeadlineIsDeadlineExceeded) {
-  S3Options options;
-  options.endpoint = "http://127.0.0.1:1";
-  options.access_key_id = "AK";
-  options.secret_access_key = "SK";
-  S3Store store(options);
+  S3Store store(NowhereOptions());
   EXPECT_EQ(
       store.Put("bkt", "k.jpg", "abc", "image/jpeg", "00", nullptr, absl::Now() - absl::Seconds(1))
           .status()

@@ -16,6 +16,11 @@
 namespace conveyor::stages::upload {
 namespace {
 
+constexpr char kBucket[] = "conveyor-test";
+// s3rver checks the access key id but not the signature, so any secret is
+// accepted; a distinctive one lets the tests prove it never reaches the log.
+constexpr char kSecret[] = "secret-that-must-never-be-logged";
+
 using conveyor::testing::HttpGet;
 using conveyor::testing::HttpGetResult;
 using conveyor::testing::S3rver;
@@ -23,11 +28,6 @@ using conveyor::testing::TempDir;
 using testing::EncodedImage;
 using testing::MakeRequest;
 using testing::UploadWorker;
-
-constexpr char kBucket[] = "conveyor-test";
-// s3rver checks the access key id but not the signature, so any secret is
-// accepted; a distinctive one lets the tests prove it never reaches the log.
-constexpr char kSecret[] = "secret-that-must-never-be-logged";
 
 int CountOccurrences(absl::string_view text, absl::string_view needle) {
   int count = 0;
