@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis_chain_store.h"
+#include "orchestrator/scheduler.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 
