@@ -12,6 +12,18 @@ using conveyor::v1::Chain;
 using conveyor::v1::ChainEvent;
 using conveyor::v1::StepStatus;
 
+namespace {
+
+// The wait before deferral number `deferrals` (1, 2, ...) of a busy refusal:
+// doubling from kDeferralBaseDelay up to kMaxDeferralDelay, times a jitter
+// factor in [0.5, 1.5) from `u` in [0, 1).
+absl::Duration DeferralDelay(int deferrals, double u) {
+  return std::min(kDeferralBaseDelay * (1 << std::min(deferrals - 1, 5)), kMaxDeferralDelay) *
+         (0.5 + u);
+}
+
+}  // namespace
+
 Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
                                       const AttemptResult& result) const {
   Transition t;
@@ -97,10 +109,7 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
       ErrorReason(result.status) == kReasonWorkerBusy && s->deferrals() < kMaxDeferrals) {
     s->set_deferrals(s->deferrals() + 1);
     s->set_attempts(s->attempts() - 1);
-    const absl::Duration delay =
-        std::min(kDeferralBaseDelay * (1 << std::min(s->deferrals() - 1, 5)), kMaxDeferralDelay) *
-        (0.5 + random_.Uniform01());
-    const absl::Time due = now + delay;
+    const absl::Time due = now + DeferralDelay(s->deferrals(), random_.Uniform01());
     if (!c.has_deadline() || due < FromProtoTime(c.deadline())) {
       ScheduleRetry(c, step, result, due, t);
       return t;
