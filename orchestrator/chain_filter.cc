@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/clock.h"
-#include "orchestrator/scheduler.h"
+#include "orchestrator/transition.h"
 #include "common/status_details.h"
 
 namespace conveyor::orchestrator {

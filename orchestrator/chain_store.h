@@ -34,7 +34,7 @@
 #include "absl/types/optional.h"
 #include "conveyor/v1/chain.pb.h"
 #include "conveyor/v1/orchestrator.pb.h"
-#include "orchestrator/scheduler.h"
+#include "orchestrator/transition.h"
 
 namespace conveyor::orchestrator {
 

@@ -2,11 +2,12 @@
 //
 // Given a Chain and an event (submit, claim of a queued step, the result of an
 // attempt, cancel, retry), computes the next Chain and the side effects the
-// store must apply atomically with it (queue a step now or at a due time,
-// store an output blob, delete blobs, set or drop the retention TTL, events to
-// append, counters). Every transition increments Chain.version by one; the
-// store applies it only if the stored version is still the one it was
-// computed from (compare-and-set), so a stale writer can never overwrite.
+// store must apply atomically with it (a Transition, transition.h: queue a
+// step now or at a due time, store an output blob, delete blobs, set or drop
+// the retention TTL, events to append, counters). The definitions are split
+// by job: scheduler.cc (submit, cancel, retry, failing a chain, outages),
+// scheduler_claim.cc (OnClaim), scheduler_attempt.cc (OnAttemptResult),
+// retry_policy.cc (policy defaults and backoff).
 //
 // Thread-safe (no mutable state beyond the injected clock and random source).
 #ifndef CONVEYOR_ORCHESTRATOR_SCHEDULER_H_
@@ -24,61 +25,10 @@
 #include "absl/types/optional.h"
 #include "conveyor/v1/chain.pb.h"
 #include "orchestrator/clock.h"
+#include "orchestrator/retry_policy.h"
+#include "orchestrator/transition.h"
 
 namespace conveyor::orchestrator {
-
-// A step's retry policy with the proto defaults filled in.
-struct EffectiveRetryPolicy {
-  int max_attempts = 3;
-  absl::Duration initial_backoff = absl::Milliseconds(200);
-  absl::Duration max_backoff = absl::Seconds(30);
-  double multiplier = 2.0;
-  double jitter = 0.2;
-  std::vector<absl::StatusCode> retryable_codes;
-
-  bool IsRetryable(absl::StatusCode code) const;
-};
-EffectiveRetryPolicy ResolveRetryPolicy(const conveyor::v1::RetryPolicy& policy);
-
-// Delay before attempt `failed_attempt + 1`:
-//   min(max, initial * multiplier^(failed_attempt - 1)) * (1 + jitter * (2u - 1)).
-// `u` in [0, 1).
-absl::Duration Backoff(const EffectiveRetryPolicy& policy, int failed_attempt, double u);
-
-// A step's attempt timeout (0 in the spec = 30 s).
-absl::Duration StepTimeout(const conveyor::v1::Step& step);
-
-// What the store does along with writing the new chain.
-struct SideEffects {
-  // Queue this step (>= 0): at once, or at `retry_at` if set.
-  int enqueue_step = -1;
-  absl::optional<absl::Time> retry_at;
-  // Store the attempt's output bytes as blob `output_blob` (input of the
-  // next image-consuming step).
-  int output_blob = -1;
-  // The chain succeeded: delete every blob.
-  bool delete_blobs = false;
-  // The chain became terminal: every key of it expires after the retention.
-  bool expire = false;
-  // The chain resumed: drop the TTLs.
-  bool persist = false;
-  // Tell every replica to cancel the chain's in-flight call.
-  bool publish_cancel = false;
-  // Events to append (event_id is assigned by the store).
-  std::vector<conveyor::v1::ChainEvent> events;
-  // Counters: ("resize.succeeded", 1) ...
-  std::vector<std::pair<std::string, int>> counters;
-};
-
-struct Transition {
-  conveyor::v1::Chain chain;
-  SideEffects effects;
-  // False when nothing changes (e.g. cancelling a FAILED chain).
-  bool changed = true;
-  // The chain's state before (STATE_UNSPECIFIED for a new chain): the store
-  // moves the chain between state indexes.
-  conveyor::v1::State previous_state = conveyor::v1::STATE_UNSPECIFIED;
-};
 
 // What the dispatcher does with a step it took from a ready stream.
 struct ClaimDecision {
@@ -192,6 +142,8 @@ class Scheduler {
                                     conveyor::v1::ChainEvent::Type type, int step) const;
   void FailChain(conveyor::v1::Chain& chain, int step, const absl::Status& error,
                  SideEffects& effects) const;
+  // DEADLINE_EXCEEDED "chain timeout of <spec.timeout><what>".
+  static absl::Status ChainTimeoutError(const conveyor::v1::Chain& chain, absl::string_view what);
   // Puts `step` in RETRYING until `due` (queued in the delayed set).
   void ScheduleRetry(conveyor::v1::Chain& chain, int step, const AttemptResult& result,
                      absl::Time due, Transition& t) const;
@@ -207,19 +159,6 @@ class Scheduler {
   RandomSource& random_;
   const SchedulerOptions options_;
 };
-
-bool IsTerminal(conveyor::v1::State state);
-// First step that has not SUCCEEDED; steps_size() if all have.
-int FirstUnfinishedStep(const conveyor::v1::Chain& chain);
-// Index of the blob holding the input image of `step`: 0 (the inline source)
-// or k+1 for the nearest earlier download/resize/filter step k.
-int InputBlobIndex(const conveyor::v1::ChainSpec& spec, int step);
-// True for steps whose output is image bytes (download, resize, filter).
-bool ProducesImage(const conveyor::v1::Step& step);
-// Blob indexes a chain can have (for deletion).
-std::vector<int> BlobIndexes(const conveyor::v1::Chain& chain);
-// "chains/<id>" -> "<id>"; bare ids pass through.
-std::string ChainIdFromName(const std::string& name);
 
 }  // namespace conveyor::orchestrator
 

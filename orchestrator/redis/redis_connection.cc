@@ -5,17 +5,16 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <memory>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "common/log.h"
+#include "orchestrator/redis/redis_primary_resolver.h"
+
+// The connection and its replies: everything that calls hiredis. URL parsing
+// is in redis_url.cc, sentinel discovery in redis_primary_resolver.cc, the
+// pool in redis_connection_pool.cc.
 
 namespace conveyor::orchestrator {
 namespace {
@@ -73,189 +72,41 @@ std::string Sha1Hex(absl::string_view text) {
   return hex;
 }
 
-constexpr absl::string_view kUrlForms =
-    "want redis://[[user]:password@]host[:port][/db] or "
-    "redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db]";
-constexpr int kSentinelDefaultPort = 26379;
-
-bool AllDigits(absl::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isdigit(c); });
-}
-
-absl::Status BadUrl(absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("--redis-url: ", what));
-}
-
-// One "host[:port]" / "[v6][:port]" item. `may_echo`: the item came after an
-// '@', so it cannot hold the password and may be shown.
-absl::StatusOr<RedisAddress> ParseHostPort(absl::string_view item, int default_port,
-                                           bool may_echo) {
-  RedisAddress address;
-  address.port = default_port;
-  absl::string_view port_text;
-  bool has_port = false;
-  if (absl::StartsWith(item, "[")) {
-    size_t close = item.find(']');
-    if (close == absl::string_view::npos) {
-      return BadUrl("an IPv6 address needs its closing ']'");
-    }
-    address.host = std::string(item.substr(1, close - 1));
-    absl::string_view after = item.substr(close + 1);
-    if (!after.empty()) {
-      if (!absl::ConsumePrefix(&after, ":")) return BadUrl("want ':port' after ']'");
-      port_text = after;
-      has_port = true;
-    }
-  } else {
-    size_t colon = item.find(':');
-    if (colon != absl::string_view::npos && item.find(':', colon + 1) != absl::string_view::npos) {
-      return BadUrl("an IPv6 address goes in brackets, e.g. [::1]:6379");
-    }
-    address.host = std::string(item.substr(0, colon));
-    if (colon != absl::string_view::npos) {
-      port_text = item.substr(colon + 1);
-      has_port = true;
+// hiredis's argv form of a command: pointers into `argv`, which must outlive
+// this (arguments are sent binary-safe, never formatted).
+class HiredisArgv {
+ public:
+  explicit HiredisArgv(absl::Span<const std::string> argv) {
+    args_.reserve(argv.size());
+    lens_.reserve(argv.size());
+    for (const std::string& a : argv) {
+      args_.push_back(a.data());
+      lens_.push_back(a.size());
     }
   }
-  if (has_port) {
-    if (!absl::SimpleAtoi(port_text, &address.port) || address.port <= 0 ||
-        address.port > 65535) {
-      if (may_echo || AllDigits(port_text)) {
-        return BadUrl(absl::StrCat("port must be 1..65535, got \"", port_text, "\""));
-      }
-      // Without an '@', "redis://:s3cret" reads as host "" and port
-      // "s3cret": the text may be a password, so it is not shown.
-      return BadUrl("port must be a number 1..65535 (the text after ':' is not shown: "
-                    "if it is a password, end it with '@' and add the host)");
-    }
-  }
-  if (address.host.empty()) return BadUrl("no host (want host[:port] after '//' or '@')");
-  return address;
-}
+  int argc() const { return static_cast<int>(args_.size()); }
+  const char** argv() { return args_.data(); }
+  const size_t* lens() const { return lens_.data(); }
 
-absl::StatusOr<int> ParseDb(absl::string_view text) {
-  int db = 0;
-  if (!absl::SimpleAtoi(text, &db) || db < 0) {
-    return BadUrl(absl::StrCat("database must be a number >= 0, got \"", text, "\""));
-  }
-  return db;
-}
-
-bool ValidMasterName(absl::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
-}
+ private:
+  std::vector<const char*> args_;
+  std::vector<size_t> lens_;
+};
 
 }  // namespace
 
-std::string FormatRedisAddress(const RedisAddress& address) {
-  if (absl::StrContains(address.host, ':')) return absl::StrCat("[", address.host, "]:", address.port);
-  return absl::StrCat(address.host, ":", address.port);
-}
-
-std::string RedisEndpoint::Describe() const {
-  if (!sentinel_managed()) return absl::StrCat(FormatRedisAddress({host, port}), "/", db);
-  return absl::StrCat("sentinel:", master_name, "@",
-                      absl::StrJoin(sentinels, ",",
-                                    [](std::string* out, const RedisAddress& a) {
-                                      out->append(FormatRedisAddress(a));
-                                    }),
-                      "/", db);
-}
-
-std::string RedactRedisUrl(absl::string_view url) {
-  size_t scheme_end = url.find("://");
-  absl::string_view scheme = scheme_end == absl::string_view::npos ? "" : url.substr(0, scheme_end + 3);
-  absl::string_view rest = url.substr(scheme.size());
-  size_t at = rest.rfind('@');
-  if (at != absl::string_view::npos) return absl::StrCat(scheme, "***@", rest.substr(at + 1));
-  // No '@': a password given without it would sit after a ':' where a port
-  // belongs. Hide whatever there is not a number.
-  size_t slash = rest.find('/');
-  absl::string_view authority = rest.substr(0, slash);
-  absl::string_view path = slash == absl::string_view::npos ? "" : rest.substr(slash);
-  std::vector<std::string> items;
-  for (absl::string_view item : absl::StrSplit(authority, ',')) {
-    size_t colon = item.rfind(':');
-    if (colon == absl::string_view::npos || AllDigits(item.substr(colon + 1)) ||
-        absl::EndsWith(item, "]") || item.substr(colon + 1).empty()) {
-      items.emplace_back(item);
-    } else {
-      items.push_back(absl::StrCat(item.substr(0, colon), ":***"));
-    }
-  }
-  return absl::StrCat(scheme, absl::StrJoin(items, ","), path);
-}
-
-absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
-  RedisEndpoint endpoint;
-  absl::string_view rest = url;
-  bool sentinel = false;
-  if (absl::ConsumePrefix(&rest, "redis-sentinel://")) {
-    sentinel = true;
-  } else if (!absl::ConsumePrefix(&rest, "redis://")) {
-    return BadUrl(absl::StrCat(kUrlForms, ", got \"", RedactRedisUrl(url), "\""));
-  }
-  // The last '@' ends the userinfo: a password may itself hold '@'.
-  size_t at = rest.rfind('@');
-  const bool had_userinfo = at != absl::string_view::npos;
-  if (had_userinfo) {
-    absl::string_view userinfo = rest.substr(0, at);
-    rest.remove_prefix(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == absl::string_view::npos) {
-      endpoint.password = std::string(userinfo);
-    } else {
-      endpoint.user = std::string(userinfo.substr(0, colon));
-      endpoint.password = std::string(userinfo.substr(colon + 1));
-    }
-  }
-  size_t slash = rest.find('/');
-  absl::string_view hosts = rest.substr(0, slash);
-  std::vector<absl::string_view> path;
-  if (slash != absl::string_view::npos) path = absl::StrSplit(rest.substr(slash + 1), '/');
-  if (sentinel) {
-    if (path.empty() || path[0].empty()) {
-      return BadUrl("redis-sentinel:// needs the master's name after the sentinels, e.g. "
-                    "redis-sentinel://h1:26379,h2:26379/mymaster");
-    }
-    if (!ValidMasterName(path[0])) {
-      return BadUrl(absl::StrCat("master name may hold letters, digits, '.', '_' and '-', got \"",
-                                 path[0], "\""));
-    }
-    if (path.size() > 2) return BadUrl("want /master[/db] after the sentinels");
-    endpoint.master_name = std::string(path[0]);
-    if (path.size() == 2 && !path[1].empty()) {
-      absl::StatusOr<int> db = ParseDb(path[1]);
-      if (!db.ok()) return db.status();
-      endpoint.db = *db;
-    }
-    if (hosts.empty()) return BadUrl("redis-sentinel:// needs at least one sentinel host");
-    for (absl::string_view item : absl::StrSplit(hosts, ',')) {
-      absl::StatusOr<RedisAddress> address =
-          ParseHostPort(item, kSentinelDefaultPort, had_userinfo);
-      if (!address.ok()) return address.status();
-      endpoint.sentinels.push_back(*std::move(address));
-    }
-    endpoint.host.clear();
-    endpoint.port = 0;
-    return endpoint;
-  }
-  if (path.size() > 1) return BadUrl("want at most /db after host:port");
-  if (!path.empty() && !path[0].empty()) {
-    absl::StatusOr<int> db = ParseDb(path[0]);
-    if (!db.ok()) return db.status();
-    endpoint.db = *db;
-  }
-  if (absl::StrContains(hosts, ',')) {
-    return BadUrl("several hosts need the redis-sentinel:// form");
-  }
-  absl::StatusOr<RedisAddress> address = ParseHostPort(hosts, 6379, had_userinfo);
-  if (!address.ok()) return address.status();
-  endpoint.host = address->host;
-  endpoint.port = address->port;
-  return endpoint;
+absl::StatusOr<RedisValue> RedisCommandOnce(const RedisAddress& address, absl::Duration timeout,
+                                            absl::Span<const std::string> argv) {
+  RedisContextPtr ctx(
+      redisConnectWithTimeout(address.host.c_str(), address.port, absl::ToTimeval(timeout)));
+  if (ctx == nullptr) return absl::UnavailableError("cannot allocate a context");
+  if (ctx->err != 0) return absl::UnavailableError(ctx->errstr);
+  redisSetTimeout(ctx.get(), absl::ToTimeval(timeout));
+  HiredisArgv command(argv);
+  RedisReply reply(static_cast<redisReply*>(
+      redisCommandArgv(ctx.get(), command.argc(), command.argv(), command.lens())));
+  if (reply == nullptr) return absl::UnavailableError(ctx->errstr);
+  return Convert(reply.get());
 }
 
 absl::Status StatusFromRedisError(absl::string_view text) {
@@ -277,136 +128,6 @@ bool RedisErrorMeansNotPrimary(absl::string_view text) {
   const absl::string_view code = text.substr(0, text.find(' '));
   return code == "READONLY" || code == "MASTERDOWN";
 }
-
-// ---------------------------------------------------------------------------
-// Sentinel: which address is the primary.
-
-class RedisPrimaryResolver {
- public:
-  // A sentinel is asked with a short timeout: the asking thread's command
-  // waits for it, and the next sentinel may answer at once.
-  RedisPrimaryResolver(RedisEndpoint endpoint, absl::Duration connect_timeout)
-      : endpoint_(std::move(endpoint)),
-        ask_timeout_(std::min(connect_timeout, absl::Milliseconds(250))) {}
-
-  // The primary the sentinels named, asked again when older than
-  // kPrimaryRecheck or after Invalidate(). If no sentinel answers, the last
-  // known address (the primary may well be fine while sentinels restart).
-  absl::StatusOr<RedisAddress> Current() {
-    {
-      absl::MutexLock lock(&mu_);
-      const absl::Time now = absl::Now();
-      const bool fresh = !stale_ && now - asked_at_ < kPrimaryRecheck;
-      // Many connections failing at once ask once, not each.
-      const bool too_soon = now - asked_at_ < kMinAskInterval;
-      if (fresh || too_soon) return LastLocked();
-    }
-    if (!ask_mu_.TryLock()) {
-      // Another thread is asking: a known address will do meanwhile.
-      {
-        absl::MutexLock lock(&mu_);
-        if (known_) return address_;
-      }
-      absl::MutexLock wait(&ask_mu_);
-      absl::MutexLock lock(&mu_);
-      return LastLocked();
-    }
-    absl::StatusOr<RedisAddress> asked = Ask();
-    absl::MutexLock lock(&mu_);
-    asked_at_ = absl::Now();
-    if (asked.ok()) {
-      if (!known_ || address_ != *asked) {
-        LogLine(known_ ? LogLevel::kWarning : LogLevel::kInfo)
-            .Add("msg", known_ ? "redis primary moved" : "redis primary found")
-            .Add("master", endpoint_.master_name)
-            .Add("from", known_ ? FormatRedisAddress(address_) : std::string("-"))
-            .Add("to", FormatRedisAddress(*asked));
-      }
-      address_ = *asked;
-      known_ = true;
-      stale_ = false;
-    } else {
-      last_error_ = asked.status();
-    }
-    ask_mu_.Unlock();
-    return LastLocked();
-  }
-
-  // After connection loss or a READONLY reply: ask again on the next call.
-  void Invalidate() {
-    absl::MutexLock lock(&mu_);
-    stale_ = true;
-  }
-
- private:
-  static constexpr absl::Duration kMinAskInterval = absl::Milliseconds(50);
-
-  absl::StatusOr<RedisAddress> LastLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (known_) return address_;
-    return last_error_;
-  }
-
-  // Asks each sentinel in turn, starting with the one that answered last.
-  absl::StatusOr<RedisAddress> Ask() {
-    size_t first;
-    {
-      absl::MutexLock lock(&mu_);
-      first = first_sentinel_;
-    }
-    std::vector<std::string> failures;
-    const size_t n = endpoint_.sentinels.size();
-    for (size_t i = 0; i < n; ++i) {
-      const size_t index = (first + i) % n;
-      const RedisAddress& sentinel = endpoint_.sentinels[index];
-      absl::StatusOr<RedisAddress> named = AskOne(sentinel);
-      if (named.ok()) {
-        absl::MutexLock lock(&mu_);
-        first_sentinel_ = index;
-        return named;
-      }
-      failures.push_back(absl::StrCat(FormatRedisAddress(sentinel), ": ", named.status().message()));
-    }
-    return absl::UnavailableError(absl::StrCat("redis-sentinel: no sentinel named the primary of \"",
-                                               endpoint_.master_name, "\" (",
-                                               absl::StrJoin(failures, "; "), ")"));
-  }
-
-  absl::StatusOr<RedisAddress> AskOne(const RedisAddress& sentinel) {
-    RedisContextPtr ctx(redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
-                                                absl::ToTimeval(ask_timeout_)));
-    if (ctx == nullptr) return absl::UnavailableError("cannot allocate a context");
-    if (ctx->err != 0) return absl::UnavailableError(ctx->errstr);
-    redisSetTimeout(ctx.get(), absl::ToTimeval(ask_timeout_));
-    const char* argv[] = {"SENTINEL", "get-master-addr-by-name", endpoint_.master_name.c_str()};
-    const size_t lens[] = {8, 23, endpoint_.master_name.size()};
-    RedisReply reply(static_cast<redisReply*>(redisCommandArgv(ctx.get(), 3, argv, lens)));
-    if (reply == nullptr) return absl::UnavailableError(ctx->errstr);
-    RedisValue v = Convert(reply.get());
-    if (v.is_error()) return absl::UnavailableError(v.str);
-    if (v.is_nil()) return absl::UnavailableError("does not monitor this master");
-    RedisAddress address;
-    if (!v.is_array() || v.elements.size() != 2 ||
-        !absl::SimpleAtoi(v.elements[1].str, &address.port)) {
-      return absl::UnavailableError("unexpected reply");
-    }
-    address.host = v.elements[0].str;
-    return address;
-  }
-
-  const RedisEndpoint endpoint_;
-  const absl::Duration ask_timeout_;
-  absl::Mutex ask_mu_;  // held by the one thread asking the sentinels
-  absl::Mutex mu_;
-  bool known_ ABSL_GUARDED_BY(mu_) = false;
-  RedisAddress address_ ABSL_GUARDED_BY(mu_);
-  absl::Status last_error_ ABSL_GUARDED_BY(mu_) =
-      absl::UnavailableError("redis-sentinel: not asked yet");
-  bool stale_ ABSL_GUARDED_BY(mu_) = true;
-  absl::Time asked_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  size_t first_sentinel_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// ---------------------------------------------------------------------------
 
 RedisScript::RedisScript(std::string src) : source(std::move(src)), sha1(Sha1Hex(source)) {}
 
@@ -538,15 +259,8 @@ absl::StatusOr<RedisValue> RedisConnection::ReadReply() {
 }
 
 absl::StatusOr<RedisValue> RedisConnection::CommandReply(absl::Span<const std::string> argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  args.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (const std::string& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  void* raw = redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data());
+  HiredisArgv command(argv);
+  void* raw = redisCommandArgv(ctx_, command.argc(), command.argv(), command.lens());
   if (raw == nullptr) return IoError(argv.empty() ? "command" : argv[0]);
   RedisReply reply(static_cast<redisReply*>(raw));
   return Convert(reply.get());
@@ -566,14 +280,8 @@ absl::StatusOr<std::vector<RedisValue>> RedisConnection::Pipeline(
   RecheckPrimary();
   if (absl::Status s = Connect(); !s.ok()) return s;
   for (const auto& argv : commands) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const std::string& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data()) !=
-        REDIS_OK) {
+    HiredisArgv command(argv);
+    if (redisAppendCommandArgv(ctx_, command.argc(), command.argv(), command.lens()) != REDIS_OK) {
       return IoError("pipeline append");
     }
   }
@@ -643,47 +351,6 @@ absl::StatusOr<absl::optional<RedisValue>> RedisConnection::ReadPush(absl::Durat
   }
   RedisReply reply(static_cast<redisReply*>(raw));
   return absl::optional<RedisValue>(Convert(reply.get()));
-}
-
-RedisConnectionPool::RedisConnectionPool(RedisEndpoint endpoint, absl::Duration connect_timeout,
-                                         absl::Duration command_timeout, size_t max_idle)
-    : endpoint_(std::move(endpoint)),
-      connect_timeout_(connect_timeout),
-      command_timeout_(command_timeout),
-      max_idle_(max_idle) {
-  if (endpoint_.sentinel_managed()) {
-    resolver_ = std::make_shared<RedisPrimaryResolver>(endpoint_, connect_timeout_);
-  }
-}
-
-RedisConnectionPool::~RedisConnectionPool() = default;
-
-RedisConnectionPool::Lease::~Lease() {
-  if (conn_ != nullptr && pool_ != nullptr) pool_->Release(std::move(conn_));
-}
-
-RedisConnectionPool::Lease RedisConnectionPool::Acquire() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      std::unique_ptr<RedisConnection> conn = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(conn));
-    }
-  }
-  return Lease(this, NewConnection(command_timeout_));
-}
-
-std::unique_ptr<RedisConnection> RedisConnectionPool::NewConnection(
-    absl::Duration command_timeout) const {
-  return std::make_unique<RedisConnection>(endpoint_, connect_timeout_, command_timeout,
-                                           resolver_);
-}
-
-void RedisConnectionPool::Release(std::unique_ptr<RedisConnection> conn) {
-  if (!conn->connected()) return;
-  absl::MutexLock lock(&mu_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
 }
 
 }  // namespace conveyor::orchestrator

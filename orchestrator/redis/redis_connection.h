@@ -1,7 +1,9 @@
 // A blocking connection to one Redis server, and a small pool of them.
 //
-// This file pair is the only place that includes hiredis. Replies are copied
-// into RedisValue (an owned tree), so no hiredis type leaks out.
+// redis_connection.cc is the only file that includes hiredis. Replies are
+// copied into RedisValue (an owned tree), so no hiredis type leaks out. The
+// rest of this header is defined by job: redis_url.cc (--redis-url parsing),
+// redis_primary_resolver.cc (Sentinel discovery), redis_connection_pool.cc.
 //
 // Errors (StatusFromRedisError is the one classification):
 //   - transport problems (connect refused, timeout, connection reset) and the
@@ -113,7 +115,8 @@ struct RedisScript {
 
 // Finds the primary of a sentinel-managed endpoint; shared by the connections
 // of one pool so the sentinels are asked about once per kPrimaryRecheck per
-// process, not per connection. Thread-safe. Defined in the .cc.
+// process, not per connection. Thread-safe. Private to conveyor_redis
+// (redis_primary_resolver.h).
 class RedisPrimaryResolver;
 
 // How often a sentinel-managed connection checks that the sentinels still
@@ -211,7 +214,6 @@ class RedisConnectionPool {
   // A new connection that is not pooled (for blocking reads and SUBSCRIBE);
   // it follows the same primary as the pool.
   std::unique_ptr<RedisConnection> NewConnection(absl::Duration command_timeout) const;
-  const RedisEndpoint& endpoint() const { return endpoint_; }
 
  private:
   void Release(std::unique_ptr<RedisConnection> conn);

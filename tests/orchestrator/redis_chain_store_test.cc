@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "orchestrator/redis/redis_keys.h"
+#include "orchestrator/scheduler.h"
 #include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"

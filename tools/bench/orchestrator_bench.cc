@@ -18,6 +18,7 @@
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/redis_chain_store.h"
+#include "orchestrator/scheduler.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"

@@ -22,11 +22,12 @@
 -- a script cannot roll back, so a refusal must come before the first write.
 -- Returns {'OK'} | {'STALE', version} | {'MISSING'} | {'IDEM', value} |
 --         {'EXISTS'} | {'GONE', key} | {'FULL', bytes} | {'NOTDUE'}
+-- Exactly the commands RedisChainStore emits; no plain SET, so a blob is
+-- never written past the BLOBSET accounting.
 local allowed = {
-  HSET = true, HDEL = true, HINCRBY = true, XADD = true, XACK = true, XDEL = true,
-  ZADD = true, ZREM = true, DEL = true, EXPIRE = true, PERSIST = true, SET = true,
-  PUBLISH = true, PEXPIRE = true, BLOBSET = true, BLOBDEL = true, REQUIRE = true,
-  BLOBCAP = true,
+  HSET = true, HINCRBY = true, XADD = true, XACK = true, XDEL = true, ZADD = true,
+  ZREM = true, DEL = true, EXPIRE = true, PERSIST = true, PUBLISH = true,
+  BLOBSET = true, BLOBDEL = true, REQUIRE = true, BLOBCAP = true,
 }
 local meta = KEYS[1]
 local mode = ARGV[1]
