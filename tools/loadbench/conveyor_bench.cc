@@ -42,6 +42,7 @@
 #include "client/chain_builder.h"
 #include "client/format.h"
 #include "common/proto_time.h"
+#include "common/stage_registry.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 
 namespace conveyor::tools {
