@@ -1,116 +1,79 @@
 #include "client/chain_builder.h"
 
-#include <cmath>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "client/flag_values.h"
+#include "client/image_flags.h"
+#include "common/proto_time.h"
+#include "common/stage_registry.h"
+#include "common/step_specs.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace conveyor::client {
 namespace {
 
-using conveyor::v1::ChainSpec;
-using conveyor::v1::FilterOp;
-using conveyor::v1::ImageFormat;
-using conveyor::v1::Priority;
 using conveyor::v1::ResizeSpec;
-using conveyor::v1::State;
-using conveyor::v1::Step;
 using conveyor::v1::SubmitChainRequest;
 
-// Mirrors ResizeSpec's documented limit, so a typo fails before any RPC.
-constexpr int kMaxSide = 16384;
-
-absl::Status FlagError(absl::string_view flag, absl::string_view description) {
-  return absl::InvalidArgumentError(absl::StrCat(flag, ": ", description));
-}
-
-std::string Quote(absl::string_view text) { return absl::StrCat("\"", text, "\""); }
-
-absl::StatusOr<ResizeSpec::Fit> ParseFit(absl::string_view text) {
-  const std::string fit = absl::AsciiStrToLower(text);
-  if (fit == "contain") return ResizeSpec::CONTAIN;
-  if (fit == "cover") return ResizeSpec::COVER;
-  if (fit == "fill") return ResizeSpec::FILL;
-  if (fit == "inside") return ResizeSpec::INSIDE;
-  return FlagError("--fit", absl::StrCat("want contain, cover, fill or inside, got ", Quote(text)));
-}
-
-absl::StatusOr<ImageFormat> ParseFormat(absl::string_view text) {
-  const std::string format = absl::AsciiStrToLower(text);
-  if (format == "jpeg" || format == "jpg") return conveyor::v1::IMAGE_FORMAT_JPEG;
-  if (format == "png") return conveyor::v1::IMAGE_FORMAT_PNG;
-  if (format == "webp") return conveyor::v1::IMAGE_FORMAT_WEBP;
-  return FlagError("--format", absl::StrCat("want jpeg, png or webp, got ", Quote(text)));
-}
-
-absl::Status CheckUrl(absl::string_view flag, absl::string_view url) {
-  if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
-    return FlagError(flag, absl::StrCat("want an http:// or https:// URL, got ", Quote(url)));
-  }
-  return absl::OkStatus();
-}
-
-// The named parameters of one filter op, "k=v,k=v" after the colon.
-struct FilterParams {
-  std::vector<std::pair<std::string, double>> values;
+// Which flag sets the step fields the shared spec checks name, most specific
+// first; `typed` is the flag's value as given, or nullptr.
+struct FieldFlag {
+  absl::string_view field;  // under the step: ".upload.key_template"
+  absl::string_view flag;
+  std::string StepFlags::*typed;
+};
+constexpr FieldFlag kFieldFlags[] = {
+    {".download.url", "--url", &StepFlags::url},
+    {".resize.fit", "--fit", &StepFlags::fit},
+    {".resize.output", "--format", &StepFlags::format},
+    {".resize", "--resize", &StepFlags::resize},
+    {".filter.output", "--format", &StepFlags::format},
+    {".filter", "--filter", nullptr},
+    {".upload.key_template", "--key", &StepFlags::key_template},
+    {".upload", "--upload", &StepFlags::upload},
+    {".webhook.url", "--webhook", &StepFlags::webhook},
 };
 
-absl::StatusOr<FilterParams> ParseFilterParams(absl::string_view op_name, absl::string_view text,
-                                               const std::vector<std::string>& allowed) {
-  FilterParams params;
-  if (text.empty()) return params;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(part, absl::MaxSplits('=', 1));
-    const std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(kv.first));
-    const absl::string_view value = absl::StripAsciiWhitespace(kv.second);
-    if (allowed.empty()) {
-      return FlagError("--filter",
-                       absl::StrCat(op_name, " takes no parameters, got ", Quote(part)));
+// Runs the stage's own spec check (common/step_specs.h, through the stage
+// registry) on a step built from flags: the CLI refuses what the
+// orchestrator would, by the same rule, before any RPC. The refusal is
+// reworded to name the flag, and quotes the value typed (cut short) when the
+// shared message does not: that one never echoes a URL, which may carry
+// credentials into server logs, but the user's own terminal may show it.
+absl::Status CheckStepFlags(const v1::Step& step, const StepFlags& flags) {
+  const StageInfo* stage = StageOfStep(step);
+  if (stage == nullptr) return absl::OkStatus();
+  const absl::Status status = stage->check_spec("", step);
+  if (status.ok()) return status;
+  const absl::string_view message = status.message();
+  const size_t colon = message.find(": ");
+  if (colon == absl::string_view::npos) return status;
+  const absl::string_view field = message.substr(0, colon);
+  for (const FieldFlag& f : kFieldFlags) {
+    if (!absl::StartsWith(field, f.field)) continue;
+    std::string description(message.substr(colon + 2));
+    if (f.typed != nullptr) {
+      const std::string quoted = Quote(Preview(flags.*f.typed));
+      if (!absl::StrContains(description, quoted)) absl::StrAppend(&description, " (", quoted, ")");
     }
-    bool known = false;
-    for (const std::string& name : allowed) known = known || name == key;
-    if (!known) {
-      return FlagError("--filter", absl::StrCat(op_name, " has no parameter ", Quote(key),
-                                                " (want ", absl::StrJoin(allowed, ", "), ")"));
-    }
-    double number = 0;
-    if (value.empty() || !absl::SimpleAtod(value, &number) || !std::isfinite(number)) {
-      return FlagError("--filter",
-                       absl::StrCat(op_name, ": ", key, " wants a number, got ", Quote(value)));
-    }
-    for (const auto& [seen, unused] : params.values) {
-      if (seen == key) {
-        return FlagError("--filter",
-                         absl::StrCat(op_name, ": ", key, " given twice in ", Quote(text)));
-      }
-    }
-    params.values.emplace_back(key, number);
+    return FlagError(f.flag, description);
   }
-  return params;
-}
-
-double ParamOr(const FilterParams& params, absl::string_view key, double fallback) {
-  for (const auto& [name, value] : params.values) {
-    if (name == key) return value;
-  }
-  return fallback;
+  return status;
 }
 
 // Applies --timeout-per-step / --max-attempts to every step lacking its own.
-absl::Status ApplyStepDefaults(const StepFlags& flags, ChainSpec& spec) {
+absl::Status ApplyStepDefaults(const StepFlags& flags, v1::ChainSpec& spec) {
   if (!flags.timeout_per_step.empty()) {
     absl::StatusOr<absl::Duration> timeout =
         ParseDurationFlag("--timeout-per-step", flags.timeout_per_step);
     if (!timeout.ok()) return timeout.status();
-    for (Step& step : *spec.mutable_steps()) {
+    for (v1::Step& step : *spec.mutable_steps()) {
       if (!step.has_timeout()) *step.mutable_timeout() = ToProtoDuration(*timeout);
     }
   }
@@ -118,7 +81,7 @@ absl::Status ApplyStepDefaults(const StepFlags& flags, ChainSpec& spec) {
     if (flags.max_attempts < 1 || flags.max_attempts > 20) {
       return FlagError("--max-attempts", absl::StrCat("want 1..20, got ", flags.max_attempts));
     }
-    for (Step& step : *spec.mutable_steps()) {
+    for (v1::Step& step : *spec.mutable_steps()) {
       if (step.retry().max_attempts() == 0) {
         step.mutable_retry()->set_max_attempts(flags.max_attempts);
       }
@@ -129,7 +92,7 @@ absl::Status ApplyStepDefaults(const StepFlags& flags, ChainSpec& spec) {
 
 // Labels, priority, timeout and idempotency key on top of `request`.
 absl::Status ApplyChainFlags(const ChainFlags& flags, SubmitChainRequest& request) {
-  ChainSpec& spec = *request.mutable_spec();
+  v1::ChainSpec& spec = *request.mutable_spec();
   std::vector<std::string> seen;
   for (const std::string& text : flags.labels) {
     absl::StatusOr<std::pair<std::string, std::string>> label = ParseLabel(text);
@@ -143,7 +106,7 @@ absl::Status ApplyChainFlags(const ChainFlags& flags, SubmitChainRequest& reques
     (*spec.mutable_labels())[label->first] = label->second;
   }
   if (!flags.priority.empty()) {
-    absl::StatusOr<Priority> priority = ParsePriority(flags.priority);
+    absl::StatusOr<v1::Priority> priority = ParsePriority(flags.priority);
     if (!priority.ok()) return priority.status();
     spec.set_priority(*priority);
   }
@@ -180,170 +143,6 @@ std::string FirstStepFlag(const StepFlags& flags) {
 
 }  // namespace
 
-absl::StatusOr<ResizeSpec> ParseResizeGeometry(absl::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(text);
-  const std::vector<absl::string_view> parts = absl::StrSplit(lower, 'x');
-  const auto bad = [&] {
-    return FlagError("--resize", absl::StrCat("want WxH, Wx or xH (e.g. 800x600, 800x, x600), got ",
-                                              Quote(text)));
-  };
-  if (parts.size() != 2 || (parts[0].empty() && parts[1].empty())) return bad();
-  ResizeSpec spec;
-  int sides[2] = {0, 0};
-  for (int i = 0; i < 2; ++i) {
-    if (parts[i].empty()) continue;
-    for (char c : parts[i]) {
-      if (c < '0' || c > '9') return bad();
-    }
-    if (!absl::SimpleAtoi(parts[i], &sides[i]) || sides[i] < 1 || sides[i] > kMaxSide) {
-      return FlagError("--resize", absl::StrCat(i == 0 ? "width" : "height", " wants 1..", kMaxSide,
-                                                ", got ", Quote(text)));
-    }
-  }
-  spec.set_width(sides[0]);
-  spec.set_height(sides[1]);
-  return spec;
-}
-
-absl::StatusOr<FilterOp> ParseFilterOp(absl::string_view text) {
-  std::pair<absl::string_view, absl::string_view> name_params =
-      absl::StrSplit(text, absl::MaxSplits(':', 1));
-  const std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(name_params.first));
-  const absl::string_view params_text = name_params.second;
-  FilterOp op;
-  if (name == "grayscale" || name == "greyscale" || name == "gray") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {});
-    if (!params.ok()) return params.status();
-    op.mutable_grayscale();
-  } else if (name == "blur" || name == "gaussian_blur") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {"sigma"});
-    if (!params.ok()) return params.status();
-    op.mutable_gaussian_blur()->set_sigma(ParamOr(*params, "sigma", 2.0));
-  } else if (name == "sharpen") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {"amount", "sigma"});
-    if (!params.ok()) return params.status();
-    op.mutable_sharpen()->set_amount(ParamOr(*params, "amount", 1.0));
-    op.mutable_sharpen()->set_sigma(ParamOr(*params, "sigma", 0.0));
-  } else if (name == "sepia") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {});
-    if (!params.ok()) return params.status();
-    op.mutable_sepia();
-  } else if (name == "brightness" || name == "contrast" || name == "brightness_contrast") {
-    absl::StatusOr<FilterParams> params =
-        ParseFilterParams(name, params_text, {"brightness", "contrast"});
-    if (!params.ok()) return params.status();
-    if (params->values.empty()) {
-      return FlagError("--filter", absl::StrCat(name,
-                                                " needs brightness and/or contrast, e.g. "
-                                                "brightness:brightness=10,contrast=1.2"));
-    }
-    op.mutable_brightness_contrast()->set_brightness(ParamOr(*params, "brightness", 0.0));
-    op.mutable_brightness_contrast()->set_contrast(ParamOr(*params, "contrast", 0.0));
-  } else if (name == "invert" || name == "negate") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {});
-    if (!params.ok()) return params.status();
-    op.mutable_invert();
-  } else if (name == "edges" || name == "edge_detect" || name == "canny") {
-    absl::StatusOr<FilterParams> params = ParseFilterParams(name, params_text, {"low", "high"});
-    if (!params.ok()) return params.status();
-    op.mutable_edge_detect()->set_low_threshold(ParamOr(*params, "low", 0.0));
-    op.mutable_edge_detect()->set_high_threshold(ParamOr(*params, "high", 0.0));
-  } else {
-    return FlagError("--filter", absl::StrCat("unknown filter ", Quote(name),
-                                              " (want grayscale, blur, sharpen, sepia, brightness, "
-                                              "invert or edges)"));
-  }
-  return op;
-}
-
-absl::StatusOr<Priority> ParsePriority(absl::string_view text) {
-  const std::string priority = absl::AsciiStrToLower(text);
-  if (priority == "low") return conveyor::v1::PRIORITY_LOW;
-  if (priority == "normal") return conveyor::v1::PRIORITY_NORMAL;
-  if (priority == "high") return conveyor::v1::PRIORITY_HIGH;
-  return FlagError("--priority", absl::StrCat("want low, normal or high, got ", Quote(text)));
-}
-
-absl::StatusOr<std::pair<std::string, std::string>> ParseLabel(absl::string_view text) {
-  const size_t eq = text.find('=');
-  if (eq == absl::string_view::npos || eq == 0) {
-    return FlagError("--label", absl::StrCat("want key=value, got ", Quote(text)));
-  }
-  return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
-}
-
-absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view flag, absl::string_view text) {
-  const auto bad = [&] {
-    return FlagError(flag, absl::StrCat("want a duration such as 500ms, 30s, 5m, 1h30m or 2d, "
-                                        "got ",
-                                        Quote(text)));
-  };
-  absl::string_view rest = absl::StripAsciiWhitespace(text);
-  absl::Duration total = absl::ZeroDuration();
-  // absl::ParseDuration stops at hours; days are handy for --older-than.
-  const size_t d = rest.find('d');
-  if (d != absl::string_view::npos) {
-    double days = 0;
-    if (d == 0 || !absl::SimpleAtod(rest.substr(0, d), &days) || !std::isfinite(days)) {
-      return bad();
-    }
-    total += absl::Hours(24) * days;
-    rest = rest.substr(d + 1);
-  }
-  if (!rest.empty()) {
-    absl::Duration part;
-    if (rest == "0" || !absl::ParseDuration(rest, &part) || part == absl::InfiniteDuration()) {
-      return bad();
-    }
-    total += part;
-  }
-  if (total <= absl::ZeroDuration()) {
-    return FlagError(flag, absl::StrCat("want a positive duration, got ", Quote(text)));
-  }
-  return total;
-}
-
-absl::StatusOr<absl::Time> ParseTimeFlag(absl::string_view flag, absl::string_view text,
-                                         absl::Time now) {
-  absl::Time t;
-  std::string ignored;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &ignored)) return t;
-  absl::StatusOr<absl::Duration> ago = ParseDurationFlag(flag, text);
-  if (!ago.ok()) {
-    return FlagError(flag,
-                     absl::StrCat("want an RFC 3339 time (2026-11-26T10:00:00Z) or a duration "
-                                  "ago (30m, 2h, 1d), got ",
-                                  Quote(text)));
-  }
-  return now - *ago;
-}
-
-absl::StatusOr<State> ParseStateFlag(absl::string_view flag, absl::string_view text,
-                                     const std::vector<State>& allowed) {
-  const std::string upper = absl::AsciiStrToUpper(text);
-  State state = conveyor::v1::STATE_UNSPECIFIED;
-  const bool parsed =
-      conveyor::v1::State_Parse(upper, &state) && state != conveyor::v1::STATE_UNSPECIFIED;
-  bool ok = parsed;
-  if (parsed && !allowed.empty()) {
-    ok = false;
-    for (State s : allowed) ok = ok || s == state;
-  }
-  if (!ok) {
-    std::vector<std::string> names;
-    if (allowed.empty()) {
-      for (int i = conveyor::v1::PENDING; i <= conveyor::v1::CANCELLED; ++i) {
-        names.push_back(absl::AsciiStrToLower(conveyor::v1::State_Name(static_cast<State>(i))));
-      }
-    } else {
-      for (State s : allowed) names.push_back(absl::AsciiStrToLower(conveyor::v1::State_Name(s)));
-    }
-    return FlagError(
-        flag, absl::StrCat("want one of ", absl::StrJoin(names, ", "), ", got ", Quote(text)));
-  }
-  return state;
-}
-
 absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
   const StepFlags& f = flags.steps;
   if (!f.url.empty() && f.inline_source) {
@@ -353,11 +152,13 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
     return FlagError("--url", "a chain needs a source: --url URL, --file PATH or --spec FILE");
   }
   SubmitChainRequest request;
-  ChainSpec& spec = *request.mutable_spec();
+  v1::ChainSpec& spec = *request.mutable_spec();
 
   if (!f.url.empty()) {
-    if (absl::Status s = CheckUrl("--url", f.url); !s.ok()) return s;
-    spec.add_steps()->mutable_download()->set_url(f.url);
+    v1::Step& download = *spec.add_steps();
+    download.mutable_download()->set_url(f.url);
+    // The source first: a bad --url is the error, whatever else is wrong.
+    if (absl::Status s = CheckStepFlags(download, f); !s.ok()) return s;
   }
 
   ResizeSpec* resize = nullptr;
@@ -389,7 +190,7 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
   if (!f.filters.empty()) {
     filter = spec.add_steps()->mutable_filter();
     for (const std::string& text : f.filters) {
-      absl::StatusOr<FilterOp> op = ParseFilterOp(text);
+      absl::StatusOr<v1::FilterOp> op = ParseFilterOp(text);
       if (!op.ok()) return op.status();
       *filter->add_ops() = *op;
     }
@@ -404,7 +205,7 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
                        "sets the output encoding of --resize or --filter; give one of them");
     }
     if (!f.format.empty()) {
-      absl::StatusOr<ImageFormat> format = ParseFormat(f.format);
+      absl::StatusOr<v1::ImageFormat> format = ParseFormat(f.format);
       if (!format.ok()) return format.status();
       output->set_format(*format);
     }
@@ -417,10 +218,6 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
   }
 
   if (!f.upload.empty()) {
-    if (!absl::StartsWith(f.upload, "file://") && !absl::StartsWith(f.upload, "s3://")) {
-      return FlagError("--upload", absl::StrCat("want file:///dir or s3://bucket[/prefix], got ",
-                                                Quote(f.upload)));
-    }
     conveyor::v1::UploadSpec* upload = spec.add_steps()->mutable_upload();
     upload->set_destination(f.upload);
     upload->set_key_template(f.key_template);
@@ -429,7 +226,6 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
   }
 
   if (!f.webhook.empty()) {
-    if (absl::Status s = CheckUrl("--webhook", f.webhook); !s.ok()) return s;
     spec.add_steps()->mutable_webhook()->set_url(f.webhook);
   }
 
@@ -437,6 +233,9 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequest(const ChainFlags& flags) {
     return FlagError("--file",
                      "nothing to do: give at least one of --resize, --filter, --upload, "
                      "--webhook");
+  }
+  for (const v1::Step& step : spec.steps()) {
+    if (absl::Status s = CheckStepFlags(step, f); !s.ok()) return s;
   }
   if (absl::Status s = ApplyChainFlags(flags, request); !s.ok()) return s;
   return request;
@@ -454,7 +253,7 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequestFromSpec(absl::string_view 
       google::protobuf::StringPiece(json.data(), json.size()), &request, options);
   if (!as_request.ok() || !request.has_spec()) {
     request.Clear();
-    ChainSpec spec;
+    v1::ChainSpec spec;
     const auto as_spec = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(json.data(), json.size()), &spec, options);
     if (!as_spec.ok()) {
@@ -475,44 +274,6 @@ absl::StatusOr<SubmitChainRequest> BuildSubmitRequestFromSpec(absl::string_view 
   }
   if (absl::Status s = ApplyChainFlags(flags, request); !s.ok()) return s;
   return request;
-}
-
-std::vector<std::string> ParseBatchLines(absl::string_view text) {
-  std::vector<std::string> items;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line.front() == '#') continue;
-    items.emplace_back(line);
-  }
-  return items;
-}
-
-bool IsHttpUrl(absl::string_view text) {
-  return absl::StartsWith(text, "http://") || absl::StartsWith(text, "https://");
-}
-
-google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-  return ts;
-}
-
-absl::Time FromProtoTimestamp(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
-
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace conveyor::client

@@ -2,7 +2,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "client/chain_builder.h"
+#include "client/flag_values.h"
+#include "common/proto_time.h"
+#include "common/stage_registry.h"
 
 namespace conveyor::client {
 
@@ -13,14 +15,10 @@ bool FilterFlagsEmpty(const FilterFlags& f) {
 
 absl::StatusOr<conveyor::v1::StageKind> ParseStageFlag(absl::string_view flag,
                                                        absl::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  if (lower == "download") return conveyor::v1::STAGE_KIND_DOWNLOAD;
-  if (lower == "resize") return conveyor::v1::STAGE_KIND_RESIZE;
-  if (lower == "filter") return conveyor::v1::STAGE_KIND_FILTER;
-  if (lower == "upload") return conveyor::v1::STAGE_KIND_UPLOAD;
-  if (lower == "webhook") return conveyor::v1::STAGE_KIND_WEBHOOK;
-  return absl::InvalidArgumentError(absl::StrCat(
-      flag, ": want one of download, resize, filter, upload, webhook, got \"", text, "\""));
+  const StageInfo* stage = FindStageByName(absl::StripAsciiWhitespace(text));
+  if (stage != nullptr) return stage->kind;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": want one of ", StageNames(), ", got \"", text, "\""));
 }
 
 absl::StatusOr<conveyor::v1::ChainFilter> BuildChainFilter(const FilterFlags& f, absl::Time now) {
@@ -55,13 +53,13 @@ absl::StatusOr<conveyor::v1::ChainFilter> BuildChainFilter(const FilterFlags& f,
     if (t.text.empty()) continue;
     absl::StatusOr<absl::Time> at = ParseTimeFlag(t.flag, t.text, now);
     if (!at.ok()) return at.status();
-    *(filter.*t.field)() = ToProtoTimestamp(*at);
+    *(filter.*t.field)() = ToProtoTime(*at);
   }
   return filter;
 }
 
 void ApplyToListRequest(const conveyor::v1::ChainFilter& filter,
-                                conveyor::v1::ListChainsRequest& request) {
+                        conveyor::v1::ListChainsRequest& request) {
   request.set_state(filter.state());
   *request.mutable_labels() = filter.labels();
   request.set_stage(filter.stage());

@@ -30,7 +30,7 @@ struct FilterFlags {
 // True if no filter flag was given.
 bool FilterFlagsEmpty(const FilterFlags& flags);
 
-// "download" | "resize" | "filter" | "upload" | "webhook" (any case).
+// A stage's name (common/stage_registry.h: "resize", ...; any case).
 absl::StatusOr<conveyor::v1::StageKind> ParseStageFlag(absl::string_view flag,
                                                        absl::string_view text);
 
@@ -41,7 +41,7 @@ absl::StatusOr<conveyor::v1::ChainFilter> BuildChainFilter(const FilterFlags& fl
 
 // The same filter on a ListChainsRequest.
 void ApplyToListRequest(const conveyor::v1::ChainFilter& filter,
-                                conveyor::v1::ListChainsRequest& request);
+                        conveyor::v1::ListChainsRequest& request);
 
 // "Retry 37 chains? [y/N] " (verb capitalised; "1 chain").
 std::string ConfirmQuestion(absl::string_view verb, int64_t count);

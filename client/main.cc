@@ -3,8 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "client/commands.h"
+#include "common/stage_registry.h"
 
 namespace {
 
@@ -12,91 +15,85 @@ using conveyor::client::BatchOptions;
 using conveyor::client::ChainFlags;
 using conveyor::client::GlobalOptions;
 
+// Adds an option in help group `group`; a vector takes one value per flag
+// (--label a=1 --label b=2), so a value never swallows the next argument.
+template <typename T>
+CLI::Option* AddIn(CLI::App& cmd, const std::string& group, const std::string& name, T& value,
+                   const std::string& help) {
+  CLI::Option* option = cmd.add_option(name, value, help)->group(group);
+  if constexpr (std::is_same_v<T, std::vector<std::string>>) option->allow_extra_args(false);
+  return option;
+}
+
 // The step and chain flags `submit` and `batch` share.
 void AddStepFlags(CLI::App& cmd, ChainFlags& flags, bool with_idempotency) {
   auto& s = flags.steps;
-  cmd.add_option("--resize", s.resize, "Resize to WxH, Wx or xH (e.g. 800x600, 800x, x600)")
-      ->group("Steps");
-  cmd.add_option("--fit", s.fit,
-                 "How --resize fits: contain (default), cover (crop), fill (stretch), inside "
-                 "(never upscale)")
-      ->group("Steps");
-  cmd.add_flag("--fast", s.fast, "Faster, softer JPEG shrink-on-load for --resize")->group("Steps");
-  cmd.add_option("--format", s.format,
-                 "Output format of the last resize/filter step: jpeg, png or webp")
-      ->group("Steps");
-  cmd.add_option("--quality", s.quality, "JPEG/WebP quality 1..100 (default 85)")->group("Steps");
-  cmd.add_option("--filter", s.filters,
-                 "Filter op, repeatable, applied in order: grayscale | blur[:sigma=2] | "
-                 "sharpen[:amount=1,sigma=1] | sepia | brightness:brightness=10,contrast=1.2 | "
-                 "invert | edges[:low=100,high=200]")
-      ->allow_extra_args(false)
-      ->group("Steps");
-  cmd.add_option("--upload", s.upload, "Store the image: file:///dir or s3://bucket[/prefix]")
-      ->group("Steps");
-  cmd.add_option("--key", s.key_template,
-                 "Object key template for --upload: {chain_id} {step} {ext} {width} {height} "
-                 "(default {chain_id}-{step}.{ext})")
-      ->group("Steps");
-  cmd.add_option("--webhook", s.webhook, "POST a signed report of the chain to this URL")
-      ->group("Steps");
-  cmd.add_option("--timeout-per-step", s.timeout_per_step,
-                 "Deadline of each attempt of each step (e.g. 10s; default 30s)")
-      ->group("Chain");
-  cmd.add_option("--max-attempts", s.max_attempts, "Attempts per step, 1..20 (default 3)")
-      ->group("Chain");
-  cmd.add_option("--priority", flags.priority, "low, normal (default) or high")->group("Chain");
-  cmd.add_option("--label", flags.labels, "Label k=v, repeatable")
-      ->allow_extra_args(false)
-      ->group("Chain");
-  cmd.add_option("--chain-timeout", flags.chain_timeout,
-                 "Deadline of the whole chain from submission (e.g. 5m)")
-      ->group("Chain");
+  const std::string steps = "Steps", chain = "Chain";
+  AddIn(cmd, steps, "--resize", s.resize, "Resize to WxH, Wx or xH (e.g. 800x600, 800x, x600)");
+  AddIn(cmd, steps, "--fit", s.fit,
+        "How --resize fits: contain (default), cover (crop), fill (stretch), inside "
+        "(never upscale)");
+  cmd.add_flag("--fast", s.fast, "Faster, softer JPEG shrink-on-load for --resize")->group(steps);
+  AddIn(cmd, steps, "--format", s.format,
+        "Output format of the last resize/filter step: jpeg, png or webp");
+  AddIn(cmd, steps, "--quality", s.quality, "JPEG/WebP quality 1..100 (default 85)");
+  AddIn(cmd, steps, "--filter", s.filters,
+        "Filter op, repeatable, applied in order: grayscale | blur[:sigma=2] | "
+        "sharpen[:amount=1,sigma=1] | sepia | brightness:brightness=10,contrast=1.2 | "
+        "invert | edges[:low=100,high=200]");
+  AddIn(cmd, steps, "--upload", s.upload, "Store the image: file:///dir or s3://bucket[/prefix]");
+  AddIn(cmd, steps, "--key", s.key_template,
+        "Object key template for --upload: {chain_id} {step} {ext} {width} {height} "
+        "(default {chain_id}-{step}.{ext})");
+  AddIn(cmd, steps, "--webhook", s.webhook, "POST a signed report of the chain to this URL");
+  AddIn(cmd, chain, "--timeout-per-step", s.timeout_per_step,
+        "Deadline of each attempt of each step (e.g. 10s; default 30s)");
+  AddIn(cmd, chain, "--max-attempts", s.max_attempts, "Attempts per step, 1..20 (default 3)");
+  AddIn(cmd, chain, "--priority", flags.priority, "low, normal (default) or high");
+  AddIn(cmd, chain, "--label", flags.labels, "Label k=v, repeatable");
+  AddIn(cmd, chain, "--chain-timeout", flags.chain_timeout,
+        "Deadline of the whole chain from submission (e.g. 5m)");
   if (with_idempotency) {
-    cmd.add_option("--idempotency-key", flags.idempotency_key,
-                   "Submitting the same key again returns the same chain")
-        ->group("Chain");
+    AddIn(cmd, chain, "--idempotency-key", flags.idempotency_key,
+          "Submitting the same key again returns the same chain");
   }
 }
 
 // The chain filter of list, retry and cancel.
 void AddFilterFlags(CLI::App& cmd, conveyor::client::FilterFlags& f) {
-  cmd.add_option("--state", f.state, "pending, running, retrying, succeeded, failed or cancelled")
-      ->group("Filter");
-  cmd.add_option("--label", f.labels, "Only chains with label k=v (repeatable: all)")
-      ->allow_extra_args(false)
-      ->group("Filter");
-  cmd.add_option("--stage", f.stage,
-                 "Only chains at (or failed in) a step of this stage: download, resize, filter, "
-                 "upload or webhook")
-      ->group("Filter");
-  cmd.add_option("--error-reason", f.error_reason,
-                 "Only chains whose error has this ErrorInfo reason, or this code name when it "
-                 "has none (e.g. UNAVAILABLE, DESTINATION_BLOCKED)")
-      ->group("Filter");
-  cmd.add_option("--since,--created-after", f.since,
-                 "Created at or after: RFC 3339 time or a duration ago (1h, 2d)")
-      ->group("Filter");
-  cmd.add_option("--before,--created-before", f.before,
-                 "Created before: RFC 3339 time or duration ago")
-      ->group("Filter");
-  cmd.add_option("--ended-after", f.ended_after, "Ended at or after: RFC 3339 time or duration ago")
-      ->group("Filter");
-  cmd.add_option("--ended-before", f.ended_before, "Ended before: RFC 3339 time or duration ago")
-      ->group("Filter");
+  const std::string filter = "Filter";
+  AddIn(cmd, filter, "--state", f.state,
+        "pending, running, retrying, succeeded, failed or cancelled");
+  AddIn(cmd, filter, "--label", f.labels, "Only chains with label k=v (repeatable: all)");
+  AddIn(cmd, filter, "--stage", f.stage,
+        "Only chains at (or failed in) a step of this stage: " + conveyor::StageNames());
+  AddIn(cmd, filter, "--error-reason", f.error_reason,
+        "Only chains whose error has this ErrorInfo reason, or this code name when it "
+        "has none (e.g. UNAVAILABLE, DESTINATION_BLOCKED)");
+  AddIn(cmd, filter, "--since,--created-after", f.since,
+        "Created at or after: RFC 3339 time or a duration ago (1h, 2d)");
+  AddIn(cmd, filter, "--before,--created-before", f.before,
+        "Created before: RFC 3339 time or duration ago");
+  AddIn(cmd, filter, "--ended-after", f.ended_after,
+        "Ended at or after: RFC 3339 time or duration ago");
+  AddIn(cmd, filter, "--ended-before", f.ended_before,
+        "Ended before: RFC 3339 time or duration ago");
 }
 
-// retry / cancel by filter.
-void AddBulkFlags(CLI::App& cmd, conveyor::client::BulkOptions& options) {
-  AddFilterFlags(cmd, options.filter);
-  cmd.add_flag("--dry-run", options.dry_run, "Only print what would change")->group("Filter");
-  cmd.add_flag("--yes,-y", options.yes,
-               "Do not ask for confirmation (needed when stdin is not a terminal)")
+// retry / cancel: a chain by name, or the chains matching a filter.
+CLI::App* AddBulkVerb(CLI::App& app, const std::string& name, const std::string& description,
+                      conveyor::client::BulkOptions& options, const std::string& footer) {
+  CLI::App* cmd = app.add_subcommand(name, description);
+  cmd->add_option("chain", options.chain, "chains/<id> or <id>");
+  AddFilterFlags(*cmd, options.filter);
+  cmd->add_flag("--dry-run", options.dry_run, "Only print what would change")->group("Filter");
+  cmd->add_flag("--yes,-y", options.yes,
+                "Do not ask for confirmation (needed when stdin is not a terminal)")
       ->group("Filter");
-  cmd.add_option("--max", options.max_chains,
-                 "Act on at most this many matching chains, newest first (server cap: 10000 "
-                 "per call)")
-      ->group("Filter");
+  AddIn(*cmd, "Filter", "--max", options.max_chains,
+        "Act on at most this many matching chains, newest first (server cap: 10000 per call)");
+  cmd->footer(footer);
+  return cmd;
 }
 
 CLI::App* AddMaxWait(CLI::App& cmd, std::string& max_wait) {
@@ -177,34 +174,29 @@ int main(int argc, char** argv) {
 
   // cancel
   conveyor::client::BulkOptions cancel;
-  CLI::App* cancel_cmd = app.add_subcommand(
-      "cancel", "Cancel a chain (stops its running step), or every chain matching a filter");
-  cancel_cmd->add_option("chain", cancel.chain, "chains/<id> or <id>");
-  AddBulkFlags(*cancel_cmd, cancel);
-  cancel_cmd->footer(
-      "Without a chain name, cancels every chain matching the filter: a dry run counts them,\n"
-      "then \"Cancel N chains? [y/N]\" on a terminal; scripts pass --yes.\n"
-      "Examples:\n  conveyor cancel chains/4f0c...\n"
-      "  conveyor cancel --label batch=2026-11-26 --state running --dry-run\n"
-      "  conveyor cancel --label batch=2026-11-26 --yes");
-  cancel_cmd->callback([&] { exit_code = conveyor::client::RunCancel(global, cancel); });
+  AddBulkVerb(app, "cancel",
+              "Cancel a chain (stops its running step), or every chain matching a filter", cancel,
+              "Without a chain name, cancels every chain matching the filter: a dry run counts "
+              "them,\nthen \"Cancel N chains? [y/N]\" on a terminal; scripts pass --yes.\n"
+              "Examples:\n  conveyor cancel chains/4f0c...\n"
+              "  conveyor cancel --label batch=2026-11-26 --state running --dry-run\n"
+              "  conveyor cancel --label batch=2026-11-26 --yes")
+      ->callback([&] { exit_code = conveyor::client::RunCancel(global, cancel); });
 
   // retry
   conveyor::client::BulkOptions retry;
-  CLI::App* retry_cmd = app.add_subcommand(
-      "retry",
+  CLI::App* retry_cmd = AddBulkVerb(
+      app, "retry",
       "Resume a FAILED or CANCELLED chain from its first unfinished step, or every chain "
-      "matching a filter");
-  retry_cmd->add_option("chain", retry.chain, "chains/<id> or <id>");
-  retry_cmd->add_flag("--wait", retry.wait, "Follow the chain until it ends (with a chain name)");
-  AddMaxWait(*retry_cmd, retry.max_wait);
-  AddBulkFlags(*retry_cmd, retry);
-  retry_cmd->footer(
+      "matching a filter",
+      retry,
       "Without a chain name, retries every chain matching the filter: a dry run counts them,\n"
       "then \"Retry N chains? [y/N]\" on a terminal; scripts pass --yes.\n"
       "Examples:\n  conveyor retry chains/4f0c... --wait\n"
       "  conveyor retry --state failed --stage resize --error-reason UNAVAILABLE --dry-run\n"
       "  conveyor retry --state failed --since 1h --yes");
+  retry_cmd->add_flag("--wait", retry.wait, "Follow the chain until it ends (with a chain name)");
+  AddMaxWait(*retry_cmd, retry.max_wait);
   retry_cmd->callback([&] { exit_code = conveyor::client::RunRetry(global, retry); });
 
   // list

@@ -8,8 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/duration.pb.h"
-#include "google/protobuf/timestamp.pb.h"
+#include "common/proto_time.h"
 
 namespace conveyor::orchestrator {
 
@@ -43,29 +42,12 @@ class RealRandomSource : public RandomSource {
   std::mt19937_64 engine_{std::random_device{}()};
 };
 
-inline google::protobuf::Timestamp ToProtoTime(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  ts.set_seconds(nanos / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return ts;
-}
-
-inline absl::Time FromProtoTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-inline google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out.set_seconds(nanos / 1000000000);
-  out.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return out;
-}
-
-inline absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
+// The proto time conversions (common/proto_time.h), also under this
+// namespace so orchestrator code and tests name them as before.
+using ::conveyor::FromProtoDuration;
+using ::conveyor::FromProtoTime;
+using ::conveyor::ToProtoDuration;
+using ::conveyor::ToProtoTime;
 
 }  // namespace conveyor::orchestrator
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "client/chain_builder.h"
+#include "common/proto_time.h"
 
 namespace conveyor::client {
 namespace {
@@ -27,10 +27,10 @@ TEST(ChainFilterFlagsTest, BuildsEveryField) {
   EXPECT_EQ(filter->labels().at("run"), "7");
   EXPECT_EQ(filter->stage(), conveyor::v1::STAGE_KIND_RESIZE);
   EXPECT_EQ(filter->error_reason(), "UNAVAILABLE");
-  EXPECT_EQ(FromProtoTimestamp(filter->create_time_after()), kNow - absl::Hours(1));
-  EXPECT_EQ(FromProtoTimestamp(filter->create_time_before()), kNow - absl::Minutes(30));
-  EXPECT_EQ(FromProtoTimestamp(filter->end_time_after()), kNow - absl::Minutes(30));
-  EXPECT_EQ(FromProtoTimestamp(filter->end_time_before()), kNow - absl::Minutes(10));
+  EXPECT_EQ(FromProtoTime(filter->create_time_after()), kNow - absl::Hours(1));
+  EXPECT_EQ(FromProtoTime(filter->create_time_before()), kNow - absl::Minutes(30));
+  EXPECT_EQ(FromProtoTime(filter->end_time_after()), kNow - absl::Minutes(30));
+  EXPECT_EQ(FromProtoTime(filter->end_time_before()), kNow - absl::Minutes(10));
 
   conveyor::v1::ListChainsRequest list;
   ApplyToListRequest(*filter, list);

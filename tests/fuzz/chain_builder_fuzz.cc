@@ -19,6 +19,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "client/chain_builder.h"
+#include "client/flag_values.h"
+#include "client/image_flags.h"
+#include "common/proto_time.h"
 #include "conveyor/v1/orchestrator.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -46,12 +49,12 @@ void CheckSingleFlagParsers(const std::string& text) {
   client::ParseLabel(text).IgnoreError();
   if (absl::StatusOr<absl::Duration> d = client::ParseDurationFlag("--timeout", text); d.ok()) {
     if (*d <= absl::ZeroDuration()) Finding("ParseDurationFlag accepted a duration <= 0", text);
-    client::ToProtoDuration(*d);
+    conveyor::ToProtoDuration(*d);
   }
   if (absl::StatusOr<absl::Time> t =
           client::ParseTimeFlag("--since", text, absl::FromUnixSeconds(1'800'000'000));
       t.ok()) {
-    client::FromProtoTimestamp(client::ToProtoTimestamp(*t));
+    conveyor::FromProtoTime(conveyor::ToProtoTime(*t));
   }
   client::ParseStateFlag("--state", text).IgnoreError();
   client::ParseStateFlag("--state", text, {conveyor::v1::FAILED, conveyor::v1::CANCELLED})

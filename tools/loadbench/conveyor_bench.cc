@@ -41,6 +41,8 @@
 #include "absl/time/time.h"
 #include "client/chain_builder.h"
 #include "client/format.h"
+#include "common/proto_time.h"
+#include "common/stage_registry.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 
 namespace conveyor::tools {
@@ -167,7 +169,7 @@ Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request) {
     return sample;
   }
   for (const auto& step : chain.steps()) {
-    sample.steps.push_back(client::FromProtoDuration(step.duration()));
+    sample.steps.push_back(conveyor::FromProtoDuration(step.duration()));
   }
   sample.ok = true;
   return sample;

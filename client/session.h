@@ -1,0 +1,59 @@
+// The CLI's connection to the orchestrator: one channel and stub, and the
+// unary call under the --timeout deadline. The stub is thread-safe, so the
+// `batch` workers share one Session.
+#ifndef CONVEYOR_CLIENT_SESSION_H_
+#define CONVEYOR_CLIENT_SESSION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/cli_io.h"
+#include "client/commands.h"
+#include "conveyor/v1/orchestrator.grpc.pb.h"
+
+namespace conveyor::client {
+
+class Session {
+ public:
+  // INVALID_ARGUMENT for a bad --timeout or an empty --server.
+  static absl::StatusOr<std::unique_ptr<Session>> Open(const GlobalOptions& global);
+
+  conveyor::v1::Orchestrator::Stub& stub() { return *stub_; }
+
+  // A context whose deadline is --timeout from now.
+  std::unique_ptr<grpc::ClientContext> UnaryContext() const;
+
+  // One unary RPC, e.g. Call(&Orchestrator::Stub::GetChain, request, &chain),
+  // under the --timeout deadline.
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (conveyor::v1::Orchestrator::Stub::*method)(grpc::ClientContext*,
+                                                                             const Request&,
+                                                                             Response*),
+                    const Request& request, Response* response) {
+    std::unique_ptr<grpc::ClientContext> context = UnaryContext();
+    return (stub_.get()->*method)(context.get(), request, response);
+  }
+
+ private:
+  Session(const std::string& server, absl::Duration timeout);
+
+  std::unique_ptr<conveyor::v1::Orchestrator::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+// Opens the session and returns `verb(session)`, the verb's exit code; a bad
+// --server or --timeout is a usage error (kExitUsage) and runs nothing.
+template <typename Verb>
+int WithSession(const GlobalOptions& global, Verb&& verb) {
+  absl::StatusOr<std::unique_ptr<Session>> session = Session::Open(global);
+  if (!session.ok()) return UsageError(session.status());
+  return verb(**session);
+}
+
+}  // namespace conveyor::client
+
+#endif  // CONVEYOR_CLIENT_SESSION_H_
