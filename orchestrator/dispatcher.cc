@@ -13,11 +13,6 @@ namespace conveyor::orchestrator {
 
 using conveyor::v1::Chain;
 using conveyor::v1::StageKind;
-using dispatch::NeedsInput;
-using dispatch::ReportsOutputs;
-using dispatch::FreshCounters;
-using dispatch::kMaxCasRounds;
-using dispatch::kRedisRetryDelay;
 
 Dispatcher::Dispatcher(ChainStore& store, CancelFeed& cancels, StageClient& stages,
                        const Scheduler& scheduler, const Clock& clock, DispatcherOptions options)
@@ -171,7 +166,7 @@ void Dispatcher::Handle(const QueueEntry& entry) {
       // Still held by the handling that just parked it (the prober can
       // release an entry before that handling frees its slot): look again
       // shortly instead of dropping it.
-      deferred_.emplace_back(clock_.Now() + kRedisRetryDelay, entry);
+      deferred_.emplace_back(clock_.Now() + dispatch::kRedisRetryDelay, entry);
       prober_cv_.Signal();
       return;
     }
@@ -200,11 +195,11 @@ bool Dispatcher::Claim(const QueueEntry& entry) {
     absl::MutexLock lock(&mu_);
     context.stage_outage = Flow(entry.kind).outage;
   }
-  for (int round = 0; round < kMaxCasRounds; ++round) {
+  for (int round = 0; round < dispatch::kMaxCasRounds; ++round) {
     StoredChain stored;
     absl::optional<std::string> input;
     absl::Status loaded_status;
-    if (NeedsInput(entry.kind) && context.stage_outage.ok()) {
+    if (dispatch::NeedsInput(entry.kind) && context.stage_outage.ok()) {
       auto loaded = store_.LoadWithBlob(entry.chain_id, entry.input_blob);
       loaded_status = loaded.status();
       if (loaded.ok()) {
@@ -217,7 +212,7 @@ bool Dispatcher::Claim(const QueueEntry& entry) {
       if (loaded.ok()) stored = *std::move(loaded);
     }
     if (loaded_status.code() == absl::StatusCode::kNotFound) {
-      store_.Ack(entry, FreshCounters(entry)).IgnoreError();
+      store_.Ack(entry, dispatch::FreshCounters(entry)).IgnoreError();
       return false;
     }
     if (!loaded_status.ok()) {
@@ -227,7 +222,7 @@ bool Dispatcher::Claim(const QueueEntry& entry) {
     ClaimDecision d = scheduler_.OnClaim(stored.chain, entry.step,
                                          stored.queue_token == entry.token, context);
     ApplyExtras extras;
-    if (d.action != ClaimDecision::Action::kWait) extras.counters = FreshCounters(entry);
+    if (d.action != ClaimDecision::Action::kWait) extras.counters = dispatch::FreshCounters(entry);
     if (d.action == ClaimDecision::Action::kSkip) {
       LogLine(LogLevel::kDebug).Add("msg", "skip entry").Add("chain", entry.chain_id)
           .Add("step", entry.step).Add("reason", d.reason);
@@ -268,7 +263,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   call.context.set_attempt(chain.steps(step).attempts());
   call.step = chain.spec().steps(step);
   call.deadline = scheduler_.AttemptDeadline(chain, step);
-  if (NeedsInput(entry.kind) && input.has_value()) {
+  if (dispatch::NeedsInput(entry.kind) && input.has_value()) {
     const int blob = InputBlobIndex(chain.spec(), step);
     const conveyor::v1::ImageInfo& info =
         blob == 0 ? chain.inline_source() : chain.steps(blob - 1).output().image();
@@ -277,7 +272,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
     call.input.set_width(info.width());
     call.input.set_height(info.height());
   }
-  if (ReportsOutputs(entry.kind)) {
+  if (dispatch::ReportsOutputs(entry.kind)) {
     call.report.set_chain(chain.name());
     *call.report.mutable_labels() = chain.spec().labels();
     for (int i = 0; i < step; ++i) *call.report.add_outputs() = chain.steps(i).output();
@@ -297,7 +292,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
     completions_.push_back(Completion{record, std::move(reply)});
     completion_cv_.Signal();
   };
-  if (NeedsInput(entry.kind) && !input.has_value()) {
+  if (dispatch::NeedsInput(entry.kind) && !input.has_value()) {
     StageReply reply;
     reply.status = absl::DataLossError(absl::StrCat(
         "the input image of step ", step, " is no longer stored (blob ", entry.input_blob, ")"));
@@ -349,7 +344,7 @@ void Dispatcher::Finished(std::string entry_key, StageKind kind) {
 void Dispatcher::Defer(const QueueEntry& entry) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  deferred_.emplace_back(clock_.Now() + kRedisRetryDelay, entry);
+  deferred_.emplace_back(clock_.Now() + dispatch::kRedisRetryDelay, entry);
   prober_cv_.Signal();
 }
 }  // namespace conveyor::orchestrator

@@ -14,8 +14,6 @@ namespace conveyor::orchestrator {
 
 using conveyor::v1::Chain;
 using conveyor::v1::StageKind;
-using dispatch::kMaxCasRounds;
-using dispatch::kRedisRetryDelay;
 
 void Dispatcher::CompleterLoop() {
   while (true) {
@@ -38,11 +36,11 @@ void Dispatcher::CompleterLoop() {
         }
         if (stopping_ && in_flight_.empty() && completions_.empty()) return;
         completion_cv_.WaitWithTimeout(
-            &mu_, completions_.empty() ? absl::Milliseconds(500) : kRedisRetryDelay);
+            &mu_, completions_.empty() ? absl::Milliseconds(500) : dispatch::kRedisRetryDelay);
       }
     }
     if (!Complete(c)) {
-      c.due = clock_.Now() + kRedisRetryDelay;
+      c.due = clock_.Now() + dispatch::kRedisRetryDelay;
       absl::MutexLock lock(&mu_);
       completions_.push_back(std::move(c));
     }
@@ -99,7 +97,7 @@ bool Dispatcher::Complete(Completion& completion) {
   Chain chain = call->chain;
   bool recorded = false;
   bool waits = false;
-  for (int round = 0; round < kMaxCasRounds; ++round) {
+  for (int round = 0; round < dispatch::kMaxCasRounds; ++round) {
     Transition t = scheduler_.OnAttemptResult(chain, call->step, call->attempt, result);
     if (!t.changed) {
       // The chain moved on (cancelled, or another replica took the step

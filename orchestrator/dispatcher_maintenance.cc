@@ -15,15 +15,12 @@ namespace conveyor::orchestrator {
 
 using conveyor::v1::Chain;
 using conveyor::v1::StageKind;
-using dispatch::FreshCounters;
-using dispatch::kPromoteRecheck;
-using dispatch::kReconcileInterval;
 
 void Dispatcher::MaintenanceLoop() {
   const absl::Duration period = options_.lease_timeout / 4;
   absl::Time next_heartbeat = absl::InfinitePast();
   absl::Time next_reclaim = clock_.Now() + period;
-  absl::Time next_reconcile = clock_.Now() + kReconcileInterval;
+  absl::Time next_reconcile = clock_.Now() + dispatch::kReconcileInterval;
   // Since when this replica's heartbeats have been going through. After
   // Redis was away every lease looks expired, live replicas' too: reclaim
   // only once every replica has had a lease to heartbeat again.
@@ -87,7 +84,7 @@ void Dispatcher::MaintenanceLoop() {
     }
     if (reconcile) {
       Reconcile();
-      next_reconcile = now + kReconcileInterval;
+      next_reconcile = now + dispatch::kReconcileInterval;
     }
     bool promote = false;
     {
@@ -98,7 +95,7 @@ void Dispatcher::MaintenanceLoop() {
       absl::StatusOr<absl::optional<absl::Time>> next = store_.PromoteDue(now);
       absl::MutexLock lock(&mu_);
       // Other replicas schedule retries too: look again at least every 250 ms.
-      next_due_ = now + kPromoteRecheck;
+      next_due_ = now + dispatch::kPromoteRecheck;
       if (next.ok() && next->has_value()) next_due_ = std::min(next_due_, **next);
     }
     absl::MutexLock lock(&mu_);
@@ -161,7 +158,7 @@ void Dispatcher::Reconcile() {
     LogLine(LogLevel::kInfo).Add("msg", "reconcile: cancelling call of an ended chain");
     h->Cancel();
   }
-  for (const QueueEntry& e : dropped) store_.Ack(e, FreshCounters(e)).IgnoreError();
+  for (const QueueEntry& e : dropped) store_.Ack(e, dispatch::FreshCounters(e)).IgnoreError();
 }
 
 void Dispatcher::CancelLoop() {

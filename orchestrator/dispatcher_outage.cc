@@ -15,8 +15,6 @@ namespace conveyor::orchestrator {
 
 using conveyor::v1::Chain;
 using conveyor::v1::StageKind;
-using dispatch::WaitExpiry;
-using dispatch::kRecoveryWindow;
 
 std::map<std::string, int64_t> Dispatcher::WaitingByStage() const {
   absl::MutexLock lock(&mu_);
@@ -73,7 +71,7 @@ void Dispatcher::ProberLoop() {
         StageFlow& flow = Flow(kind);
         if (flow.outage.ok()) continue;
         flow.outage = absl::OkStatus();
-        flow.window = std::min(kRecoveryWindow, options_.max_in_flight);
+        flow.window = std::min(dispatch::kRecoveryWindow, options_.max_in_flight);
         waiting.swap(flow.waiting);
         for (const Waiting& w : waiting) waiting_ids_.erase(w.entry.key());
         capacity_cv_.SignalAll();
@@ -102,7 +100,7 @@ void Dispatcher::Park(QueueEntry entry, const Chain& chain, const absl::Status& 
   EnterOutage(flow, entry.kind, reason);
   waiting_ids_.insert(entry.key());
   Waiting w;
-  w.expires = WaitExpiry(chain, entry.step, scheduler_.options());
+  w.expires = dispatch::WaitExpiry(chain, entry.step, scheduler_.options());
   w.sequence = waiting_sequence_++;
   w.entry = std::move(entry);
   flow.waiting.push_back(std::move(w));
