@@ -1,15 +1,14 @@
 #include "stages/download/download_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::download {
 
 grpc::ServerUnaryReactor* DownloadService::Download(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::DownloadRequest, v1::DownloadResponse>(
-      ctx, request, response, pool_, "conveyor.v1.DownloadStage/Download",
+  return runner_.RunRaw<v1::DownloadRequest, v1::DownloadResponse>(
+      ctx, request, response, "conveyor.v1.DownloadStage/Download",
       [this](const v1::DownloadRequest& req, v1::DownloadResponse& resp, CallScope& call) {
         DownloadStats stats;
         absl::Status status = downloader_.Download(req, resp, call.cancelled, call.deadline, stats);

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "conveyor/v1/stages.grpc.pb.h"
+#include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "stages/download/download.h"
 
@@ -15,17 +16,17 @@ class DownloadService final : public v1::DownloadStage::WithRawCallbackMethod_Do
  public:
   // `downloader` and `pool` must outlive the service.
   DownloadService(const Downloader& downloader, WorkerPool& pool)
-      : downloader_(downloader), pool_(pool) {}
+      : downloader_(downloader), runner_(pool) {}
 
   // Raw (ByteBuffer) so that a request that does not parse gets
-  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (UnaryRunner::RunRaw).
   grpc::ServerUnaryReactor* Download(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
 
  private:
   const Downloader& downloader_;
-  WorkerPool& pool_;
+  const UnaryRunner runner_;
 };
 
 }  // namespace conveyor::stages::download

@@ -1,15 +1,14 @@
 #include "stages/filter/filter_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::filter {
 
 grpc::ServerUnaryReactor* FilterService::Filter(grpc::CallbackServerContext* ctx,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::FilterRequest, v1::FilterResponse>(
-      ctx, request, response, pool_, "conveyor.v1.FilterStage/Filter",
+  return runner_.RunRaw<v1::FilterRequest, v1::FilterResponse>(
+      ctx, request, response, "conveyor.v1.FilterStage/Filter",
       [this](const v1::FilterRequest& req, v1::FilterResponse& resp, CallScope& call) {
         FilterStats stats;
         absl::Status status = filterer_.Filter(req, resp, call.cancelled, stats, call.deadline);

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "conveyor/v1/stages.grpc.pb.h"
+#include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "stages/filter/filter.h"
 
@@ -14,17 +15,17 @@ namespace conveyor::stages::filter {
 class FilterService final : public v1::FilterStage::WithRawCallbackMethod_Filter<v1::FilterStage::CallbackService> {
  public:
   // `filterer` and `pool` must outlive the service.
-  FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), pool_(pool) {}
+  FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), runner_(pool) {}
 
   // Raw (ByteBuffer) so that a request that does not parse gets
-  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (UnaryRunner::RunRaw).
   grpc::ServerUnaryReactor* Filter(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
 
  private:
   const Filterer& filterer_;
-  WorkerPool& pool_;
+  const UnaryRunner runner_;
 };
 
 }  // namespace conveyor::stages::filter

@@ -1,15 +1,14 @@
 #include "stages/resize/resize_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::resize {
 
 grpc::ServerUnaryReactor* ResizeService::Resize(grpc::CallbackServerContext* ctx,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::ResizeRequest, v1::ResizeResponse>(
-      ctx, request, response, pool_, "conveyor.v1.ResizeStage/Resize",
+  return runner_.RunRaw<v1::ResizeRequest, v1::ResizeResponse>(
+      ctx, request, response, "conveyor.v1.ResizeStage/Resize",
       [this](const v1::ResizeRequest& req, v1::ResizeResponse& resp, CallScope& call) {
         ResizeStats stats;
         absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "conveyor/v1/stages.grpc.pb.h"
+#include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "stages/resize/resize.h"
 
@@ -14,17 +15,17 @@ namespace conveyor::stages::resize {
 class ResizeService final : public v1::ResizeStage::WithRawCallbackMethod_Resize<v1::ResizeStage::CallbackService> {
  public:
   // `resizer` and `pool` must outlive the service.
-  ResizeService(const Resizer& resizer, WorkerPool& pool) : resizer_(resizer), pool_(pool) {}
+  ResizeService(const Resizer& resizer, WorkerPool& pool) : resizer_(resizer), runner_(pool) {}
 
   // Raw (ByteBuffer) so that a request that does not parse gets
-  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (UnaryRunner::RunRaw).
   grpc::ServerUnaryReactor* Resize(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
 
  private:
   const Resizer& resizer_;
-  WorkerPool& pool_;
+  const UnaryRunner runner_;
 };
 
 }  // namespace conveyor::stages::resize

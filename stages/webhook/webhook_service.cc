@@ -1,15 +1,14 @@
 #include "stages/webhook/webhook_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::webhook {
 
 grpc::ServerUnaryReactor* WebhookService::Deliver(grpc::CallbackServerContext* ctx,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::WebhookRequest, v1::WebhookResponse>(
-      ctx, request, response, pool_, "conveyor.v1.WebhookStage/Deliver",
+  return runner_.RunRaw<v1::WebhookRequest, v1::WebhookResponse>(
+      ctx, request, response, "conveyor.v1.WebhookStage/Deliver",
       [this](const v1::WebhookRequest& req, v1::WebhookResponse& resp, CallScope& call) {
         WebhookStats stats;
         absl::Status status = sender_.Deliver(req, resp, call.cancelled, call.deadline, stats);

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "conveyor/v1/stages.grpc.pb.h"
+#include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "stages/webhook/webhook.h"
 
@@ -14,17 +15,17 @@ namespace conveyor::stages::webhook {
 class WebhookService final : public v1::WebhookStage::WithRawCallbackMethod_Deliver<v1::WebhookStage::CallbackService> {
  public:
   // `sender` and `pool` must outlive the service.
-  WebhookService(const WebhookSender& sender, WorkerPool& pool) : sender_(sender), pool_(pool) {}
+  WebhookService(const WebhookSender& sender, WorkerPool& pool) : sender_(sender), runner_(pool) {}
 
   // Raw (ByteBuffer) so that a request that does not parse gets
-  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (UnaryRunner::RunRaw).
   grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
 
  private:
   const WebhookSender& sender_;
-  WorkerPool& pool_;
+  const UnaryRunner runner_;
 };
 
 }  // namespace conveyor::stages::webhook
