@@ -126,8 +126,8 @@ class UnaryRunner {
     grpc::ByteBuffer consumed(*raw_request);  // Deserialize empties its buffer; this shares slices
     if (!grpc::SerializationTraits<Request>::Deserialize(&consumed, &messages->request).ok()) {
       const absl::Status status = absl::InvalidArgumentError(
-          absl::StrCat("request is not a valid ", Request::descriptor()->full_name(),
-                       " message (", raw_request->Length(), " bytes that do not parse)"));
+          absl::StrCat("request is not a valid ", Request::descriptor()->full_name(), " message (",
+                       raw_request->Length(), " bytes that do not parse)"));
       LogCall(rpc, CallSubject{}, status, absl::ZeroDuration(), raw_request->Length(), 0,
               CallScope{});
       grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -155,8 +155,8 @@ class UnaryRunner {
                                     Serialize serialize, std::shared_ptr<void> keep_alive) const {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const absl::Time start = absl::Now();
-    auto finish = [request, response, reactor, rpc, start, serialize,
-                   keep_alive](absl::Status status, const CallScope& scope) {
+    auto finish = [request, response, reactor, rpc, start, serialize, keep_alive](
+                      absl::Status status, const CallScope& scope) {
       if (status.ok()) status = serialize();
       LogCall(rpc, SubjectOf(*request), status, absl::Now() - start, request->ByteSizeLong(),
               status.ok() ? response->ByteSizeLong() : 0, scope);

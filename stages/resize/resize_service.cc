@@ -4,25 +4,20 @@
 
 namespace conveyor::stages::resize {
 
-grpc::ServerUnaryReactor* ResizeService::Resize(grpc::CallbackServerContext* ctx,
-                                                const grpc::ByteBuffer* request,
-                                                grpc::ByteBuffer* response) {
-  return runner_.RunRaw<v1::ResizeRequest, v1::ResizeResponse>(
-      ctx, request, response, "conveyor.v1.ResizeStage/Resize",
-      [this](const v1::ResizeRequest& req, v1::ResizeResponse& resp, CallScope& call) {
-        ResizeStats stats;
-        absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);
-        if (stats.input.area() > 0) {
-          call.log_fields.emplace_back("in_dims",
-                                       absl::StrCat(stats.input.width, "x", stats.input.height));
-          call.log_fields.emplace_back("decode_scale", absl::StrCat(stats.decode_scale));
-        }
-        if (status.ok()) {
-          call.log_fields.emplace_back("out_dims",
-                                       absl::StrCat(stats.output.width, "x", stats.output.height));
-        }
-        return status;
-      });
+absl::Status ResizeService::Work(const v1::ResizeRequest& req, v1::ResizeResponse& resp,
+                                 CallScope& call) const {
+  ResizeStats stats;
+  absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);
+  if (stats.input.area() > 0) {
+    call.log_fields.emplace_back("in_dims",
+                                 absl::StrCat(stats.input.width, "x", stats.input.height));
+    call.log_fields.emplace_back("decode_scale", absl::StrCat(stats.decode_scale));
+  }
+  if (status.ok()) {
+    call.log_fields.emplace_back("out_dims",
+                                 absl::StrCat(stats.output.width, "x", stats.output.height));
+  }
+  return status;
 }
 
 }  // namespace conveyor::stages::resize

@@ -1,6 +1,5 @@
 #include "stages/upload/upload_service.h"
 
-
 namespace conveyor::stages::upload {
 
 grpc::ServerUnaryReactor* UploadService::Upload(grpc::CallbackServerContext* context,

@@ -4,22 +4,17 @@
 
 namespace conveyor::stages::webhook {
 
-grpc::ServerUnaryReactor* WebhookService::Deliver(grpc::CallbackServerContext* ctx,
-                                                  const grpc::ByteBuffer* request,
-                                                  grpc::ByteBuffer* response) {
-  return runner_.RunRaw<v1::WebhookRequest, v1::WebhookResponse>(
-      ctx, request, response, "conveyor.v1.WebhookStage/Deliver",
-      [this](const v1::WebhookRequest& req, v1::WebhookResponse& resp, CallScope& call) {
-        WebhookStats stats;
-        absl::Status status = sender_.Deliver(req, resp, call.cancelled, call.deadline, stats);
-        if (!stats.delivery_id.empty()) {
-          call.log_fields.emplace_back("webhook_id", stats.delivery_id);
-        }
-        if (stats.http_status != 0) {
-          call.log_fields.emplace_back("http_status", absl::StrCat(stats.http_status));
-        }
-        return status;
-      });
+absl::Status WebhookService::Work(const v1::WebhookRequest& req, v1::WebhookResponse& resp,
+                                  CallScope& call) const {
+  WebhookStats stats;
+  absl::Status status = sender_.Deliver(req, resp, call.cancelled, call.deadline, stats);
+  if (!stats.delivery_id.empty()) {
+    call.log_fields.emplace_back("webhook_id", stats.delivery_id);
+  }
+  if (stats.http_status != 0) {
+    call.log_fields.emplace_back("http_status", absl::StrCat(stats.http_status));
+  }
+  return status;
 }
 
 }  // namespace conveyor::stages::webhook
