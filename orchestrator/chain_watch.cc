@@ -40,7 +40,9 @@ class FinishedWriter : public grpc::ServerWriteReactor<ChainEvent> {
 class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
  public:
   WatchReactor(ChainStore& store, std::string id, std::string after, std::atomic<int>& active)
-      : store_(store), id_(std::move(id)), after_(after.empty() ? "0" : std::move(after)),
+      : store_(store),
+        id_(std::move(id)),
+        after_(after.empty() ? "0" : std::move(after)),
         active_(active) {
     thread_ = std::thread([this] { Run(); });
   }

@@ -25,8 +25,8 @@ absl::Status OrchestratorBusyError() {
 // the unary call's work.
 template <typename Request, typename Response, typename Call>
 grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServerContext* ctx,
-                                 const Request* request, Response* response,
-                                 absl::string_view rpc, Call call) {
+                                 const Request* request, Response* response, absl::string_view rpc,
+                                 Call call) {
   return runner.Run(ctx, request, response, rpc,
                     [call = std::move(call)](const Request& req, Response& resp, CallScope&) {
                       return FillResponse(call(req), resp);

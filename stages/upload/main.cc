@@ -17,6 +17,11 @@
 
 namespace {
 
+constexpr char kAbout[] =
+    "conveyor-upload: the upload stage worker (conveyor.v1.UploadStage). Stores images "
+    "under --file-root (file:///dir destinations) or on an S3-compatible endpoint "
+    "(s3://bucket[/prefix] destinations).";
+
 // The first non-empty environment variable of `names`, or "".
 std::string FirstEnv(std::initializer_list<const char*> names) {
   for (const char* name : names) {
@@ -27,11 +32,6 @@ std::string FirstEnv(std::initializer_list<const char*> names) {
 }
 
 }  // namespace
-
-constexpr char kAbout[] =
-    "conveyor-upload: the upload stage worker (conveyor.v1.UploadStage). Stores images "
-    "under --file-root (file:///dir destinations) or on an S3-compatible endpoint "
-    "(s3://bucket[/prefix] destinations).";
 
 int main(int argc, char** argv) {
   conveyor::WorkerMain worker(conveyor::v1::STAGE_KIND_UPLOAD, kAbout);

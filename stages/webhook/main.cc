@@ -11,8 +11,9 @@
 
 constexpr char kAbout[] =
     "conveyor-webhook: POSTs the chain report as JSON, signed per Standard Webhooks "
-    "(webhook-id, webhook-timestamp, webhook-signature), refusing loopback, private, "
-    "link-local and metadata addresses, and serves conveyor.v1.WebhookStage over gRPC.";
+    "(webhook-id, webhook-timestamp, webhook-signature), "
+    "refusing loopback, private, link-local and metadata addresses, "
+    "and serves conveyor.v1.WebhookStage over gRPC.";
 
 int main(int argc, char** argv) {
   conveyor::WorkerMain worker(conveyor::v1::STAGE_KIND_WEBHOOK, kAbout);
