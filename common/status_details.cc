@@ -46,8 +46,9 @@ absl::Status WithErrorReason(absl::Status status, absl::string_view reason,
 absl::Status CheckFieldLength(absl::string_view field, absl::string_view value,
                               size_t max_bytes) {
   if (value.size() <= max_bytes) return absl::OkStatus();
-  return WithErrorReason(InvalidField(field, absl::StrCat("want at most ", max_bytes,
-                                                          " bytes, got ", value.size())),
+  return WithErrorReason(
+      InvalidField(field,
+                   absl::StrCat(value.size(), " bytes is over the limit of ", max_bytes, " bytes")),
                          kReasonFieldTooLong,
                          {{"field", std::string(field)},
                           {"max_bytes", absl::StrCat(max_bytes)},

@@ -29,13 +29,23 @@ inline constexpr size_t kMaxUrlBytes = 8 * 1024;
 inline constexpr size_t kMaxDestinationBytes = 1024;
 inline constexpr size_t kMaxKeyTemplateBytes = 1024;
 inline constexpr int kMaxFilterOps = 32;
+// EncodeOptions.quality when it is 0.
+inline constexpr int kDefaultQuality = 85;
+
+// The thresholds an edge_detect op runs Canny with, after the proto's
+// defaults (both 0: 100 and 200; high 0 alone: 200).
+struct CannyThresholds {
+  double low;
+  double high;
+};
+CannyThresholds CannyThresholdsOf(const v1::FilterOp::EdgeDetect& edge);
 
 // `value` for an error message: C-escaped, and cut to `max_bytes` with the
 // total size appended when longer, so refusals stay small.
 std::string Preview(absl::string_view value, size_t max_bytes = 64);
 
-// Longer than `max_bytes`: names the size and the limit, never the value.
-absl::Status CheckSize(absl::string_view field, absl::string_view value, size_t max_bytes);
+// Lengths are checked with CheckFieldLength (common/status_details.h): the
+// size and the limit, never the value, reason FIELD_TOO_LONG.
 // C0 controls, space (unless `allow_space`) and DEL.
 absl::Status CheckNoControl(absl::string_view field, absl::string_view value, bool allow_space);
 // An http:// or https:// URL of at most kMaxUrlBytes without controls or
@@ -44,6 +54,8 @@ absl::Status CheckHttpUrl(absl::string_view field, absl::string_view url);
 absl::Status CheckEncodeOptions(absl::string_view field, const v1::EncodeOptions& out);
 
 // One per stage; `field` names the spec ("spec", "spec.steps[2].resize").
+// Every field is checked, the output's EncodeOptions and each filter op's
+// parameters included (the ranges stages.proto documents).
 absl::Status CheckDownloadSpec(absl::string_view field, const v1::DownloadSpec& spec);
 absl::Status CheckResizeSpec(absl::string_view field, const v1::ResizeSpec& spec);
 absl::Status CheckFilterSpec(absl::string_view field, const v1::FilterSpec& spec);

@@ -1,166 +1,40 @@
 #include "orchestrator/orchestrator_service.h"
 
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "orchestrator/scheduler.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
-#include "common/log.h"
 
 namespace conveyor::orchestrator {
 
 using conveyor::v1::Chain;
-using conveyor::v1::ChainEvent;
 
 namespace {
 
-void LogCall(absl::string_view rpc, const std::string& chain, const absl::Status& status,
-             absl::Time start) {
-  LogLine line(status.ok() ? LogLevel::kInfo : LogLevel::kWarning);
-  line.Add("rpc", rpc);
-  if (!chain.empty()) line.Add("chain", chain);
-  line.Add("code", absl::StatusCodeToString(status.code()))
-      .Add("ms", absl::ToDoubleMilliseconds(absl::Now() - start));
-  if (!status.ok()) line.Add("error", status.message());
+constexpr absl::string_view kStreamSubmitRpc = "conveyor.v1.Orchestrator/StreamSubmitChain";
+
+// What a full pool answers; no WORKER_BUSY reason: that one tells the
+// orchestrator about its stage workers.
+absl::Status OrchestratorBusyError() {
+  return absl::ResourceExhaustedError(
+      "orchestrator is at its concurrency limit (--worker-threads + --max-queued); retry later");
 }
 
-// Runs `work` (returning absl::StatusOr<Response>) on the pool, then finishes.
-template <typename Response, typename Work>
-grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Response* response,
-                                WorkerPool& pool, absl::string_view rpc, std::string chain,
-                                Work work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const absl::Time start = absl::Now();
-  bool accepted = pool.TrySubmit([ctx, response, reactor, rpc, chain, start,
-                                  work = std::move(work)]() mutable {
-    absl::Status status;
-    if (ctx->IsCancelled()) {
-      status = absl::CancelledError("call cancelled before work started");
-    } else {
-      auto result = work();
-      status = result.status();
-      if (result.ok()) *response = *std::move(result);
-    }
-    LogCall(rpc, chain, status, start);
-    reactor->Finish(ToGrpcStatus(status));
-  });
-  if (!accepted) {
-    absl::Status busy = absl::ResourceExhaustedError(
-        "orchestrator is at its concurrency limit (--worker-threads + --max-queued); retry later");
-    LogCall(rpc, chain, busy, start);
-    reactor->Finish(ToGrpcStatus(busy));
-  }
-  return reactor;
+// Runs `call(request) -> absl::StatusOr<Response>` (a ChainApi method) as
+// the unary call's work.
+template <typename Request, typename Response, typename Call>
+grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServerContext* ctx,
+                                 const Request* request, Response* response, absl::string_view rpc,
+                                 Call call) {
+  return runner.Run(ctx, request, response, rpc,
+                    [call = std::move(call)](const Request& req, Response& resp, CallScope&) {
+                      return FillResponse(call(req), resp);
+                    });
 }
 
-bool IsTerminalEvent(ChainEvent::Type type) {
-  return type == ChainEvent::CHAIN_SUCCEEDED || type == ChainEvent::CHAIN_FAILED ||
-         type == ChainEvent::CHAIN_CANCELLED;
-}
-
-class FinishedWriter : public grpc::ServerWriteReactor<ChainEvent> {
- public:
-  explicit FinishedWriter(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
-};
-
-// One WatchChain: history, then live events, until a terminal event.
-class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
- public:
-  WatchReactor(ChainStore& store, std::string id, std::string after, std::atomic<int>& active)
-      : store_(store), id_(std::move(id)), last_id_(after.empty() ? "0" : std::move(after)),
-        active_(active) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) cancelled_ = true;
-  }
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-  }
-  void OnDone() override {
-    thread_.join();
-    --active_;
-    delete this;
-  }
-
- private:
-  bool Cancelled() {
-    absl::MutexLock lock(&mu_);
-    return cancelled_;
-  }
-  void Run() {
-    absl::StatusOr<StoredChain> chain = store_.Load(id_);
-    if (!chain.ok()) {
-      Finish(ToGrpcStatus(ChainApi::PublicStoreError(chain.status())));
-      return;
-    }
-    while (!Cancelled()) {
-      absl::StatusOr<EventBatch> batch = store_.Events(id_, last_id_, 100, absl::Seconds(1));
-      if (!batch.ok()) {
-        Finish(ToGrpcStatus(ChainApi::PublicStoreError(batch.status())));
-        return;
-      }
-      for (ChainEvent& e : batch->events) {
-        last_id_ = e.event_id();
-        current_ = std::move(e);
-        {
-          absl::MutexLock lock(&mu_);
-          if (cancelled_) break;
-          writing_ = true;
-        }
-        StartWrite(&current_);
-        absl::MutexLock lock(&mu_);
-        auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_ || cancelled_; };
-        mu_.Await(absl::Condition(&done));
-        if (cancelled_) break;
-      }
-      if (Cancelled()) break;
-      if (batch->events.empty()) {
-        // Nothing new: a chain that already ended (e.g. watched after its last
-        // event) will not produce more, so end the stream.
-        absl::StatusOr<StoredChain> now = store_.Load(id_);
-        if (!now.ok()) {
-          Finish(ToGrpcStatus(ChainApi::PublicStoreError(now.status())));
-          return;
-        }
-        if (IsTerminal(now->chain.state())) {
-          Finish(grpc::Status::OK);
-          return;
-        }
-        continue;
-      }
-      if (IsTerminalEvent(current_.type())) {
-        // Only the last event of the batch decides: a resumed chain goes on.
-        Finish(grpc::Status::OK);
-        return;
-      }
-    }
-    // Wait for an outstanding write before finishing.
-    {
-      absl::MutexLock lock(&mu_);
-      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_; };
-      mu_.AwaitWithTimeout(absl::Condition(&idle), absl::Seconds(5));
-    }
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
-  }
-
-  ChainStore& store_;
-  const std::string id_;
-  std::string last_id_;
-  std::atomic<int>& active_;
-  ChainEvent current_;
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
-
+// StreamSubmitChain: the request first, then source bytes, bounded by
+// max_bytes; submitted on the pool once the client half-closes.
 class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk> {
  public:
   StreamSubmitReactor(ChainApi& api, WorkerPool& pool, Chain* response, int64_t max_bytes)
@@ -196,19 +70,18 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
   void OnDone() override { delete this; }
 
  private:
-  void Fail(const absl::Status& status) {
-    LogCall("conveyor.v1.Orchestrator/StreamSubmitChain", "", status, start_);
+  void Finished(const absl::Status& status, CallSubject subject) {
+    LogCall(kStreamSubmitRpc, subject, status, absl::Now() - start_, request_.ByteSizeLong(),
+            status.ok() ? response_->ByteSizeLong() : 0, CallScope{});
     Finish(ToGrpcStatus(status));
   }
+  void Fail(const absl::Status& status) { Finished(status, CallSubject{}); }
   void Submit() {
     bool accepted = pool_.TrySubmit([this] {
-      absl::StatusOr<Chain> chain = api_.Submit(request_);
-      if (chain.ok()) *response_ = *std::move(chain);
-      LogCall("conveyor.v1.Orchestrator/StreamSubmitChain", chain.ok() ? response_->name() : "",
-              chain.status(), start_);
-      Finish(ToGrpcStatus(chain.status()));
+      const absl::Status status = FillResponse(api_.Submit(request_), *response_);
+      Finished(status, CallSubject{status.ok() ? response_->name() : ""});
     });
-    if (!accepted) Fail(absl::ResourceExhaustedError("orchestrator is at its concurrency limit"));
+    if (!accepted) Fail(OrchestratorBusyError());
   }
 
   ChainApi& api_;
@@ -223,11 +96,19 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
 
 }  // namespace
 
+OrchestratorService::OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
+                                         OrchestratorServiceOptions options)
+    : api_(api),
+      pool_(pool),
+      options_(options),
+      runner_(pool, OrchestratorBusyError()),
+      watcher_(store, options.max_watches) {}
+
 grpc::ServerUnaryReactor* OrchestratorService::SubmitChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::SubmitChainRequest* request,
     Chain* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/SubmitChain", "",
-               [this, request] { return api_.Submit(*request); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/SubmitChain",
+                [this](const auto& req) { return api_.Submit(req); });
 }
 
 grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk>* OrchestratorService::StreamSubmitChain(
@@ -238,69 +119,62 @@ grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk>* OrchestratorService::St
 grpc::ServerUnaryReactor* OrchestratorService::GetChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::GetChainRequest* request,
     Chain* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/GetChain", request->name(),
-               [this, request] { return api_.Get(request->name()); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/GetChain",
+                [this](const auto& req) { return api_.Get(req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::ListChainsRequest* request,
     conveyor::v1::ListChainsResponse* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/ListChains", "",
-               [this, request] { return api_.List(*request); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/ListChains",
+                [this](const auto& req) { return api_.List(req); });
 }
 
-grpc::ServerWriteReactor<ChainEvent>* OrchestratorService::WatchChain(
+grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* OrchestratorService::WatchChain(
     grpc::CallbackServerContext* /*ctx*/, const conveyor::v1::WatchChainRequest* request) {
-  absl::StatusOr<std::string> id = ChainApi::ParseWatchRequest(*request);
-  if (!id.ok()) return new FinishedWriter(id.status());
-  if (++active_watches_ > options_.max_watches) {
-    --active_watches_;
-    return new FinishedWriter(absl::ResourceExhaustedError(
-        absl::StrCat("too many concurrent watches (", options_.max_watches, ")")));
-  }
-  return new WatchReactor(store_, *id, request->after_event_id(), active_watches_);
+  return watcher_.Start(*request);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::CancelChainRequest* request,
     Chain* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/CancelChain", request->name(),
-               [this, request] { return api_.Cancel(request->name()); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/CancelChain",
+                [this](const auto& req) { return api_.Cancel(req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::RetryChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::RetryChainRequest* request,
     Chain* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/RetryChain", request->name(),
-               [this, request] { return api_.Retry(request->name()); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/RetryChain",
+                [this](const auto& req) { return api_.Retry(req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::PurgeChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::PurgeChainsRequest* request,
     conveyor::v1::PurgeChainsResponse* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/PurgeChains", "",
-               [this, request] { return api_.Purge(*request); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/PurgeChains",
+                [this](const auto& req) { return api_.Purge(req); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetSystemStatus(
-    grpc::CallbackServerContext* ctx, const conveyor::v1::GetSystemStatusRequest* /*request*/,
+    grpc::CallbackServerContext* ctx, const conveyor::v1::GetSystemStatusRequest* request,
     conveyor::v1::SystemStatus* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/GetSystemStatus", "",
-               [this] { return api_.SystemStatus(); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/GetSystemStatus",
+                [this](const auto& /*req*/) { return api_.SystemStatus(); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::CancelChainsRequest* request,
     conveyor::v1::BulkChainsResponse* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/CancelChains", "",
-               [this, request] { return api_.CancelMany(*request); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/CancelChains",
+                [this](const auto& req) { return api_.CancelMany(req); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::RetryChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::RetryChainsRequest* request,
     conveyor::v1::BulkChainsResponse* response) {
-  return Serve(ctx, response, pool_, "conveyor.v1.Orchestrator/RetryChains", "",
-               [this, request] { return api_.RetryMany(*request); });
+  return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/RetryChains",
+                [this](const auto& req) { return api_.RetryMany(req); });
 }
 
 }  // namespace conveyor::orchestrator

@@ -1,16 +1,18 @@
 // conveyor.v1.Orchestrator over gRPC's callback API: a thin adapter over
-// ChainApi. Handlers never block a gRPC thread: unary work goes to the
-// WorkerPool (full -> RESOURCE_EXHAUSTED at once); each WatchChain has its own
-// thread reading the chain's event stream (bounded by max_watches).
+// ChainApi. Handlers never block a gRPC thread: unary calls go through the
+// common UnaryRunner (common/unary_call.h: the WorkerPool, full ->
+// RESOURCE_EXHAUSTED at once, and the one log line per call); WatchChain
+// streams are ChainWatcher's (orchestrator/chain_watch.h, bounded by
+// max_watches).
 #ifndef CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 
-#include <atomic>
-
+#include "common/unary_call.h"
+#include "common/worker_pool.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/chain_store.h"
-#include "common/worker_pool.h"
+#include "orchestrator/chain_watch.h"
 
 namespace conveyor::orchestrator {
 
@@ -21,9 +23,9 @@ struct OrchestratorServiceOptions {
 
 class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackService {
  public:
+  // `api`, `store` and `pool` must outlive the service.
   OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
-                      OrchestratorServiceOptions options)
-      : api_(api), store_(store), pool_(pool), options_(options) {}
+                      OrchestratorServiceOptions options);
 
   grpc::ServerUnaryReactor* SubmitChain(grpc::CallbackServerContext* ctx,
                                         const conveyor::v1::SubmitChainRequest* request,
@@ -59,10 +61,10 @@ class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackSer
 
  private:
   ChainApi& api_;
-  ChainStore& store_;
   WorkerPool& pool_;
   const OrchestratorServiceOptions options_;
-  std::atomic<int> active_watches_{0};
+  const UnaryRunner runner_;
+  ChainWatcher watcher_;
 };
 
 }  // namespace conveyor::orchestrator

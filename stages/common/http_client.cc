@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 
 namespace conveyor {
 namespace {

@@ -98,11 +98,9 @@ struct HttpResponse {
 inline constexpr absl::string_view kTooLarge = "TOO_LARGE";
 inline constexpr absl::string_view kTooManyRedirects = "TOO_MANY_REDIRECTS";
 
-// Longest URL accepted (download spec.url, webhook spec.url, redirects).
-inline constexpr size_t kMaxUrlBytes = 8192;
-
 // OK if `url` is an absolute http:// or https:// URL with a host and at most
-// kMaxUrlBytes bytes; else INVALID_ARGUMENT naming `field` (reason
+// kMaxUrlBytes (common/step_specs.h) bytes, as libcurl parses it: stricter
+// than CheckHttpUrl, and also applied to every redirect; else INVALID_ARGUMENT naming `field` (reason
 // FIELD_TOO_LONG for a long one). The address is judged later, after DNS.
 absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view url);
 

@@ -31,20 +31,19 @@
 #include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
 #include "common/image_header.h"
+#include "common/step_specs.h"
 
 namespace conveyor {
 
-// Largest side resize and filter will write, in pixels.
-inline constexpr int kMaxOutputSide = 16384;
+// The largest side decoded and written is kMaxImageSide, and EncodeOptions'
+// rules are CheckEncodeOptions (common/step_specs.h), as the orchestrator
+// checks them at submit.
+
 // Default --max-pixels: the largest declared input (width x height) decoded.
 inline constexpr int64_t kDefaultMaxPixels = 100'000'000;
-// Largest input side decoded, in pixels (header and decoder alike).
-inline constexpr int32_t kMaxInputSide = 16384;
 // Default --max-scans: the most scans of a progressive JPEG decoded (the
 // order of TurboJPEG's limit; real encoders write about 10).
 inline constexpr int kDefaultMaxScans = 256;
-// EncodeOptions.quality when it is 0.
-inline constexpr int kDefaultQuality = 85;
 
 // ErrorInfo reasons attached to the INVALID_ARGUMENT errors below.
 inline constexpr absl::string_view kReasonImageTooLarge = "IMAGE_TOO_LARGE";
@@ -60,7 +59,7 @@ struct DecodeLimits {
   // png_read_info, WebPGetFeatures) must be at most this...
   int64_t max_pixels = kDefaultMaxPixels;
   // ...and each side at most this.
-  int32_t max_side = kMaxInputSide;
+  int32_t max_side = kMaxImageSide;
   // JPEG scans (SOS markers) read before the decode is refused.
   int max_scans = kDefaultMaxScans;
   // Polled between units of work (JPEG: every iMCU row and scan; PNG: every
@@ -78,7 +77,7 @@ struct DecodeLimits {
 // the limits (reason IMAGE_TOO_LARGE).
 absl::StatusOr<ImageHeader> CheckDeclaredSize(absl::string_view bytes, int64_t max_pixels,
                                               absl::string_view field = "image.data",
-                                              int32_t max_side = kMaxInputSide);
+                                              int32_t max_side = kMaxImageSide);
 
 // Decodes `bytes` to 8-bit, 3-channel BGR (alpha is dropped, not composited;
 // 16-bit PNG keeps the high byte; gray becomes three equal channels). The EXIF
@@ -110,8 +109,8 @@ struct Encoding {
   int quality = kDefaultQuality;
 };
 
-// Applies the defaults (unspecified format keeps `input`; quality 0 means 85)
-// and validates. INVALID_ARGUMENT naming `field_prefix`.format / .quality.
+// Validates (CheckEncodeOptions) and applies the defaults (unspecified
+// format keeps `input`; quality 0 means kDefaultQuality). INVALID_ARGUMENT naming `field_prefix`.format / .quality.
 absl::StatusOr<Encoding> ResolveEncoding(const v1::EncodeOptions& options, ImageKind input,
                                          absl::string_view field_prefix);
 

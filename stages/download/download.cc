@@ -7,6 +7,7 @@
 #include "common/image_header.h"
 #include "stages/common/ssrf_guard.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 
 namespace conveyor::stages::download {
 namespace {
@@ -50,11 +51,9 @@ absl::Status Downloader::Download(const v1::DownloadRequest& request,
                                   const std::function<bool()>& cancelled, absl::Time deadline,
                                   DownloadStats& stats) const {
   const v1::DownloadSpec& spec = request.spec();
+  // The orchestrator's rules, then libcurl's stricter parse of the URL.
+  if (absl::Status valid = CheckDownloadSpec("spec", spec); !valid.ok()) return valid;
   if (absl::Status valid = ValidateHttpUrl(kUrlField, spec.url()); !valid.ok()) return valid;
-  if (spec.max_bytes() < 0) {
-    return InvalidField("spec.max_bytes", absl::StrCat("want 0 (the worker's limit) or more, got ",
-                                                       spec.max_bytes()));
-  }
   stats.host = HostOf(spec.url());
 
   HttpRequest http;

@@ -1,27 +1,21 @@
 // conveyor-download: the download stage worker.
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <iostream>
-#include <string>
 
+#include "common/worker_main.h"
 #include "stages/common/http_client.h"
 #include "stages/common/http_client_flags.h"
-#include "common/server.h"
-#include "common/server_flags.h"
-#include "common/worker_pool.h"
 #include "stages/download/download.h"
 #include "stages/download/download_service.h"
 
-int main(int argc, char** argv) {
-  conveyor::BlockTerminationSignals();
-  CLI::App app{
-      "conveyor-download: fetches images over HTTP(S) with libcurl (size, time and redirect "
-      "limits; refuses loopback, private, link-local and metadata addresses on every hop), "
-      "checks their magic number and serves conveyor.v1.DownloadStage over gRPC."};
-  conveyor::ServerOptions options;
-  options.listen = "127.0.0.1:50061";
-  conveyor::AddServerFlags(app, options);
+constexpr char kAbout[] =
+    "conveyor-download: fetches images over HTTP(S) with libcurl (size, time and redirect "
+    "limits; refuses loopback, private, link-local and metadata addresses on every hop), "
+    "checks their magic number and serves conveyor.v1.DownloadStage over gRPC.";
 
+int main(int argc, char** argv) {
+  conveyor::WorkerMain worker(conveyor::v1::STAGE_KIND_DOWNLOAD, kAbout);
+  CLI::App& app = worker.app();
   conveyor::HttpClientOptions http_options;
   conveyor::stages::download::DownloadOptions download_options;
   conveyor::AddHttpClientFlags(app, http_options, "time for a whole download, redirects included");
@@ -36,21 +30,18 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_REDIRECTS")
       ->check(CLI::Range(0, 50))
       ->capture_default_str();
-  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (auto exit_code = worker.Parse(argc, argv)) return *exit_code;
   // The image travels back in one gRPC message, with a few other fields.
   constexpr int64_t kResponseOverheadBytes = 64 << 10;
-  if (download_options.max_bytes > options.max_message_bytes - kResponseOverheadBytes) {
+  const int64_t max_message_bytes = worker.server_options().max_message_bytes;
+  if (download_options.max_bytes > max_message_bytes - kResponseOverheadBytes) {
     std::cerr << "--max-bytes: " << download_options.max_bytes
-              << " does not fit in a response of --max-message-bytes " << options.max_message_bytes
+              << " does not fit in a response of --max-message-bytes " << max_message_bytes
               << " (keep it at least 64 KiB below)\n";
     return 2;
   }
 
-  // Declared before the pool, so the pool's destructor joins any late task
-  // before the objects it uses go away.
   const conveyor::HttpClient client(http_options);
   const conveyor::stages::download::Downloader downloader(client, download_options);
-  conveyor::WorkerPool pool(options.worker_threads, options.max_queued);
-  conveyor::stages::download::DownloadService service(downloader, pool);
-  return conveyor::RunServer(options, {&service});
+  return worker.Serve<conveyor::stages::download::DownloadService>(downloader);
 }

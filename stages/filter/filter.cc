@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 
 namespace conveyor::stages::filter {
 namespace {
@@ -14,83 +15,6 @@ namespace {
 using v1::FilterOp;
 
 constexpr double kDefaultSharpenSigma = 1.0;
-constexpr double kDefaultCannyLow = 100.0;
-constexpr double kDefaultCannyHigh = 200.0;
-
-// Written so that NaN fails every range check.
-bool InOpenClosed(double v, double lo, double hi) { return v > lo && v <= hi; }
-bool InClosed(double v, double lo, double hi) { return v >= lo && v <= hi; }
-
-std::string OpField(int index, absl::string_view rest) {
-  return absl::StrCat("spec.ops[", index, "]", rest.empty() ? "" : ".", rest);
-}
-
-absl::Status OutOfRange(int index, absl::string_view param, absl::string_view range,
-                        double got) {
-  return InvalidField(OpField(index, param), absl::StrCat("want ", range, ", got ", got));
-}
-
-// The thresholds Canny runs with, after the proto's defaults.
-std::pair<double, double> CannyThresholds(const FilterOp::EdgeDetect& edge) {
-  double high = edge.high_threshold() == 0 ? kDefaultCannyHigh : edge.high_threshold();
-  double low = edge.low_threshold() == 0 && edge.high_threshold() == 0 ? kDefaultCannyLow
-                                                                        : edge.low_threshold();
-  return {low, high};
-}
-
-absl::Status ValidateOp(const FilterOp& op, int i) {
-  switch (op.op_case()) {
-    case FilterOp::kGrayscale:
-    case FilterOp::kSepia:
-    case FilterOp::kInvert:
-      return absl::OkStatus();
-    case FilterOp::kGaussianBlur:
-      if (!InOpenClosed(op.gaussian_blur().sigma(), 0, 100)) {
-        return OutOfRange(i, "gaussian_blur.sigma", "(0, 100]", op.gaussian_blur().sigma());
-      }
-      return absl::OkStatus();
-    case FilterOp::kSharpen:
-      if (!InOpenClosed(op.sharpen().amount(), 0, 10)) {
-        return OutOfRange(i, "sharpen.amount", "(0, 10]", op.sharpen().amount());
-      }
-      if (!InClosed(op.sharpen().sigma(), 0, 20)) {
-        return OutOfRange(i, "sharpen.sigma", "[0, 20] (0 = 1.0)", op.sharpen().sigma());
-      }
-      return absl::OkStatus();
-    case FilterOp::kBrightnessContrast:
-      if (!InClosed(op.brightness_contrast().brightness(), -255, 255)) {
-        return OutOfRange(i, "brightness_contrast.brightness", "[-255, 255]",
-                          op.brightness_contrast().brightness());
-      }
-      if (!InClosed(op.brightness_contrast().contrast(), 0, 10)) {
-        return OutOfRange(i, "brightness_contrast.contrast", "[0, 10] (0 = 1.0)",
-                          op.brightness_contrast().contrast());
-      }
-      return absl::OkStatus();
-    case FilterOp::kEdgeDetect: {
-      const FilterOp::EdgeDetect& edge = op.edge_detect();
-      if (!InClosed(edge.low_threshold(), 0, 1000)) {
-        return OutOfRange(i, "edge_detect.low_threshold", "[0, 1000]", edge.low_threshold());
-      }
-      if (!InClosed(edge.high_threshold(), 0, 1000)) {
-        return OutOfRange(i, "edge_detect.high_threshold", "[low_threshold, 1000] (0 = 200)",
-                          edge.high_threshold());
-      }
-      auto [low, high] = CannyThresholds(edge);
-      if (high < low) {
-        return InvalidField(OpField(i, "edge_detect.high_threshold"),
-                            absl::StrCat("want [low_threshold, 1000] (0 = 200), got ", high,
-                                         " below low_threshold ", low));
-      }
-      return absl::OkStatus();
-    }
-    case FilterOp::OP_NOT_SET:
-      break;
-  }
-  return InvalidField(OpField(i, ""),
-                      "want one operation (grayscale, gaussian_blur, sharpen, sepia, "
-                      "brightness_contrast, invert or edge_detect), got none");
-}
 
 void ToGray3(cv::Mat& image) {
   cv::Mat gray;
@@ -105,17 +29,6 @@ const cv::Matx33f kSepiaBgr(0.131f, 0.534f, 0.272f,   // B' from B, G, R
                             0.189f, 0.769f, 0.393f);  // R'
 
 }  // namespace
-
-absl::Status ValidateFilterSpec(const v1::FilterSpec& spec) {
-  if (spec.ops_size() < 1 || spec.ops_size() > kMaxOps) {
-    return InvalidField("spec.ops",
-                        absl::StrCat("want 1..", kMaxOps, " operations, got ", spec.ops_size()));
-  }
-  for (int i = 0; i < spec.ops_size(); ++i) {
-    if (absl::Status s = ValidateOp(spec.ops(i), i); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
 
 absl::Status ApplyFilterOp(const FilterOp& op, cv::Mat& image) {
   try {
@@ -150,11 +63,11 @@ absl::Status ApplyFilterOp(const FilterOp& op, cv::Mat& image) {
         cv::bitwise_not(image, image);
         break;
       case FilterOp::kEdgeDetect: {
-        auto [low, high] = CannyThresholds(op.edge_detect());
+        const CannyThresholds canny = CannyThresholdsOf(op.edge_detect());
         cv::Mat gray;
         cv::Mat edges;
         cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
-        cv::Canny(gray, edges, low, high);
+        cv::Canny(gray, edges, canny.low, canny.high);
         cv::cvtColor(edges, image, cv::COLOR_GRAY2BGR);
         break;
       }
@@ -172,14 +85,14 @@ absl::Status Filterer::Filter(const v1::FilterRequest& request, v1::FilterRespon
                               absl::Time deadline) const {
   const v1::FilterSpec& spec = request.spec();
   // The whole spec is checked before the pixels are looked at.
-  if (absl::Status s = ValidateFilterSpec(spec); !s.ok()) return s;
+  if (absl::Status s = CheckFilterSpec("spec", spec); !s.ok()) return s;
   const absl::string_view data = request.image().data();
   absl::StatusOr<ImageHeader> header = CheckDeclaredSize(data, options_.max_pixels);
   if (!header.ok()) return header.status();
-  if (header->width > kMaxOutputSide || header->height > kMaxOutputSide) {
+  if (header->width > kMaxImageSide || header->height > kMaxImageSide) {
     return WithErrorReason(
         InvalidField("image.data", absl::StrCat("image is ", header->width, "x", header->height,
-                                                "; want at most ", kMaxOutputSide,
+                                                "; want at most ", kMaxImageSide,
                                                 " px per side")),
         kReasonImageTooLarge);
   }
@@ -188,7 +101,7 @@ absl::Status Filterer::Filter(const v1::FilterRequest& request, v1::FilterRespon
 
   DecodeLimits limits;
   limits.max_pixels = options_.max_pixels;
-  limits.max_side = kMaxOutputSide;
+  limits.max_side = kMaxImageSide;
   limits.max_scans = options_.max_scans;
   limits.cancelled = cancelled;
   limits.deadline = deadline;

@@ -1,5 +1,6 @@
-// The filter stage's logic, without gRPC: validate an ordered list of image
-// operations, then decode -> apply each -> encode.
+// The filter stage's logic, without gRPC: check the spec (CheckFilterSpec,
+// common/step_specs.h: the rules the orchestrator applies at submit), then
+// decode -> apply each operation -> encode.
 //
 // Errors (absl codes; the service maps them to gRPC):
 //   INVALID_ARGUMENT  a bad op or parameter, named like
@@ -24,18 +25,11 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/step_specs.h"
 #include "conveyor/v1/stages.pb.h"
 #include "stages/common/image_codec.h"
 
 namespace conveyor::stages::filter {
-
-// Most operations one FilterSpec may hold.
-inline constexpr int kMaxOps = 32;
-
-// Checks the op count and every op and parameter against the ranges in
-// stages.proto. (spec.output is checked by ResolveEncoding, which needs the
-// input's format.)
-absl::Status ValidateFilterSpec(const v1::FilterSpec& spec);
 
 // Applies one validated op to an 8-bit BGR image, in place (the result is
 // 8-bit BGR too; grayscale and edges keep three equal channels so JPEG and
@@ -60,8 +54,8 @@ class Filterer {
  public:
   explicit Filterer(FilterOptions options) : options_(options) {}
 
-  // Applies request.spec().ops() in order to request.image() into
-  // response.image(). `cancelled` and `deadline` are checked inside the
+  // Checks request.spec() with CheckFilterSpec("spec", ...), then applies its
+  // ops in order to request.image() into response.image(). `cancelled` and `deadline` are checked inside the
   // decode (see DecodeLimits), then `cancelled` between ops and before encode.
   absl::Status Filter(const v1::FilterRequest& request, v1::FilterResponse& response,
                       const std::function<bool()>& cancelled, FilterStats& stats,

@@ -5,26 +5,35 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "conveyor/v1/stages.grpc.pb.h"
+#include "common/unary_call.h"
 #include "common/worker_pool.h"
+#include "conveyor/v1/stages.grpc.pb.h"
 #include "stages/filter/filter.h"
 
 namespace conveyor::stages::filter {
 
-class FilterService final : public v1::FilterStage::WithRawCallbackMethod_Filter<v1::FilterStage::CallbackService> {
+class FilterService final
+    : public v1::FilterStage::WithRawCallbackMethod_Filter<v1::FilterStage::CallbackService> {
  public:
   // `filterer` and `pool` must outlive the service.
-  FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), pool_(pool) {}
+  FilterService(const Filterer& filterer, WorkerPool& pool) : filterer_(filterer), runner_(pool) {}
 
   // Raw (ByteBuffer) so that a request that does not parse gets
-  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (RunRawUnary).
+  // INVALID_ARGUMENT from us, not gRPC's empty UNIMPLEMENTED (UnaryRunner::RunRaw).
   grpc::ServerUnaryReactor* Filter(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
-                                   grpc::ByteBuffer* response) override;
+                                   grpc::ByteBuffer* response) override {
+    return runner_.RunRaw<v1::FilterRequest, v1::FilterResponse>(
+        ctx, request, response, "conveyor.v1.FilterStage/Filter",
+        [this](const auto& req, auto& resp, CallScope& call) { return Work(req, resp, call); });
+  }
 
  private:
+  // Runs the logic on a pool thread and adds its figures to the log line.
+  absl::Status Work(const v1::FilterRequest& req, v1::FilterResponse& resp, CallScope& call) const;
+
   const Filterer& filterer_;
-  WorkerPool& pool_;
+  const UnaryRunner runner_;
 };
 
 }  // namespace conveyor::stages::filter

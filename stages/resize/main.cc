@@ -1,46 +1,15 @@
 // conveyor-resize: the resize stage worker.
-#include <malloc.h>
-
-#include <CLI/CLI.hpp>
-#include <cstdint>
-
-#include "common/server.h"
-#include "common/server_flags.h"
-#include "common/worker_pool.h"
+#include "stages/common/image_codec_flags.h"
 #include "stages/resize/resize.h"
 #include "stages/resize/resize_service.h"
 
-int main(int argc, char** argv) {
-  conveyor::BlockTerminationSignals();
-  // Image buffers are megabytes. A fixed mmap threshold (which also turns off
-  // glibc's adaptive one) hands each back to the kernel when freed, so an
-  // idle worker returns to its idle RSS instead of keeping the last peak.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  CLI::App app{
-      "conveyor-resize: resizes JPEG, PNG and WebP images with OpenCV (fit modes contain, "
-      "cover, fill, inside; JPEG shrink-on-load) and serves conveyor.v1.ResizeStage over gRPC."};
-  conveyor::ServerOptions options;
-  options.listen = "127.0.0.1:50062";
-  conveyor::AddServerFlags(app, options);
-  conveyor::stages::resize::ResizeOptions resize_options;
-  app.add_option("--max-pixels", resize_options.max_pixels,
-                 "largest image (width x height, read from its header before decoding) and "
-                 "largest output accepted; larger gets INVALID_ARGUMENT IMAGE_TOO_LARGE")
-      ->envname("CONVEYOR_MAX_PIXELS")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
-      ->capture_default_str();
-  app.add_option("--max-scans", resize_options.max_scans,
-                 "most scans of a progressive JPEG decoded (a scan bomb costs a pass over the "
-                 "image per scan); more gets INVALID_ARGUMENT TOO_MANY_SCANS")
-      ->envname("CONVEYOR_MAX_SCANS")
-      ->check(CLI::Range(1, 65535))
-      ->capture_default_str();
-  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
+namespace resize = conveyor::stages::resize;
 
-  // Declared before the pool, so the pool's destructor joins any late task
-  // before the resizer it uses goes away.
-  const conveyor::stages::resize::Resizer resizer(resize_options);
-  conveyor::WorkerPool pool(options.worker_threads, options.max_queued);
-  conveyor::stages::resize::ResizeService service(resizer, pool);
-  return conveyor::RunServer(options, {&service});
+int main(int argc, char** argv) {
+  return conveyor::RunImageWorker<resize::ResizeOptions, resize::Resizer, resize::ResizeService>(
+      argc, argv, conveyor::v1::STAGE_KIND_RESIZE,
+      "conveyor-resize: resizes JPEG, PNG and WebP images with OpenCV (fit modes contain, "
+      "cover, fill, inside; JPEG shrink-on-load) and serves conveyor.v1.ResizeStage over gRPC.",
+      "largest image (width x height, read from its header before decoding) and largest output "
+      "accepted; larger gets INVALID_ARGUMENT IMAGE_TOO_LARGE");
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 
 namespace conveyor::stages::resize {
 namespace {
@@ -16,13 +17,6 @@ using v1::ResizeSpec;
 
 // round(a * b / c) for positive values, without floating point.
 int64_t MulDivRound(int64_t a, int64_t b, int64_t c) { return (2 * a * b + c) / (2 * c); }
-
-absl::Status CheckSide(absl::string_view field, int32_t value) {
-  if (value < 0 || value > kMaxOutputSide) {
-    return InvalidField(field, absl::StrCat("want 0..", kMaxOutputSide, ", got ", value));
-  }
-  return absl::OkStatus();
-}
 
 std::string SizeText(cv::Size size) { return absl::StrCat(size.width, "x", size.height); }
 
@@ -74,31 +68,8 @@ int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-absl::Status ValidateResizeSpec(const ResizeSpec& spec) {
-  if (absl::Status s = CheckSide("spec.width", spec.width()); !s.ok()) return s;
-  if (absl::Status s = CheckSide("spec.height", spec.height()); !s.ok()) return s;
-  if (!ResizeSpec::Fit_IsValid(spec.fit())) {
-    return InvalidField("spec.fit", absl::StrCat("want CONTAIN, COVER, FILL or INSIDE, got ",
-                                                 spec.fit()));
-  }
-  if (!ResizeSpec::ShrinkOnLoad_IsValid(spec.shrink_on_load())) {
-    return InvalidField("spec.shrink_on_load", absl::StrCat("want QUALITY, FAST or OFF, got ",
-                                                            spec.shrink_on_load()));
-  }
-  if (spec.width() == 0 && spec.height() == 0) {
-    return InvalidField("spec.width", "want width and/or height above 0, got both 0");
-  }
-  const bool needs_both = spec.fit() == ResizeSpec::COVER || spec.fit() == ResizeSpec::FILL;
-  if (needs_both && (spec.width() == 0 || spec.height() == 0)) {
-    const char* field = spec.width() == 0 ? "spec.width" : "spec.height";
-    return InvalidField(field, absl::StrCat("want 1..", kMaxOutputSide, " with fit ",
-                                            ResizeSpec::Fit_Name(spec.fit()), ", got 0"));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<ResizePlan> PlanResize(const ResizeSpec& spec, cv::Size source) {
-  if (absl::Status s = ValidateResizeSpec(spec); !s.ok()) return s;
+  if (absl::Status s = CheckResizeSpec("spec", spec); !s.ok()) return s;
   if (source.width <= 0 || source.height <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("source size ", SizeText(source)));
   }
@@ -124,9 +95,9 @@ absl::StatusOr<ResizePlan> PlanResize(const ResizeSpec& spec, cv::Size source) {
       plan.output = FitInside(source, spec.width(), spec.height());
       break;
   }
-  if (plan.output.width > kMaxOutputSide || plan.output.height > kMaxOutputSide) {
+  if (plan.output.width > kMaxImageSide || plan.output.height > kMaxImageSide) {
     return WithErrorReason(
-        InvalidField("spec", absl::StrCat("want an output of at most ", kMaxOutputSide,
+        InvalidField("spec", absl::StrCat("want an output of at most ", kMaxImageSide,
                                           " px per side; ", SizeText(source), " resized to width ",
                                           spec.width(), " and height ", spec.height(), " gives ",
                                           SizeText(plan.output))),
@@ -154,7 +125,7 @@ absl::Status Resizer::Resize(const v1::ResizeRequest& request, v1::ResizeRespons
                              absl::Time deadline) const {
   const ResizeSpec& spec = request.spec();
   // The whole spec is checked before the pixels are looked at.
-  if (absl::Status s = ValidateResizeSpec(spec); !s.ok()) return s;
+  if (absl::Status s = CheckResizeSpec("spec", spec); !s.ok()) return s;
   const absl::string_view data = request.image().data();
   absl::StatusOr<ImageHeader> header = CheckDeclaredSize(data, options_.max_pixels);
   if (!header.ok()) return header.status();

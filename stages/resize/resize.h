@@ -36,15 +36,12 @@ struct ResizePlan {
   cv::Size output;
 };
 
-// Checks every field of `spec` except `output` (whose default depends on the
-// input format). INVALID_ARGUMENT naming the field.
-absl::Status ValidateResizeSpec(const v1::ResizeSpec& spec);
-
-// Validates the geometry fields of `spec` (width, height, fit) and plans the
+// Checks `spec` (CheckResizeSpec("spec", ...), common/step_specs.h: the rules
+// the orchestrator applies at submit) and plans the
 // resize of a `source`-sized image. Cropping in source coordinates (rather
 // than scaling then cropping) keeps COVER from allocating a large
 // intermediate. INVALID_ARGUMENT naming the field, or "spec" when a derived
-// side would exceed kMaxOutputSide.
+// side would exceed kMaxImageSide.
 absl::StatusOr<ResizePlan> PlanResize(const v1::ResizeSpec& spec, cv::Size source);
 
 // The JPEG decode reduction N in {1, 2, 4, 8} for scaling `region` (source

@@ -1,29 +1,23 @@
 #include "stages/resize/resize_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::resize {
 
-grpc::ServerUnaryReactor* ResizeService::Resize(grpc::CallbackServerContext* ctx,
-                                                const grpc::ByteBuffer* request,
-                                                grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::ResizeRequest, v1::ResizeResponse>(
-      ctx, request, response, pool_, "conveyor.v1.ResizeStage/Resize",
-      [this](const v1::ResizeRequest& req, v1::ResizeResponse& resp, CallScope& call) {
-        ResizeStats stats;
-        absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);
-        if (stats.input.area() > 0) {
-          call.log_fields.emplace_back("in_dims",
-                                       absl::StrCat(stats.input.width, "x", stats.input.height));
-          call.log_fields.emplace_back("decode_scale", absl::StrCat(stats.decode_scale));
-        }
-        if (status.ok()) {
-          call.log_fields.emplace_back("out_dims",
-                                       absl::StrCat(stats.output.width, "x", stats.output.height));
-        }
-        return status;
-      });
+absl::Status ResizeService::Work(const v1::ResizeRequest& req, v1::ResizeResponse& resp,
+                                 CallScope& call) const {
+  ResizeStats stats;
+  absl::Status status = resizer_.Resize(req, resp, call.cancelled, stats, call.deadline);
+  if (stats.input.area() > 0) {
+    call.log_fields.emplace_back("in_dims",
+                                 absl::StrCat(stats.input.width, "x", stats.input.height));
+    call.log_fields.emplace_back("decode_scale", absl::StrCat(stats.decode_scale));
+  }
+  if (status.ok()) {
+    call.log_fields.emplace_back("out_dims",
+                                 absl::StrCat(stats.output.width, "x", stats.output.height));
+  }
+  return status;
 }
 
 }  // namespace conveyor::stages::resize

@@ -9,15 +9,18 @@
 #include <string>
 
 #include "absl/types/optional.h"
-#include "common/server.h"
-#include "common/server_flags.h"
-#include "common/worker_pool.h"
+#include "common/worker_main.h"
 #include "stages/upload/file_store.h"
 #include "stages/upload/s3_store.h"
 #include "stages/upload/upload_service.h"
 #include "stages/upload/uploader.h"
 
 namespace {
+
+constexpr char kAbout[] =
+    "conveyor-upload: the upload stage worker (conveyor.v1.UploadStage). Stores images "
+    "under --file-root (file:///dir destinations) or on an S3-compatible endpoint "
+    "(s3://bucket[/prefix] destinations).";
 
 // The first non-empty environment variable of `names`, or "".
 std::string FirstEnv(std::initializer_list<const char*> names) {
@@ -31,16 +34,9 @@ std::string FirstEnv(std::initializer_list<const char*> names) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  conveyor::BlockTerminationSignals();
+  conveyor::WorkerMain worker(conveyor::v1::STAGE_KIND_UPLOAD, kAbout);
   namespace upload = conveyor::stages::upload;
-
-  CLI::App app{
-      "conveyor-upload: the upload stage worker (conveyor.v1.UploadStage). Stores images "
-      "under --file-root (file:///dir destinations) or on an S3-compatible endpoint "
-      "(s3://bucket[/prefix] destinations)."};
-  conveyor::ServerOptions options;
-  options.listen = "127.0.0.1:50064";
-  conveyor::AddServerFlags(app, options);
+  CLI::App& app = worker.app();
 
   std::string file_root = "/var/lib/conveyor/objects";
   app.add_option("--file-root", file_root,
@@ -82,7 +78,7 @@ int main(int argc, char** argv) {
                "If-None-Match: *): ALREADY_EXISTS OBJECT_EXISTS; a retry of the same chain "
                "and step still replaces its own object, and the same bytes are success")
       ->envname("CONVEYOR_NO_OVERWRITE");
-  if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (auto exit_code = worker.Parse(argc, argv)) return *exit_code;
 
   // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
   // names every S3 tool understands.
@@ -114,12 +110,9 @@ int main(int argc, char** argv) {
 
   int exit_code;
   {
-    conveyor::WorkerPool pool(static_cast<size_t>(options.worker_threads),
-                              static_cast<size_t>(options.max_queued));
-    upload::Uploader uploader(files.has_value() ? &*files : nullptr, s3_store.get(),
-                              uploader_options);
-    upload::UploadService service(uploader, pool);
-    exit_code = conveyor::RunServer(options, {&service});
+    const upload::Uploader uploader(files.has_value() ? &*files : nullptr, s3_store.get(),
+                                    uploader_options);
+    exit_code = worker.Serve<upload::UploadService>(uploader);
   }
   curl_global_cleanup();
   return exit_code;

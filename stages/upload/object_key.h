@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/step_specs.h"
 #include "conveyor/v1/stages.pb.h"
 
 namespace conveyor::stages::upload {
@@ -22,8 +23,6 @@ inline constexpr absl::string_view kDefaultKeyTemplate = "{chain_id}-{step}.{ext
 
 // Longest key accepted, in bytes (S3's limit).
 inline constexpr size_t kMaxKeyBytes = 1024;
-// Longest UploadSpec.key_template accepted, in bytes.
-inline constexpr size_t kMaxKeyTemplateBytes = 1024;
 
 // How a store treats an object that exists already.
 struct OverwritePolicy {
@@ -64,7 +63,7 @@ absl::StatusOr<std::string> ChainIdOf(const conveyor::v1::StepContext& context,
 
 // Expands `key_template` (empty means kDefaultKeyTemplate) and validates the
 // result with ValidateObjectKey. INVALID_ARGUMENT naming spec.key_template for
-// a template over kMaxKeyTemplateBytes (reason FIELD_TOO_LONG), an unknown
+// a template over kMaxKeyTemplateBytes (common/step_specs.h; reason FIELD_TOO_LONG), an unknown
 // placeholder, an unbalanced '{' or '}', a bad resulting key, or a key that
 // does not end in "." + fields.ext (reason WRONG_EXTENSION: the extension is
 // always the image's own, so a PNG is never served as index.html).

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/image_header.h"
 #include "common/status_details.h"
+#include "common/step_specs.h"
 #include "stages/upload/destination.h"
 #include "stages/upload/object_key.h"
 #include "common/sha256.h"
@@ -15,17 +16,10 @@ absl::Status Uploader::Upload(const conveyor::v1::UploadRequest& request,
                               conveyor::v1::UploadResponse& response,
                               const std::function<bool()>& cancelled, absl::Time deadline,
                               std::vector<std::pair<std::string, std::string>>& log_fields) const {
-  // Lengths first: nothing below may echo or walk an 8 MB field.
-  if (absl::Status s = CheckFieldLength("spec.destination", request.spec().destination(),
-                                        kMaxDestinationBytes);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckFieldLength("spec.key_template", request.spec().key_template(),
-                                        kMaxKeyTemplateBytes);
-      !s.ok()) {
-    return s;
-  }
+  // The rules the orchestrator checked at submit first (lengths before
+  // anything may echo or walk an 8 MB field); ParseDestination and the key
+  // template's expansion add the worker's own below.
+  if (absl::Status s = CheckUploadSpec("spec", request.spec()); !s.ok()) return s;
   absl::StatusOr<Destination> destination = ParseDestination(request.spec().destination());
   if (!destination.ok()) return destination.status();
 

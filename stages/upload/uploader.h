@@ -20,9 +20,6 @@ struct UploaderOptions {
   bool no_overwrite = false;
 };
 
-// Longest UploadSpec.destination accepted, in bytes.
-inline constexpr size_t kMaxDestinationBytes = 1024;
-
 // Thread-safe. Does not own the stores. Either may be null when the worker was
 // started without it (empty --file-root, no --s3-endpoint): destinations of
 // that kind then fail with FAILED_PRECONDITION.

@@ -12,6 +12,7 @@
 #include "stages/common/ssrf_guard.h"
 #include "common/status_details.h"
 #include "common/step_context.h"
+#include "common/step_specs.h"
 #include "stages/webhook/signature.h"
 
 namespace conveyor::stages::webhook {
@@ -65,6 +66,8 @@ absl::Status WebhookSender::Deliver(const v1::WebhookRequest& request,
                                     v1::WebhookResponse& response,
                                     const std::function<bool()>& cancelled, absl::Time deadline,
                                     WebhookStats& stats) const {
+  // The orchestrator's rules, then libcurl's stricter parse of the URL.
+  if (absl::Status valid = CheckWebhookSpec("spec", request.spec()); !valid.ok()) return valid;
   if (absl::Status valid = ValidateHttpUrl("spec.url", request.spec().url()); !valid.ok()) {
     return valid;
   }

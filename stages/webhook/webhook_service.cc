@@ -1,26 +1,20 @@
 #include "stages/webhook/webhook_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/unary_call.h"
 
 namespace conveyor::stages::webhook {
 
-grpc::ServerUnaryReactor* WebhookService::Deliver(grpc::CallbackServerContext* ctx,
-                                                  const grpc::ByteBuffer* request,
-                                                  grpc::ByteBuffer* response) {
-  return RunRawUnary<v1::WebhookRequest, v1::WebhookResponse>(
-      ctx, request, response, pool_, "conveyor.v1.WebhookStage/Deliver",
-      [this](const v1::WebhookRequest& req, v1::WebhookResponse& resp, CallScope& call) {
-        WebhookStats stats;
-        absl::Status status = sender_.Deliver(req, resp, call.cancelled, call.deadline, stats);
-        if (!stats.delivery_id.empty()) {
-          call.log_fields.emplace_back("webhook_id", stats.delivery_id);
-        }
-        if (stats.http_status != 0) {
-          call.log_fields.emplace_back("http_status", absl::StrCat(stats.http_status));
-        }
-        return status;
-      });
+absl::Status WebhookService::Work(const v1::WebhookRequest& req, v1::WebhookResponse& resp,
+                                  CallScope& call) const {
+  WebhookStats stats;
+  absl::Status status = sender_.Deliver(req, resp, call.cancelled, call.deadline, stats);
+  if (!stats.delivery_id.empty()) {
+    call.log_fields.emplace_back("webhook_id", stats.delivery_id);
+  }
+  if (stats.http_status != 0) {
+    call.log_fields.emplace_back("http_status", absl::StrCat(stats.http_status));
+  }
+  return status;
 }
 
 }  // namespace conveyor::stages::webhook

@@ -179,13 +179,13 @@ FilterSpec SpecOf(std::vector<FilterOp> ops) {
 }
 
 void ExpectInvalid(const FilterSpec& spec, const std::string& message) {
-  absl::Status status = ValidateFilterSpec(spec);
+  absl::Status status = CheckFilterSpec("spec", spec);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << message;
   EXPECT_EQ(status.message(), message);
 }
 
 TEST(ValidateFilterSpecTest, AcceptsEveryOpInRange) {
-  EXPECT_TRUE(ValidateFilterSpec(SpecOf({Grayscale(), Blur(100), Sharpen(10, 20), Sepia(),
+  EXPECT_TRUE(CheckFilterSpec("spec", SpecOf({Grayscale(), Blur(100), Sharpen(10, 20), Sepia(),
                                          BrightnessContrast(-255, 10), Invert(),
                                          Edges(1000, 1000), Edges(0, 50), Edges()}))
                   .ok());
@@ -218,7 +218,7 @@ TEST(ValidateFilterSpecTest, NamesTheBadParameter) {
                 "spec.ops[0].edge_detect.high_threshold: want [low_threshold, 1000] (0 = 200), "
                 "got 100 below low_threshold 300");
   // high 0 means 200, which is below a low of 300.
-  EXPECT_EQ(ValidateFilterSpec(SpecOf({Edges(300, 0)})).code(),
+  EXPECT_EQ(CheckFilterSpec("spec", SpecOf({Edges(300, 0)})).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -226,10 +226,10 @@ TEST(ValidateFilterSpecTest, RejectsEmptyOpAndBadCounts) {
   ExpectInvalid(SpecOf({Invert(), FilterOp()}),
                 "spec.ops[1]: want one operation (grayscale, gaussian_blur, sharpen, sepia, "
                 "brightness_contrast, invert or edge_detect), got none");
-  ExpectInvalid(SpecOf({}), "spec.ops: want 1..32 operations, got 0");
-  EXPECT_TRUE(ValidateFilterSpec(SpecOf(std::vector<FilterOp>(32, Invert()))).ok());
+  ExpectInvalid(SpecOf({}), "spec.ops: want 1..32 ops, got 0");
+  EXPECT_TRUE(CheckFilterSpec("spec", SpecOf(std::vector<FilterOp>(32, Invert()))).ok());
   ExpectInvalid(SpecOf(std::vector<FilterOp>(33, Invert())),
-                "spec.ops: want 1..32 operations, got 33");
+                "spec.ops: want 1..32 ops, got 33");
 }
 
 // --- decode -> ops -> encode ------------------------------------------------

@@ -1,0 +1,149 @@
+#include "orchestrator/chain_watch.h"
+
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/grpc_status.h"
+#include "orchestrator/chain_api.h"
+#include "orchestrator/scheduler.h"
+
+namespace conveyor::orchestrator {
+
+using conveyor::v1::ChainEvent;
+
+namespace {
+
+// Events read from the store at once, and how long one read waits for new
+// ones before the loop looks at `cancelled` and the chain's state again.
+constexpr int kEventsPerRead = 100;
+constexpr absl::Duration kReadWait = absl::Seconds(1);
+// After a cancel, how long the stream waits for a write already started.
+constexpr absl::Duration kWriteDrain = absl::Seconds(5);
+
+bool IsTerminalEvent(ChainEvent::Type type) {
+  return type == ChainEvent::CHAIN_SUCCEEDED || type == ChainEvent::CHAIN_FAILED ||
+         type == ChainEvent::CHAIN_CANCELLED;
+}
+
+absl::Status WatchCancelled() { return absl::CancelledError("watch cancelled"); }
+
+class FinishedWriter : public grpc::ServerWriteReactor<ChainEvent> {
+ public:
+  explicit FinishedWriter(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+// One WatchChain stream: FollowChain on its own thread, one write at a time.
+class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
+ public:
+  WatchReactor(ChainStore& store, std::string id, std::string after, std::atomic<int>& active)
+      : store_(store),
+        id_(std::move(id)),
+        after_(after.empty() ? "0" : std::move(after)),
+        active_(active) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) cancelled_ = true;
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  void OnDone() override {
+    thread_.join();
+    --active_;
+    delete this;
+  }
+
+ private:
+  bool Cancelled() {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+  // Writes `event` and waits until the stream took it; false once cancelled.
+  bool Write(ChainEvent& event) {
+    current_ = std::move(event);
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return false;
+      writing_ = true;
+    }
+    StartWrite(&current_);
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_ || cancelled_; };
+    mu_.Await(absl::Condition(&done));
+    return !cancelled_;
+  }
+  void Run() {
+    const absl::Status status = FollowChain(
+        store_, id_, after_, [this](ChainEvent& event) { return Write(event); },
+        [this] { return Cancelled(); });
+    if (status.code() == absl::StatusCode::kCancelled) {
+      // A write may still be outstanding: finishing now would race it.
+      absl::MutexLock lock(&mu_);
+      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_; };
+      mu_.AwaitWithTimeout(absl::Condition(&idle), kWriteDrain);
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  ChainStore& store_;
+  const std::string id_;
+  const std::string after_;
+  std::atomic<int>& active_;
+  ChainEvent current_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::Status FollowChain(ChainStore& store, const std::string& id, std::string after_id,
+                         const std::function<bool(ChainEvent&)>& emit,
+                         const std::function<bool()>& cancelled) {
+  absl::StatusOr<StoredChain> chain = store.Load(id);
+  if (!chain.ok()) return ChainApi::PublicStoreError(chain.status());
+  while (!cancelled()) {
+    absl::StatusOr<EventBatch> batch = store.Events(id, after_id, kEventsPerRead, kReadWait);
+    if (!batch.ok()) return ChainApi::PublicStoreError(batch.status());
+    if (batch->events.empty()) {
+      // Nothing new: a chain that already ended will not produce more.
+      absl::StatusOr<StoredChain> now = store.Load(id);
+      if (!now.ok()) return ChainApi::PublicStoreError(now.status());
+      if (IsTerminal(now->chain.state())) return absl::OkStatus();
+      continue;
+    }
+    ChainEvent::Type last = ChainEvent::TYPE_UNSPECIFIED;
+    for (ChainEvent& event : batch->events) {
+      after_id = event.event_id();
+      last = event.type();
+      if (!emit(event)) return WatchCancelled();
+    }
+    if (cancelled()) return WatchCancelled();
+    // Only the last event of the read decides: a resumed chain goes on.
+    if (IsTerminalEvent(last)) return absl::OkStatus();
+  }
+  return WatchCancelled();
+}
+
+grpc::ServerWriteReactor<ChainEvent>* ChainWatcher::Start(
+    const conveyor::v1::WatchChainRequest& request) {
+  absl::StatusOr<std::string> id = ChainApi::ParseWatchRequest(request);
+  if (!id.ok()) return new FinishedWriter(id.status());
+  if (++active_ > max_watches_) {
+    --active_;
+    return new FinishedWriter(absl::ResourceExhaustedError(
+        absl::StrCat("too many concurrent watches (", max_watches_, ")")));
+  }
+  return new WatchReactor(store_, *id, request.after_event_id(), active_);
+}
+
+}  // namespace conveyor::orchestrator

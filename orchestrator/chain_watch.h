@@ -1,0 +1,55 @@
+// WatchChain: following one chain's events, apart from the service adapter.
+// FollowChain is the loop (no gRPC: the store in, events out through a
+// callback); ChainWatcher runs it for each WatchChain stream on a thread of
+// its own, writing the events as the stream accepts them.
+#ifndef CONVEYOR_ORCHESTRATOR_CHAIN_WATCH_H_
+#define CONVEYOR_ORCHESTRATOR_CHAIN_WATCH_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "conveyor/v1/orchestrator.pb.h"
+#include "orchestrator/chain_store.h"
+
+namespace conveyor::orchestrator {
+
+// Follows chain `id` from after the event `after_id` ("0" = its start): the
+// history, then live events as they are written. `emit` gets each event in
+// order and returns false when the reader is gone; `cancelled` is polled
+// between reads of the store. Returns
+//   OK once a terminal event was emitted as the last of a read (a chain that
+//   RetryChain resumed goes on), or when nothing is new and the chain has
+//   already ended (watched after its last event);
+//   CANCELLED "watch cancelled" when `emit` returned false or `cancelled()`;
+//   a store error as ChainApi::PublicStoreError shows it (NOT_FOUND for an
+//   unknown chain, before any event).
+absl::Status FollowChain(ChainStore& store, const std::string& id, std::string after_id,
+                         const std::function<bool(conveyor::v1::ChainEvent&)>& emit,
+                         const std::function<bool()>& cancelled);
+
+// Admits WatchChain streams, at most `max_watches` at a time (more get
+// RESOURCE_EXHAUSTED at once), each followed by FollowChain on its own
+// thread, joined when the stream is done. Thread-safe. `store` must outlive
+// every stream started.
+class ChainWatcher {
+ public:
+  ChainWatcher(ChainStore& store, int max_watches) : store_(store), max_watches_(max_watches) {}
+
+  // The reactor for one WatchChain call: INVALID_ARGUMENT for a bad request
+  // (ChainApi::ParseWatchRequest), RESOURCE_EXHAUSTED over max_watches.
+  grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* Start(
+      const conveyor::v1::WatchChainRequest& request);
+
+ private:
+  ChainStore& store_;
+  const int max_watches_;
+  std::atomic<int> active_{0};
+};
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_CHAIN_WATCH_H_
