@@ -188,7 +188,8 @@ absl::Status ChainApi::PublicStoreError(const absl::Status& status) {
       absl::StrCat("the chain store failed (Redis ", word, "); see the orchestrator log"));
 }
 
-absl::StatusOr<Chain> ChainApi::Submit(const conveyor::v1::SubmitChainRequest& request) {
+absl::StatusOr<Chain> ChainApi::Submit(const Caller& /*caller*/,
+                                        const conveyor::v1::SubmitChainRequest& request) {
   const std::string& source = request.source().data();
   const bool has_source = !source.empty();
   if (absl::Status s = ValidateIdempotencyKey(request.idempotency_key()); !s.ok()) return s;
@@ -233,7 +234,7 @@ absl::StatusOr<Chain> ChainApi::Submit(const conveyor::v1::SubmitChainRequest& r
   }
 }
 
-absl::StatusOr<Chain> ChainApi::Get(const std::string& name) {
+absl::StatusOr<Chain> ChainApi::Get(const Caller& /*caller*/, const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
   absl::StatusOr<StoredChain> stored = store_.Load(*id);
@@ -242,7 +243,7 @@ absl::StatusOr<Chain> ChainApi::Get(const std::string& name) {
 }
 
 absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
-    const conveyor::v1::ListChainsRequest& request) {
+    const Caller& /*caller*/, const conveyor::v1::ListChainsRequest& request) {
   if (request.page_token().size() > kMaxPageTokenBytes) {
     return InvalidField("page_token",
                         absl::StrCat(request.page_token().size(), " bytes is over the limit of ",
@@ -354,7 +355,7 @@ absl::StatusOr<ChainApi::ActionOutcome> ChainApi::ApplyAction(const std::string&
   return absl::AbortedError("the chain kept changing; try again");
 }
 
-absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
+absl::StatusOr<Chain> ChainApi::Cancel(const Caller& /*caller*/, const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
   absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &ChainApi::PlanCancel, nullptr, false);
@@ -362,7 +363,7 @@ absl::StatusOr<Chain> ChainApi::Cancel(const std::string& name) {
   return std::move(out->chain);
 }
 
-absl::StatusOr<Chain> ChainApi::Retry(const std::string& name) {
+absl::StatusOr<Chain> ChainApi::Retry(const Caller& /*caller*/, const std::string& name) {
   absl::StatusOr<std::string> id = ParseChainName(name);
   if (!id.ok()) return id.status();
   absl::StatusOr<ActionOutcome> out = ApplyAction(*id, &ChainApi::PlanRetry, nullptr, false);
@@ -371,13 +372,13 @@ absl::StatusOr<Chain> ChainApi::Retry(const std::string& name) {
 }
 
 absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::CancelMany(
-    const conveyor::v1::CancelChainsRequest& request) {
+    const Caller& /*caller*/, const conveyor::v1::CancelChainsRequest& request) {
   return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
                          &ChainApi::PlanCancel);
 }
 
 absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::RetryMany(
-    const conveyor::v1::RetryChainsRequest& request) {
+    const Caller& /*caller*/, const conveyor::v1::RetryChainsRequest& request) {
   return ApplyToMatching(request.filter(), request.dry_run(), request.max_chains(),
                          &ChainApi::PlanRetry);
 }
@@ -437,7 +438,7 @@ absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::ApplyToMatching(
 }
 
 absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
-    const conveyor::v1::PurgeChainsRequest& request) {
+    const Caller& /*caller*/, const conveyor::v1::PurgeChainsRequest& request) {
   if (request.state() != conveyor::v1::STATE_UNSPECIFIED && !IsTerminal(request.state())) {
     return InvalidField("state", absl::StrCat("want SUCCEEDED, FAILED or CANCELLED, got ",
                                               conveyor::v1::State_Name(request.state())));
@@ -455,7 +456,7 @@ absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
   return response;
 }
 
-absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus() {
+absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus(const Caller& /*caller*/) {
   conveyor::v1::SystemStatus status;
   // Health checks run in parallel, each bounded by health_timeout.
   const absl::Span<const StageInfo> stages = Stages();

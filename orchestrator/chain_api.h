@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "conveyor/v1/orchestrator.pb.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/chain_store.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/stage_client.h"
@@ -51,12 +52,13 @@ class ChainApi {
 
   // Validates, stores, queues step 0. `request.source().data()` is the inline
   // source (may be empty). INVALID_ARGUMENT, ALREADY_EXISTS, UNAVAILABLE.
-  absl::StatusOr<conveyor::v1::Chain> Submit(const conveyor::v1::SubmitChainRequest& request);
-  absl::StatusOr<conveyor::v1::Chain> Get(const std::string& name);
+  absl::StatusOr<conveyor::v1::Chain> Submit(const Caller& caller,
+                                             const conveyor::v1::SubmitChainRequest& request);
+  absl::StatusOr<conveyor::v1::Chain> Get(const Caller& caller, const std::string& name);
   absl::StatusOr<conveyor::v1::ListChainsResponse> List(
-      const conveyor::v1::ListChainsRequest& request);
-  absl::StatusOr<conveyor::v1::Chain> Cancel(const std::string& name);
-  absl::StatusOr<conveyor::v1::Chain> Retry(const std::string& name);
+      const Caller& caller, const conveyor::v1::ListChainsRequest& request);
+  absl::StatusOr<conveyor::v1::Chain> Cancel(const Caller& caller, const std::string& name);
+  absl::StatusOr<conveyor::v1::Chain> Retry(const Caller& caller, const std::string& name);
   // Cancel / Retry of every chain matching `request.filter`, newest first,
   // through the same per-chain compare-and-set as Cancel / Retry. Bounded:
   // at most kMaxBulkChains matching chains per call, the index paged through
@@ -66,12 +68,12 @@ class ChainApi {
   // or bad filter or max_chains; UNAVAILABLE if the store is lost part-way
   // (chains changed until then stay changed; calling again goes on).
   absl::StatusOr<conveyor::v1::BulkChainsResponse> CancelMany(
-      const conveyor::v1::CancelChainsRequest& request);
+      const Caller& caller, const conveyor::v1::CancelChainsRequest& request);
   absl::StatusOr<conveyor::v1::BulkChainsResponse> RetryMany(
-      const conveyor::v1::RetryChainsRequest& request);
+      const Caller& caller, const conveyor::v1::RetryChainsRequest& request);
   absl::StatusOr<conveyor::v1::PurgeChainsResponse> Purge(
-      const conveyor::v1::PurgeChainsRequest& request);
-  absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus();
+      const Caller& caller, const conveyor::v1::PurgeChainsRequest& request);
+  absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus(const Caller& caller);
 
   // "chains/<32 hex>" or a bare id -> the id; INVALID_ARGUMENT otherwise.
   static absl::StatusOr<std::string> ParseChainName(const std::string& name);

@@ -135,7 +135,8 @@ absl::Status FollowChain(ChainStore& store, const std::string& id, std::string a
 }
 
 grpc::ServerWriteReactor<ChainEvent>* ChainWatcher::Start(
-    const conveyor::v1::WatchChainRequest& request) {
+    const absl::StatusOr<Caller>& caller, const conveyor::v1::WatchChainRequest& request) {
+  if (!caller.ok()) return new FinishedWriter(caller.status());
   absl::StatusOr<std::string> id = ChainApi::ParseWatchRequest(request);
   if (!id.ok()) return new FinishedWriter(id.status());
   if (++active_ > max_watches_) {

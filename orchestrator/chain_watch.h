@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "conveyor/v1/orchestrator.pb.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/chain_store.h"
 
 namespace conveyor::orchestrator {
@@ -39,10 +40,11 @@ class ChainWatcher {
  public:
   ChainWatcher(ChainStore& store, int max_watches) : store_(store), max_watches_(max_watches) {}
 
-  // The reactor for one WatchChain call: INVALID_ARGUMENT for a bad request
+  // The reactor for one WatchChain call by `caller`: its error if the
+  // caller could not be identified, INVALID_ARGUMENT for a bad request
   // (ChainApi::ParseWatchRequest), RESOURCE_EXHAUSTED over max_watches.
   grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* Start(
-      const conveyor::v1::WatchChainRequest& request);
+      const absl::StatusOr<Caller>& caller, const conveyor::v1::WatchChainRequest& request);
 
  private:
   ChainStore& store_;

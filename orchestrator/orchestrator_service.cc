@@ -21,15 +21,18 @@ absl::Status OrchestratorBusyError() {
       "orchestrator is at its concurrency limit (--worker-threads + --max-queued); retry later");
 }
 
-// Runs `call(request) -> absl::StatusOr<Response>` (a ChainApi method) as
-// the unary call's work.
-template <typename Request, typename Response, typename Call>
+// Runs `call(caller, request) -> absl::StatusOr<Response>` (a ChainApi
+// method) as the unary call's work, for the caller `identify` establishes.
+template <typename Request, typename Response, typename Identify, typename Call>
 grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServerContext* ctx,
                                  const Request* request, Response* response, absl::string_view rpc,
-                                 Call call) {
+                                 Identify identify, Call call) {
   return runner.Run(ctx, request, response, rpc,
-                    [call = std::move(call)](const Request& req, Response& resp, CallScope&) {
-                      return FillResponse(call(req), resp);
+                    [ctx, identify = std::move(identify), call = std::move(call)](
+                        const Request& req, Response& resp, CallScope&) {
+                      absl::StatusOr<Caller> caller = identify(*ctx);
+                      if (!caller.ok()) return caller.status();
+                      return FillResponse(call(*caller, req), resp);
                     });
 }
 
@@ -37,8 +40,18 @@ grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServer
 // max_bytes; submitted on the pool once the client half-closes.
 class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk> {
  public:
-  StreamSubmitReactor(ChainApi& api, WorkerPool& pool, Chain* response, int64_t max_bytes)
-      : api_(api), pool_(pool), response_(response), max_bytes_(max_bytes) {
+  // Finishes at once with the caller's error if it could not be identified.
+  StreamSubmitReactor(ChainApi& api, WorkerPool& pool, absl::StatusOr<Caller> caller,
+                      Chain* response, int64_t max_bytes)
+      : api_(api),
+        pool_(pool),
+        caller_(caller.ok() ? *std::move(caller) : Caller{}),
+        response_(response),
+        max_bytes_(max_bytes) {
+    if (!caller.ok()) {
+      Fail(caller.status());
+      return;
+    }
     StartRead(&chunk_);
   }
   void OnReadDone(bool ok) override {
@@ -78,7 +91,7 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
   void Fail(const absl::Status& status) { Finished(status, CallSubject{}); }
   void Submit() {
     bool accepted = pool_.TrySubmit([this] {
-      const absl::Status status = FillResponse(api_.Submit(request_), *response_);
+      const absl::Status status = FillResponse(api_.Submit(caller_, request_), *response_);
       Finished(status, CallSubject{status.ok() ? response_->name() : ""});
     });
     if (!accepted) Fail(OrchestratorBusyError());
@@ -86,6 +99,7 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
 
   ChainApi& api_;
   WorkerPool& pool_;
+  const Caller caller_;
   Chain* response_;
   const int64_t max_bytes_;
   const absl::Time start_ = absl::Now();
@@ -95,6 +109,12 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
 };
 
 }  // namespace
+
+absl::StatusOr<Caller> OrchestratorService::Identify(const grpc::CallbackServerContext& /*ctx*/,
+                                                     Scope /*needed*/) const {
+  // Until callers authenticate, every call is the one anonymous operator.
+  return Caller{"anonymous", "default", Scopes::All()};
+}
 
 OrchestratorService::OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
                                          OrchestratorServiceOptions options)
@@ -108,73 +128,83 @@ grpc::ServerUnaryReactor* OrchestratorService::SubmitChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::SubmitChainRequest* request,
     Chain* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/SubmitChain",
-                [this](const auto& req) { return api_.Submit(req); });
+                Identifier(Scope::kSubmit),
+                [this](const Caller& caller, const auto& req) { return api_.Submit(caller, req); });
 }
 
 grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk>* OrchestratorService::StreamSubmitChain(
-    grpc::CallbackServerContext* /*ctx*/, Chain* response) {
-  return new StreamSubmitReactor(api_, pool_, response, options_.max_source_bytes);
+    grpc::CallbackServerContext* ctx, Chain* response) {
+  return new StreamSubmitReactor(api_, pool_, Identify(*ctx, Scope::kSubmit), response,
+                                 options_.max_source_bytes);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::GetChainRequest* request,
     Chain* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/GetChain",
-                [this](const auto& req) { return api_.Get(req.name()); });
+                Identifier(Scope::kRead),
+                [this](const Caller& caller, const auto& req) { return api_.Get(caller, req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::ListChainsRequest* request,
     conveyor::v1::ListChainsResponse* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/ListChains",
-                [this](const auto& req) { return api_.List(req); });
+                Identifier(Scope::kRead),
+                [this](const Caller& caller, const auto& req) { return api_.List(caller, req); });
 }
 
 grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* OrchestratorService::WatchChain(
-    grpc::CallbackServerContext* /*ctx*/, const conveyor::v1::WatchChainRequest* request) {
-  return watcher_.Start(*request);
+    grpc::CallbackServerContext* ctx, const conveyor::v1::WatchChainRequest* request) {
+  return watcher_.Start(Identify(*ctx, Scope::kRead), *request);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::CancelChainRequest* request,
     Chain* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/CancelChain",
-                [this](const auto& req) { return api_.Cancel(req.name()); });
+                Identifier(Scope::kCancel),
+                [this](const Caller& caller, const auto& req) { return api_.Cancel(caller, req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::RetryChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::RetryChainRequest* request,
     Chain* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/RetryChain",
-                [this](const auto& req) { return api_.Retry(req.name()); });
+                Identifier(Scope::kCancel),
+                [this](const Caller& caller, const auto& req) { return api_.Retry(caller, req.name()); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::PurgeChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::PurgeChainsRequest* request,
     conveyor::v1::PurgeChainsResponse* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/PurgeChains",
-                [this](const auto& req) { return api_.Purge(req); });
+                Identifier(Scope::kAdmin),
+                [this](const Caller& caller, const auto& req) { return api_.Purge(caller, req); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetSystemStatus(
     grpc::CallbackServerContext* ctx, const conveyor::v1::GetSystemStatusRequest* request,
     conveyor::v1::SystemStatus* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/GetSystemStatus",
-                [this](const auto& /*req*/) { return api_.SystemStatus(); });
+                Identifier(Scope::kRead),
+                [this](const Caller& caller, const auto& /*req*/) { return api_.SystemStatus(caller); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::CancelChainsRequest* request,
     conveyor::v1::BulkChainsResponse* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/CancelChains",
-                [this](const auto& req) { return api_.CancelMany(req); });
+                Identifier(Scope::kCancel),
+                [this](const Caller& caller, const auto& req) { return api_.CancelMany(caller, req); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::RetryChains(
     grpc::CallbackServerContext* ctx, const conveyor::v1::RetryChainsRequest* request,
     conveyor::v1::BulkChainsResponse* response) {
   return Answer(runner_, ctx, request, response, "conveyor.v1.Orchestrator/RetryChains",
-                [this](const auto& req) { return api_.RetryMany(req); });
+                Identifier(Scope::kCancel),
+                [this](const Caller& caller, const auto& req) { return api_.RetryMany(caller, req); });
 }
 
 }  // namespace conveyor::orchestrator

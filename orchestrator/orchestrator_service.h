@@ -10,6 +10,7 @@
 #include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/chain_store.h"
 #include "orchestrator/chain_watch.h"
@@ -60,6 +61,13 @@ class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackSer
                                         conveyor::v1::BulkChainsResponse* response) override;
 
  private:
+  // The caller of `ctx`, if it may do what `needed` allows.
+  absl::StatusOr<Caller> Identify(const grpc::CallbackServerContext& ctx, Scope needed) const;
+  // Identify as a callable for one RPC's scope.
+  auto Identifier(Scope needed) const {
+    return [this, needed](const grpc::CallbackServerContext& ctx) { return Identify(ctx, needed); };
+  }
+
   ChainApi& api_;
   WorkerPool& pool_;
   const OrchestratorServiceOptions options_;

@@ -3,6 +3,7 @@
 // redis-server: paging past one page, max_chains, the skip of a chain
 // that changed between being listed and being written.
 #include "orchestrator/chain_api.h"
+#include "tests/testing/callers.h"
 
 #include <gtest/gtest.h>
 
@@ -16,6 +17,9 @@
 
 namespace conveyor::orchestrator {
 namespace {
+
+using conveyor::testing::SystemAdmin;
+using conveyor::testing::TenantUser;
 
 using conveyor::v1::Chain;
 
@@ -116,10 +120,10 @@ TEST_P(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
   store_->after_list = [&](const ListPage& page) {
     if (raced || page.chains.size() != 3) return;
     raced = true;
-    ASSERT_TRUE(api_->Retry(names[1]).ok());
-    ASSERT_TRUE(api_->Cancel(names[1]).ok());
+    ASSERT_TRUE(api_->Retry(TenantUser(), names[1]).ok());
+    ASSERT_TRUE(api_->Cancel(TenantUser(), names[1]).ok());
   };
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->RetryMany(FailedRequest(false));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->RetryMany(TenantUser(), FailedRequest(false));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(raced);
   EXPECT_EQ(r->matched_count(), 3);
@@ -140,7 +144,7 @@ TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   const int n = kBulkPageSize * 2 + 50;
   for (int i = 0; i < n; ++i) Failed(i);
   store_->applies = 0;
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api_->RetryMany(FailedRequest(true));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api_->RetryMany(TenantUser(), FailedRequest(true));
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_EQ(dry->matched_count(), n);
   EXPECT_EQ(dry->changed_count(), n);
@@ -149,7 +153,7 @@ TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   EXPECT_EQ(store_->applies, 0);  // a dry run writes nothing
 
   absl::StatusOr<conveyor::v1::BulkChainsResponse> some =
-      api_->RetryMany(FailedRequest(false, kBulkPageSize + 1));
+      api_->RetryMany(TenantUser(), FailedRequest(false, kBulkPageSize + 1));
   ASSERT_TRUE(some.ok()) << some.status();
   EXPECT_EQ(some->matched_count(), kBulkPageSize + 1);
   EXPECT_EQ(some->changed_count(), kBulkPageSize + 1);
@@ -159,7 +163,7 @@ TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   EXPECT_EQ(Load(absl::StrFormat("%032x", n - kBulkPageSize - 2)).state(),
             conveyor::v1::FAILED);
   // Calling again goes on with the rest.
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> rest = api_->RetryMany(FailedRequest(false));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> rest = api_->RetryMany(TenantUser(), FailedRequest(false));
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(rest->changed_count(), n - kBulkPageSize - 1);
   EXPECT_FALSE(rest->truncated());
@@ -176,7 +180,7 @@ TEST_P(ChainApiBulkTest, CancelManyLeavesFinishedChainsAloneAndCountsThem) {
   ASSERT_TRUE(backend_.store().Submit(pending, "h", nullptr).ok());
   conveyor::v1::CancelChainsRequest req;
   (*req.mutable_filter()->mutable_labels())["team"] = "web";
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(req);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(TenantUser(), req);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->matched_count(), 2);
   EXPECT_EQ(r->changed_count(), 1);

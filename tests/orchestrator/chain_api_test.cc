@@ -2,6 +2,7 @@
 // ListChains paging by bytes, the blob cap, failed-blob retention and
 // RetryChain after it, and how store errors reach callers.
 #include "orchestrator/chain_api.h"
+#include "tests/testing/callers.h"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,9 @@
 
 namespace conveyor::orchestrator {
 namespace {
+
+using conveyor::testing::SystemAdmin;
+using conveyor::testing::TenantUser;
 
 using conveyor::testing::BadRequestField;
 using conveyor::testing::PaddedPng;
@@ -75,7 +79,7 @@ class ChainApiTest : public ::testing::Test {
     return req;
   }
   Chain Submit(const conveyor::v1::SubmitChainRequest& req) {
-    absl::StatusOr<Chain> c = api_->Submit(req);
+    absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : Chain();
   }
@@ -116,7 +120,7 @@ class ChainApiTest : public ::testing::Test {
     return r.ok() ? r->integer : -1;
   }
   int64_t BlobBytes() {
-    absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus();
+    absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus(SystemAdmin());
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->blob_bytes() : -1;
   }
@@ -152,7 +156,7 @@ TEST_F(ChainApiTest, OversizeUrlIsRefusedByFieldAndSizeWithoutTheValue) {
   conveyor::v1::SubmitChainRequest req = DownloadRequest();
   req.mutable_spec()->mutable_steps(0)->mutable_download()->set_url("https://example.com/" +
                                                                     std::string(8 << 20, 'a'));
-  absl::StatusOr<Chain> c = api_->Submit(req);
+  absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(c.status()), "spec.steps[0].download.url");
   EXPECT_LT(c.status().message().size(), 120u) << c.status();
@@ -167,37 +171,37 @@ TEST_F(ChainApiTest, UnknownSpecFieldsAreNotStored) {
       ->MutableUnknownFields(req.mutable_spec())
       ->AddLengthDelimited(99, std::string(1 << 20, 'u'));
   Chain c = Submit(req);
-  absl::StatusOr<Chain> got = api_->Get(c.name());
+  absl::StatusOr<Chain> got = api_->Get(TenantUser(), c.name());
   ASSERT_TRUE(got.ok());
   EXPECT_LT(got->ByteSizeLong(), 4096u);
 }
 
 TEST_F(ChainApiTest, RequestLevelFieldsAreBoundedAndNotEchoed) {
-  absl::StatusOr<Chain> g = api_->Get("chains/" + std::string(1 << 20, 'a'));
+  absl::StatusOr<Chain> g = api_->Get(TenantUser(), "chains/" + std::string(1 << 20, 'a'));
   EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(g.status()), "name");
   EXPECT_LT(g.status().message().size(), 120u);
-  EXPECT_EQ(api_->Cancel(std::string(100, 'z')).status().code(),
+  EXPECT_EQ(api_->Cancel(TenantUser(), std::string(100, 'z')).status().code(),
             absl::StatusCode::kInvalidArgument);
 
   conveyor::v1::ListChainsRequest token;
   token.set_page_token(std::string(4096, 'A'));
-  EXPECT_EQ(BadRequestField(api_->List(token).status()), "page_token");
+  EXPECT_EQ(BadRequestField(api_->List(TenantUser(), token).status()), "page_token");
   conveyor::v1::ListChainsRequest garbage;
   garbage.set_page_token("not-a-token");
-  EXPECT_EQ(api_->List(garbage).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(api_->List(TenantUser(), garbage).status().code(), absl::StatusCode::kInvalidArgument);
   conveyor::v1::ListChainsRequest labels;
   (*labels.mutable_labels())[std::string(1 << 16, 'k')] = "v";
-  absl::Status ls = api_->List(labels).status();
+  absl::Status ls = api_->List(TenantUser(), labels).status();
   EXPECT_EQ(ls.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(ls), "labels");
   conveyor::v1::ListChainsRequest time;
   time.mutable_create_time_before()->set_seconds(std::numeric_limits<int64_t>::max());
-  EXPECT_EQ(BadRequestField(api_->List(time).status()), "create_time_before");
+  EXPECT_EQ(BadRequestField(api_->List(TenantUser(), time).status()), "create_time_before");
 
   conveyor::v1::SubmitChainRequest idem = DownloadRequest();
   idem.set_idempotency_key(std::string(1 << 20, 'k'));
-  absl::Status is = api_->Submit(idem).status();
+  absl::Status is = api_->Submit(TenantUser(), idem).status();
   EXPECT_EQ(is.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(is), "idempotency_key");
   EXPECT_LT(is.message().size(), 120u);
@@ -259,7 +263,7 @@ TEST_F(ChainApiTest, ListChainsPagesByBytesWithLargeLegalSpecs) {
     conveyor::v1::ListChainsRequest req;
     req.set_page_size(1000);
     req.set_page_token(token);
-    absl::StatusOr<conveyor::v1::ListChainsResponse> page = api_->List(req);
+    absl::StatusOr<conveyor::v1::ListChainsResponse> page = api_->List(TenantUser(), req);
     ASSERT_TRUE(page.ok()) << page.status();
     EXPECT_LE(static_cast<int64_t>(page->ByteSizeLong()), kBudget);
     EXPECT_GT(page->chains_size(), 0);
@@ -279,7 +283,7 @@ TEST_F(ChainApiTest, SubmitAtTheBlobCapIsResourceExhaustedUntilBlobsAreFreed) {
   Chain a = Submit(InlineRequest(400));
   Chain b = Submit(InlineRequest(400));
   EXPECT_EQ(BlobBytes(), 800);
-  absl::Status full = api_->Submit(InlineRequest(400)).status();
+  absl::Status full = api_->Submit(TenantUser(), InlineRequest(400)).status();
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
   EXPECT_EQ(ErrorReason(full), "BLOB_STORE_FULL");
   // Fits exactly.
@@ -289,15 +293,15 @@ TEST_F(ChainApiTest, SubmitAtTheBlobCapIsResourceExhaustedUntilBlobsAreFreed) {
   EXPECT_EQ(BlobBytes(), 1000);
   // At the cap, a chain that stores nothing yet is refused too: its
   // download would add to the store.
-  EXPECT_EQ(ErrorReason(api_->Submit(DownloadRequest()).status()), "BLOB_STORE_FULL");
+  EXPECT_EQ(ErrorReason(api_->Submit(TenantUser(), DownloadRequest()).status()), "BLOB_STORE_FULL");
   // An idempotent replay still answers with its chain.
-  absl::StatusOr<Chain> replay = api_->Submit(fits);
+  absl::StatusOr<Chain> replay = api_->Submit(TenantUser(), fits);
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->name(), c.name());
   EXPECT_EQ(RawInt({"ZCARD", std::string(kAllIndexKey)}), 3);
 
-  ASSERT_TRUE(api_->Cancel(a.name()).ok());
-  EXPECT_EQ(ErrorReason(api_->Submit(DownloadRequest()).status()), "BLOB_STORE_FULL");
+  ASSERT_TRUE(api_->Cancel(TenantUser(), a.name()).ok());
+  EXPECT_EQ(ErrorReason(api_->Submit(TenantUser(), DownloadRequest()).status()), "BLOB_STORE_FULL");
   clock_.Advance(absl::Hours(1) + absl::Seconds(1));
   // Submit frees what is due before refusing.
   Submit(DownloadRequest());
@@ -314,7 +318,7 @@ TEST_F(ChainApiTest, FailedChainBlobsAreFreedAfterTheirRetentionRecordStays) {
   RunStep(c, 0, true, std::string(100, 'x'));
   RunStep(c, 1, false);
   EXPECT_EQ(BlobBytes(), 400);
-  EXPECT_EQ(api_->Get(c.name())->state(), conveyor::v1::FAILED);
+  EXPECT_EQ(api_->Get(TenantUser(), c.name())->state(), conveyor::v1::FAILED);
 
   clock_.Advance(absl::Hours(23));
   BlobSweeper sweeper(*store_, clock_, absl::Seconds(1));
@@ -328,16 +332,16 @@ TEST_F(ChainApiTest, FailedChainBlobsAreFreedAfterTheirRetentionRecordStays) {
   EXPECT_EQ(RawInt({"EXISTS", ChainBlobKey(id, 1)}), 0);
   EXPECT_EQ(BlobBytes(), 0);
   EXPECT_EQ(sweeper.SweepOnce(), 0);  // nothing twice
-  absl::StatusOr<Chain> kept = api_->Get(c.name());
+  absl::StatusOr<Chain> kept = api_->Get(TenantUser(), c.name());
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->state(), conveyor::v1::FAILED);
 
   // The inline source is gone and nothing can make it again.
-  absl::Status retry = api_->Retry(c.name()).status();
+  absl::Status retry = api_->Retry(TenantUser(), c.name()).status();
   EXPECT_EQ(retry.code(), absl::StatusCode::kFailedPrecondition) << retry;
   EXPECT_EQ(ErrorReason(retry), "SOURCE_FREED");
   EXPECT_NE(retry.message().find("inline source"), absl::string_view::npos) << retry;
-  EXPECT_EQ(api_->Get(c.name())->state(), conveyor::v1::FAILED);  // unchanged
+  EXPECT_EQ(api_->Get(TenantUser(), c.name())->state(), conveyor::v1::FAILED);  // unchanged
 }
 
 TEST_F(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIsGone) {
@@ -353,7 +357,7 @@ TEST_F(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIs
   clock_.Advance(absl::Hours(3));
   ASSERT_EQ(store_->FreeExpiredBlobs(clock_.Now(), 10).value_or(-1), 1);
 
-  absl::StatusOr<Chain> r = api_->Retry(c.name());
+  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->state(), conveyor::v1::PENDING);
   // Step 2 (upload) needs step 1's output, which needs step 0's: both gone,
@@ -369,7 +373,7 @@ TEST_F(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIs
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->events.back().type(), conveyor::v1::ChainEvent::CHAIN_RESUMED);
   EXPECT_EQ(events->events.back().step_index(), 0);
-  EXPECT_EQ(api_->Get(c.name())->resume_note(), r->resume_note());
+  EXPECT_EQ(api_->Get(TenantUser(), c.name())->resume_note(), r->resume_note());
 }
 
 TEST_F(ChainApiTest, RetryWithinTheRetentionKeepsBlobsAndResumesWhereItFailed) {
@@ -381,7 +385,7 @@ TEST_F(ChainApiTest, RetryWithinTheRetentionKeepsBlobsAndResumesWhereItFailed) {
   RunStep(c, 0, true, std::string(100, 'x'));
   RunStep(c, 1, false);
   clock_.Advance(absl::Hours(1));
-  absl::StatusOr<Chain> r = api_->Retry(c.name());
+  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->steps(0).state(), conveyor::v1::SUCCEEDED);
   EXPECT_EQ(r->steps(1).state(), conveyor::v1::PENDING);
@@ -410,7 +414,7 @@ TEST_F(ChainApiTest, RetryResumesAtAWebhookWhenOnlyALaterStepsInputIsKept) {
   RunStep(c, 1, false);
   // Only the resize output is freed (e.g. by hand): the source remains.
   ASSERT_EQ(Raw({"DEL", ChainBlobKey(ChainIdFromName(c.name()), 1)}), "");
-  absl::StatusOr<Chain> r = api_->Retry(c.name());
+  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->steps(0).state(), conveyor::v1::PENDING);
   EXPECT_EQ(LastQueuedStep(ChainIdFromName(c.name())), 0);
@@ -421,31 +425,31 @@ TEST_F(ChainApiTest, RetryResumesAtAWebhookWhenOnlyALaterStepsInputIsKept) {
 
 TEST_F(ChainApiTest, SystemStatusReportsRedisMemoryAndBlobBytes) {
   Submit(InlineRequest(500));
-  absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus();
+  absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus(SystemAdmin());
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->blob_bytes(), 500);
   EXPECT_EQ(s->max_blob_bytes(), int64_t{512} << 20);
   EXPECT_GT(s->redis_used_memory_bytes(), 0);
   EXPECT_EQ(s->redis_max_memory_bytes(), 0);  // the test server sets no maxmemory
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "100mb"}), "OK");
-  EXPECT_EQ(api_->SystemStatus()->redis_max_memory_bytes(), 100 << 20);
+  EXPECT_EQ(api_->SystemStatus(SystemAdmin())->redis_max_memory_bytes(), 100 << 20);
 }
 
 TEST_F(ChainApiTest, RedisOutOfMemoryIsResourceExhaustedWithoutTheRedisText) {
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "1"}), "OK");
-  absl::Status s = api_->Submit(InlineRequest()).status();
+  absl::Status s = api_->Submit(TenantUser(), InlineRequest()).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_EQ(ErrorReason(s), "STORE_OUT_OF_MEMORY");
   EXPECT_EQ(s.message().find("user_script"), absl::string_view::npos) << s;
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "0"}), "OK");
   EXPECT_EQ(RawInt({"ZCARD", std::string(kAllIndexKey)}), 0);  // nothing half-written
-  EXPECT_TRUE(api_->Submit(InlineRequest()).ok());
+  EXPECT_TRUE(api_->Submit(TenantUser(), InlineRequest()).ok());
 }
 
 TEST_F(ChainApiTest, OtherRedisErrorsAreInternalNamingOnlyTheErrorClass) {
   Submit(DownloadRequest());
   ASSERT_EQ(Raw({"SET", std::string(kAllIndexKey), "not a zset"}), "OK");
-  absl::Status s = api_->List(conveyor::v1::ListChainsRequest()).status();
+  absl::Status s = api_->List(TenantUser(), conveyor::v1::ListChainsRequest()).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
   EXPECT_EQ(s.message(), "the chain store failed (Redis WRONGTYPE); see the orchestrator log");
 }

@@ -11,11 +11,15 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "orchestrator/chain_api.h"
+#include "tests/testing/callers.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
 namespace {
+
+using conveyor::testing::SystemAdmin;
+using conveyor::testing::TenantUser;
 
 using conveyor::v1::Chain;
 
@@ -147,7 +151,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     conveyor::v1::SubmitChainRequest req;
     for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
     req.mutable_source()->set_data(source_);
-    absl::StatusOr<Chain> c = api_->Submit(req);
+    absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : Chain();
   }
@@ -158,7 +162,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     std::string after;
     Chain c;
     while (true) {
-      c = *api_->Get(name);
+      c = *api_->Get(TenantUser(), name);
       if (done(c) || absl::Now() >= until) break;
       absl::StatusOr<EventBatch> batch =
           store().Events(ChainIdFromName(name), after, 100, absl::Milliseconds(100));
@@ -255,7 +259,7 @@ TEST_P(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
   conveyor::v1::SubmitChainRequest req;
   *req.mutable_spec()->add_steps() = Resize();
   req.mutable_source()->set_data(source_);
-  absl::StatusOr<Chain> c = api_->Submit(req);
+  absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(c.status().message().substr(0, 12), "source.data:");
 }
@@ -264,15 +268,15 @@ TEST_P(DispatcherTest, CancelChainCancelsTheInFlightCall) {
   Start();
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
-  absl::StatusOr<Chain> cancelled = api_->Cancel(c.name());
+  absl::StatusOr<Chain> cancelled = api_->Cancel(TenantUser(), c.name());
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), conveyor::v1::CANCELLED);
   // The dispatcher hears of it over pub/sub and cancels its call.
   EXPECT_TRUE(stages_.WaitFinished(0));
   Chain after = WaitTerminal(c.name());
   EXPECT_EQ(after.state(), conveyor::v1::CANCELLED);
-  EXPECT_EQ(api_->Get("chains/not-hex").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(api_->Get("chains/0123456789abcdef0123456789abcdef").status().code(),
+  EXPECT_EQ(api_->Get(TenantUser(), "chains/not-hex").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(api_->Get(TenantUser(), "chains/0123456789abcdef0123456789abcdef").status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -281,8 +285,8 @@ TEST_P(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
   stages_.ignore_cancel_ = true;
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
-  ASSERT_TRUE(api_->Cancel(c.name()).ok());
-  absl::StatusOr<Chain> resumed = api_->Retry(c.name());
+  ASSERT_TRUE(api_->Cancel(TenantUser(), c.name()).ok());
+  absl::StatusOr<Chain> resumed = api_->Retry(TenantUser(), c.name());
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   ASSERT_TRUE(stages_.WaitForCalls(2));  // the resumed run, attempt 1 again
   EXPECT_EQ(stages_.CallAt(1).context.attempt(), 1);
@@ -343,7 +347,7 @@ TEST_P(DispatcherTest, WaitingStepsOfTwoPrioritiesAreAllHeldAndRun) {
     *req.mutable_spec()->add_steps() = Resize();
     req.mutable_spec()->set_priority(p);
     req.mutable_source()->set_data(source_);
-    absl::StatusOr<Chain> c = api_->Submit(req);
+    absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
     ASSERT_TRUE(c.ok()) << c.status();
     names.push_back(c->name());
   }

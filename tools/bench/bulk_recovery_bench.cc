@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_format.h"
 #include "orchestrator/chain_api.h"
+#include "tests/testing/callers.h"
 #include "orchestrator/redis_chain_store.h"
 #include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
@@ -24,6 +25,9 @@
 
 namespace conveyor::orchestrator {
 namespace {
+
+using conveyor::testing::SystemAdmin;
+using conveyor::testing::TenantUser;
 
 // ChainApi's bulk methods never call a stage.
 class NoStages : public StageClient {
@@ -158,7 +162,7 @@ int Run(int chains) {
   retry.mutable_filter()->set_stage(conveyor::v1::STAGE_KIND_RESIZE);
   retry.set_dry_run(true);
   absl::Time start = absl::Now();
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api.RetryMany(retry);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api.RetryMany(TenantUser(), retry);
   if (!dry.ok()) return 1;
   const double dry_ms = Ms(start);
   std::printf("RetryChains dry run state=FAILED stage=resize: %lld matched in %.1f ms (%.3f ms "
@@ -167,7 +171,7 @@ int Run(int chains) {
               dry_ms / std::max<int64_t>(1, dry->matched_count()));
   retry.set_dry_run(false);
   start = absl::Now();
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> real = api.RetryMany(retry);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> real = api.RetryMany(TenantUser(), retry);
   if (!real.ok()) return 1;
   const double real_ms = Ms(start);
   std::printf("RetryChains state=FAILED stage=resize: %lld retried in %.1f ms (%.3f ms per "

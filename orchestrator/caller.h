@@ -1,0 +1,57 @@
+// Who calls the Orchestrator: the principal the authenticator established
+// at the gRPC edge (a bearer token, a JWT or an mTLS client certificate),
+// the tenant its chains belong to, and what it may do. ChainApi takes one on
+// every call: it scopes what a caller sees to its tenant and records it in
+// the chain and its events (the audit trail). Plain data, no gRPC.
+#ifndef CONVEYOR_ORCHESTRATOR_CALLER_H_
+#define CONVEYOR_ORCHESTRATOR_CALLER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace conveyor::orchestrator {
+
+// What a caller may do. Scope names are as they stand in the tokens file and
+// in JWT `scope` claims.
+enum class Scope : uint8_t {
+  kSubmit = 1 << 0,  // "chains.submit": SubmitChain, StreamSubmitChain
+  kRead = 1 << 1,    // "chains.read": GetChain, ListChains, WatchChain, GetSystemStatus
+  kCancel = 1 << 2,  // "chains.cancel": CancelChain(s), RetryChain(s)
+  kAdmin = 1 << 3,   // "admin": PurgeChains, system status details, every tenant
+};
+
+// A set of scopes.
+class Scopes {
+ public:
+  Scopes() = default;
+  static Scopes All() { return Scopes(0xf); }
+  Scopes& Add(Scope scope) {
+    bits_ |= static_cast<uint8_t>(scope);
+    return *this;
+  }
+  bool Has(Scope scope) const { return (bits_ & static_cast<uint8_t>(scope)) != 0; }
+  bool operator==(const Scopes& other) const { return bits_ == other.bits_; }
+
+ private:
+  explicit Scopes(uint8_t bits) : bits_(bits) {}
+  uint8_t bits_ = 0;
+};
+
+struct Caller {
+  // Who: e.g. "alice" (tokens file), the JWT `sub`, or "cert:<identity>".
+  std::string principal;
+  // Whose chains: every chain records the tenant that submitted it, and a
+  // caller sees only its own tenant's chains (admin excepted).
+  std::string tenant;
+  Scopes scopes;
+
+  bool Has(Scope scope) const { return scopes.Has(scope); }
+  // Admin callers see and act on every tenant's chains.
+  bool admin() const { return scopes.Has(Scope::kAdmin); }
+};
+
+}  // namespace conveyor::orchestrator
+
+#endif  // CONVEYOR_ORCHESTRATOR_CALLER_H_
