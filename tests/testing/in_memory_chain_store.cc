@@ -106,9 +106,31 @@ absl::Status InMemoryChainStore::CheckAvailable() const {
   return unavailable_ ? Unavailable() : absl::OkStatus();
 }
 
+absl::Status InMemoryChainStore::CheckTenantQuotas(const Chain& chain, int64_t incoming) const {
+  const TenantQuotas& quotas = options_.tenant_quotas;
+  const std::string tenant = ChainTenant(chain);
+  auto held = [](const std::map<std::string, int64_t>& m, const std::string& t) {
+    auto it = m.find(t);
+    return it == m.end() ? int64_t{0} : it->second;
+  };
+  const int64_t in_flight = held(tenant_in_flight_, tenant);
+  if (quotas.max_chains_in_flight > 0 && in_flight + 1 > quotas.max_chains_in_flight) {
+    return TenantQuotaError("chains_in_flight", tenant, quotas.max_chains_in_flight,
+                            std::to_string(in_flight));
+  }
+  const int64_t bytes = held(tenant_blob_bytes_, tenant);
+  if (incoming >= 0 && quotas.max_stored_bytes > 0 &&
+      (bytes >= quotas.max_stored_bytes || bytes + incoming > quotas.max_stored_bytes)) {
+    return TenantQuotaError("stored_bytes", tenant, quotas.max_stored_bytes,
+                            std::to_string(bytes));
+  }
+  return absl::OkStatus();
+}
+
 void InMemoryChainStore::SetBlob(Record& record, int index, std::string bytes) {
   DeleteBlob(record, index);
   blob_bytes_ += static_cast<int64_t>(bytes.size());
+  tenant_blob_bytes_[ChainTenant(record.stored.chain)] += static_cast<int64_t>(bytes.size());
   record.blobs[index] = std::move(bytes);
 }
 
@@ -116,6 +138,7 @@ void InMemoryChainStore::DeleteBlob(Record& record, int index) {
   auto it = record.blobs.find(index);
   if (it == record.blobs.end()) return;
   blob_bytes_ -= static_cast<int64_t>(it->second.size());
+  tenant_blob_bytes_[ChainTenant(record.stored.chain)] -= static_cast<int64_t>(it->second.size());
   record.blobs.erase(it);
 }
 
@@ -172,6 +195,11 @@ void InMemoryChainStore::ApplyEffects(const Transition& t, const ApplyExtras& ex
   }
   Count(fx.counters);
   Count(extras.counters);
+  // A chain starting or resuming is one more in flight; ending, one less.
+  if (t.previous_state == conveyor::v1::STATE_UNSPECIFIED || fx.persist) {
+    ++tenant_in_flight_[ChainTenant(c)];
+  }
+  if (fx.expire) --tenant_in_flight_[ChainTenant(c)];
   if (fx.publish_cancel) {
     for (Feed* feed : feeds_) feed->Publish(id);
   }
@@ -185,8 +213,10 @@ absl::StatusOr<SubmitOutcome> InMemoryChainStore::Submit(const Transition& t,
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   const Chain& c = t.chain;
   const std::string id = ChainIdFromName(c.name());
+  // Idempotency keys are per tenant (tenant names have no ':').
+  const std::string idempotency = absl::StrCat(ChainTenant(c), ":", c.idempotency_key());
   if (!c.idempotency_key().empty()) {
-    auto it = idempotency_.find(c.idempotency_key());
+    auto it = idempotency_.find(idempotency);
     if (it != idempotency_.end()) {
       const auto& [existing_id, existing_hash] = it->second;
       if (existing_hash != spec_hash) {
@@ -202,9 +232,11 @@ absl::StatusOr<SubmitOutcome> InMemoryChainStore::Submit(const Transition& t,
       (blob_bytes_ >= options_.max_blob_bytes || blob_bytes_ + incoming > options_.max_blob_bytes)) {
     return BlobStoreFullError(std::to_string(blob_bytes_));
   }
+  if (absl::Status s = CheckTenantQuotas(c, incoming); !s.ok()) return s;
   if (chains_.count(id) > 0) return ChainExistsError("submit");
-  if (!c.idempotency_key().empty()) idempotency_[c.idempotency_key()] = {id, spec_hash};
+  if (!c.idempotency_key().empty()) idempotency_[idempotency] = {id, spec_hash};
   Record& record = chains_[id];
+  record.stored.chain = c;
   if (source_bytes != nullptr) SetBlob(record, 0, *source_bytes);
   ApplyEffects(t, ApplyExtras{});
   return SubmitOutcome{c, false};
@@ -255,6 +287,9 @@ absl::Status InMemoryChainStore::Apply(int64_t expected_version, const Transitio
   if (stored != expected_version) return StaleVersionError(expected_version, std::to_string(stored));
   for (int blob : extras.required_blobs) {
     if (it->second.blobs.count(blob) == 0) return BlobGoneError(t.chain.name());
+  }
+  if (t.effects.persist) {
+    if (absl::Status s = CheckTenantQuotas(t.chain, -1); !s.ok()) return s;
   }
   ApplyEffects(t, extras);
   return absl::OkStatus();
@@ -385,7 +420,7 @@ absl::StatusOr<ListPage> InMemoryChainStore::List(const ListQuery& q) {
 }
 
 absl::StatusOr<PurgeOutcome> InMemoryChainStore::Purge(State state, absl::Time ended_before,
-                                                       bool dry_run) {
+                                                       const std::string& tenant, bool dry_run) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   PurgeOutcome out;
@@ -393,7 +428,8 @@ absl::StatusOr<PurgeOutcome> InMemoryChainStore::Purge(State state, absl::Time e
     const Chain& chain = it->second.stored.chain;
     const bool selected = IsTerminal(chain.state()) &&
                           (state == conveyor::v1::STATE_UNSPECIFIED || chain.state() == state) &&
-                          FromProtoTime(chain.end_time()) <= ended_before;
+                          FromProtoTime(chain.end_time()) <= ended_before &&
+                          (tenant.empty() || ChainTenant(chain) == tenant);
     if (!selected) {
       ++it;
       continue;
