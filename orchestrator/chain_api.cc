@@ -88,7 +88,8 @@ absl::StatusOr<std::string> ChainApi::ParseChainName(const std::string& name) {
                                              " bytes (at most ", kMaxChainNameBytes, ")"));
   }
   std::string id = ChainIdFromName(name);
-  bool ok = !id.empty() && id.size() <= 64;
+  // Exactly what NewChainId makes, so the message below is the whole rule.
+  bool ok = id.size() == 32;
   for (char c : id) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
   if (!ok) {
     return InvalidField("name",

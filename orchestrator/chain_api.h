@@ -93,8 +93,8 @@ class ChainApi {
       const Caller& caller, const conveyor::v1::PurgeChainsRequest& request);
   absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus(const Caller& caller);
 
-  // "chains/<id>" or a bare id -> the id; INVALID_ARGUMENT otherwise. Chain
-  // ids are 32 hex digits (NewChainId); 1..64 lower-case hex are accepted.
+  // "chains/<32 lower-case hex digits>" or the bare id -> the id (what
+  // Submit names chains); INVALID_ARGUMENT otherwise.
   static absl::StatusOr<std::string> ParseChainName(const std::string& name);
   // WatchChainRequest: the chain id, after checking after_event_id (empty, or
   // a stream id as ChainEvent.event_id carries it). INVALID_ARGUMENT naming
