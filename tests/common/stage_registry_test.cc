@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "common/stage_table.h"
 #include "conveyor/v1/stages.pb.h"
 
 namespace conveyor {
@@ -107,6 +108,28 @@ TEST(StageRegistryTest, EveryStageHasAWorkerADeploymentAndADevUpEntry) {
     EXPECT_TRUE(absl::StrContains(kustomization, absl::StrCat(stage.name, ".yaml")));
     EXPECT_TRUE(absl::StrContains(dev_up, absl::StrCat("start_server ", binary, " ")));
   }
+}
+
+TEST(StageRegistryTest, ArchitectureDocShowsTheRegistrysTable) {
+  const std::string doc = ReadSource("docs/architecture.md");
+  absl::StatusOr<std::string> regenerated = WithStageTable(doc);
+  ASSERT_TRUE(regenerated.ok()) << regenerated.status();
+  EXPECT_EQ(*regenerated, doc)
+      << "docs/architecture.md's stage table is not the registry's: run "
+         "build/bin/conveyor-stage-table --write docs/architecture.md";
+  EXPECT_NE(StageTableMarkdown().find("| resize | `conveyor.v1.ResizeStage/Resize` | an image | "
+                                      "an image | 50062 | `--resize-target` | `conveyor-resize` |"),
+            std::string::npos)
+      << StageTableMarkdown();
+}
+
+TEST(StageRegistryTest, StageTableNeedsItsMarkers) {
+  EXPECT_EQ(WithStageTable("no table here").status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string doc = absl::StrCat("a\n", kStageTableBegin, "\nold\n", kStageTableEnd, "\nz\n");
+  absl::StatusOr<std::string> updated = WithStageTable(doc);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(*updated, absl::StrCat("a\n", kStageTableBegin, "\n", StageTableMarkdown(),
+                                   kStageTableEnd, "\nz\n"));
 }
 
 }  // namespace
