@@ -34,16 +34,10 @@ namespace conveyor::client {
 namespace {
 
 using ::conveyor::testing::CommandResult;
-using ::conveyor::testing::HttpTestServer;
 using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
-using ::conveyor::testing::RedisServer;
 using ::conveyor::testing::RunCommand;
-using ::conveyor::testing::ScopedProcess;
-using ::conveyor::testing::ServerProcess;
 using ::conveyor::testing::TempDir;
-using ::conveyor::testing::WaitForGrpcServing;
-using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;

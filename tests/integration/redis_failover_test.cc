@@ -8,8 +8,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "orchestrator/redis/redis_connection.h"
 #include "tests/integration/redis_failover_fixture.h"
 #include "tests/testing/command_runner.h"
@@ -24,7 +22,6 @@ using orchestrator::RedisConnection;
 using orchestrator::RedisValue;
 using v1::Chain;
 using v1::ChainEvent;
-
 
 TEST_F(RedisFailoverTest, RestartWithLargeAofIsUnavailableNeverInternal) {
   const std::string data = dir_.path() + "/redis-data";

@@ -3,26 +3,19 @@
 // orchestrator follows it, every chain SUCCEEDED.
 #include <signal.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "orchestrator/redis/redis_connection.h"
 #include "tests/integration/redis_failover_fixture.h"
-#include "tests/testing/command_runner.h"
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/redis_node.h"
 
 namespace conveyor::testing {
 namespace {
 
-using orchestrator::ParseRedisUrl;
-using orchestrator::RedisConnection;
 using orchestrator::RedisValue;
 using v1::Chain;
-using v1::ChainEvent;
-
 
 TEST_F(RedisFailoverTest, SentinelPromotesReplicaAndEveryChainSucceeds) {
   auto started_primary = RedisNode::Start("/usr/bin/redis-server", dir_.path(), "primary",

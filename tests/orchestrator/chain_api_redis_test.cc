@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "common/status_details.h"
 #include "tests/orchestrator/chain_api_fixture.h"
 #include "tests/testing/callers.h"

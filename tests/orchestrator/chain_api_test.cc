@@ -24,11 +24,9 @@
 namespace conveyor::orchestrator {
 namespace {
 
-using conveyor::testing::SystemAdmin;
 using conveyor::testing::TenantUser;
 
 using conveyor::testing::BadRequestField;
-using conveyor::testing::PaddedPng;
 using conveyor::v1::Chain;
 
 TEST_P(ChainApiTest, OversizeUrlIsRefusedByFieldAndSizeWithoutTheValue) {

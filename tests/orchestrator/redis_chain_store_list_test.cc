@@ -15,6 +15,7 @@
 #include "tests/orchestrator/fakes.h"
 #include "tests/orchestrator/redis_chain_store_fixture.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/run_steps.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -106,21 +107,9 @@ TEST_F(RedisChainStoreTest, ListFiltersByStageAndErrorReasonOverAnyIndex) {
   // c0: fails at download (UNAVAILABLE); c1: fails at resize (INTERNAL);
   // c2: still at download. Newest first: c2, c1, c0.
   auto fail_at = [&](const std::string& id, int step, absl::Status error) {
-    Chain c = SubmitNew(id);
-    for (int i = 0; i <= step; ++i) {
-      ClaimDecision d = scheduler_.OnClaim(c, i, true);
-      ASSERT_TRUE(store_->Apply(c.version(), d.transition, {}).ok());
-      c = d.transition.chain;
-      AttemptResult r;
-      if (i == step) {
-        r.status = error;
-        r.permanent = true;
-      }
-      Transition t = scheduler_.OnAttemptResult(c, i, 1, r);
-      ASSERT_TRUE(store_->Apply(c.version(), t, {}).ok());
-      c = t.chain;
-    }
-    ASSERT_EQ(c.state(), conveyor::v1::FAILED);
+    absl::StatusOr<Chain> c = testing::RunSteps(scheduler_, *store_, SubmitNew(id), step, error);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->state(), conveyor::v1::FAILED);
   };
   fail_at("c0", 0, absl::UnavailableError("down"));
   clock_.Advance(absl::Seconds(1));

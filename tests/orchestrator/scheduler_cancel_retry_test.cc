@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "common/status_details.h"
-#include "tests/orchestrator/fakes.h"
 #include "tests/orchestrator/scheduler_fixture.h"
 
 namespace conveyor::orchestrator {
@@ -12,9 +10,6 @@ namespace {
 
 using conveyor::v1::Chain;
 using conveyor::v1::ChainEvent;
-using conveyor::v1::ChainSpec;
-using testing::FakeClock;
-using testing::FixedRandom;
 
 TEST_F(SchedulerTest, CancelRunningChainRecordsCancelledAndPublishes) {
   Chain c = Started(FiveStepSpec());

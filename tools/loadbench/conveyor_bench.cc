@@ -45,8 +45,6 @@
 namespace conveyor::tools {
 namespace {
 
-using conveyor::v1::Chain;
-using conveyor::v1::ChainEvent;
 using conveyor::v1::Orchestrator;
 using conveyor::v1::SubmitChainRequest;
 
