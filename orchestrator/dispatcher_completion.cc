@@ -63,10 +63,7 @@ bool Dispatcher::Complete(Completion& completion) {
     }
   }
   AttemptResult result;
-  result.status = reply.status;
-  result.output = reply.output;
-  result.worker = reply.worker;
-  result.not_delivered = reply.not_delivered;
+  static_cast<StageOutcome&>(result) = reply;
   result.duration = clock_.Now() - call->started;
   if (result.status.ok() &&
       static_cast<int64_t>(reply.output_bytes.size()) > options_.max_intermediate_bytes) {
