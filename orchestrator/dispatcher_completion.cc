@@ -109,7 +109,7 @@ bool Dispatcher::Complete(Completion& completion) {
     ApplyExtras extras;
     if (waits) {
       // The entry stays ours, waiting; its step counts as queued again.
-      extras.counters.emplace_back(absl::StrCat(StageName(entry.kind), ".queued"), 1);
+      extras.counters.push_back(QueuedCounter(entry.kind, 1));
     } else {
       extras.ack = &entry;
     }

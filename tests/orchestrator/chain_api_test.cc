@@ -239,7 +239,9 @@ TEST_P(ChainApiTest, RetryWithinTheRetentionKeepsBlobsAndResumesWhereItFailed) {
   EXPECT_EQ(r->steps(1).state(), conveyor::v1::PENDING);
   EXPECT_EQ(r->resume_note(), "");
   EXPECT_EQ(LastQueuedStep(id), 1);
-  if (redis()) EXPECT_EQ(RawInt({"TTL", ChainBlobKey(id, 1)}), -1);  // persistent again
+  if (redis()) {
+    EXPECT_EQ(RawInt({"TTL", ChainBlobKey(id, 1)}), -1);  // persistent again
+  }
   // The resumed chain left the free schedule: its images stay.
   clock_.Advance(absl::Hours(5));
   EXPECT_EQ(store().FreeExpiredBlobs(clock_.Now(), 10).value_or(-1), 0);
