@@ -73,14 +73,13 @@ BatchItemResult RunItem(Session& session, const ChainFlags& chain_flags, absl::D
   grpc::Status status;
   if (!request.ok()) {
     item.reason = std::string(request.status().message());
-  } else if (is_url) {
-    status = session.Call(&conveyor::v1::Orchestrator::Stub::SubmitChain, *request, &chain);
   } else {
-    absl::StatusOr<std::unique_ptr<std::ifstream>> in = OpenSource("file", source);
-    if (!in.ok()) {
-      item.reason = std::string(in.status().message());
+    absl::StatusOr<grpc::Status> sent =
+        SubmitFrom(session, *request, "file", is_url ? "" : source, &chain);
+    if (!sent.ok()) {
+      item.reason = std::string(sent.status().message());
     } else {
-      status = StreamSubmit(session, *request, **in, &chain);
+      status = *sent;
     }
   }
   if (item.reason.empty() && !status.ok()) {

@@ -3,7 +3,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <istream>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "client/chain_builder.h"
@@ -16,6 +19,10 @@ namespace conveyor::client {
 using conveyor::v1::Chain;
 using conveyor::v1::SubmitChainRequest;
 
+namespace {
+
+// Opens a source file; INVALID_ARGUMENT naming `flag` if it cannot be read
+// or is empty.
 absl::StatusOr<std::unique_ptr<std::ifstream>> OpenSource(absl::string_view flag,
                                                           const std::string& path) {
   auto in = std::make_unique<std::ifstream>(path, std::ios::binary);
@@ -29,6 +36,8 @@ absl::StatusOr<std::unique_ptr<std::ifstream>> OpenSource(absl::string_view flag
   return in;
 }
 
+// StreamSubmitChain: `request` first, then the bytes of `in` as the source
+// in kUploadChunkBytes chunks, under the --timeout deadline.
 grpc::Status StreamSubmit(Session& session, const SubmitChainRequest& request, std::istream& in,
                           Chain* chain) {
   auto context = session.UnaryContext();
@@ -51,6 +60,19 @@ grpc::Status StreamSubmit(Session& session, const SubmitChainRequest& request, s
   return writer->Finish();
 }
 
+}  // namespace
+
+absl::StatusOr<grpc::Status> SubmitFrom(Session& session, const SubmitChainRequest& request,
+                                        absl::string_view flag, const std::string& file,
+                                        Chain* chain) {
+  if (file.empty()) {
+    return session.Call(&conveyor::v1::Orchestrator::Stub::SubmitChain, request, chain);
+  }
+  absl::StatusOr<std::unique_ptr<std::ifstream>> in = OpenSource(flag, file);
+  if (!in.ok()) return in.status();
+  return StreamSubmit(session, request, **in, chain);
+}
+
 int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
   return WithSession(global, [&](Session& session) {
     absl::StatusOr<absl::Duration> max_wait = OptionalDuration("--max-wait", options.max_wait);
@@ -69,15 +91,10 @@ int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
     if (!request.ok()) return UsageError(request.status());
 
     Chain chain;
-    grpc::Status status;
-    if (!options.file.empty()) {
-      absl::StatusOr<std::unique_ptr<std::ifstream>> in = OpenSource("--file", options.file);
-      if (!in.ok()) return UsageError(in.status());
-      status = StreamSubmit(session, *request, **in, &chain);
-    } else {
-      status = session.Call(&conveyor::v1::Orchestrator::Stub::SubmitChain, *request, &chain);
-    }
-    if (!status.ok()) return RpcError(status);
+    absl::StatusOr<grpc::Status> status =
+        SubmitFrom(session, *request, "--file", options.file, &chain);
+    if (!status.ok()) return UsageError(status.status());
+    if (!status->ok()) return RpcError(*status);
 
     if (!options.wait) {
       PrintResult(global, chain, chain.name() + "\n");

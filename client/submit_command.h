@@ -1,11 +1,8 @@
-// How `submit` and `batch` send a chain whose source is a local file: the
-// file is opened (and refused when empty) first, then streamed.
+// How `submit` and `batch` send a chain: unary, or with a local file as the
+// source, opened (and refused when empty) first, then streamed.
 #ifndef CONVEYOR_CLIENT_SUBMIT_COMMAND_H_
 #define CONVEYOR_CLIENT_SUBMIT_COMMAND_H_
 
-#include <fstream>
-#include <istream>
-#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,15 +12,15 @@
 
 namespace conveyor::client {
 
-// Opens a source file; INVALID_ARGUMENT naming `flag` if it cannot be read
-// or is empty.
-absl::StatusOr<std::unique_ptr<std::ifstream>> OpenSource(absl::string_view flag,
-                                                          const std::string& path);
-
-// StreamSubmitChain: `request` first, then the bytes of `in` as the source
-// in kUploadChunkBytes chunks, under the --timeout deadline.
-grpc::Status StreamSubmit(Session& session, const conveyor::v1::SubmitChainRequest& request,
-                          std::istream& in, conveyor::v1::Chain* chain);
+// Sends `request`: with `file` empty by SubmitChain, else with the file
+// streamed as the source (StreamSubmitChain, kUploadChunkBytes chunks),
+// under the --timeout deadline. The outer status is INVALID_ARGUMENT naming
+// `flag` when the file cannot be read or is empty (nothing is sent); the
+// inner one is the call's.
+absl::StatusOr<grpc::Status> SubmitFrom(Session& session,
+                                        const conveyor::v1::SubmitChainRequest& request,
+                                        absl::string_view flag, const std::string& file,
+                                        conveyor::v1::Chain* chain);
 
 }  // namespace conveyor::client
 

@@ -22,7 +22,7 @@ bool ReportsOutputs(StageKind kind) {
 
 std::vector<std::pair<std::string, int>> FreshCounters(const QueueEntry& entry) {
   if (entry.counted) return {};
-  return {{absl::StrCat(StageName(entry.kind), ".queued"), -1}};
+  return {QueuedCounter(entry.kind, -1)};
 }
 
 absl::Time WaitExpiry(const Chain& chain, int step, const SchedulerOptions& options) {

@@ -63,10 +63,7 @@ bool Dispatcher::Complete(Completion& completion) {
     }
   }
   AttemptResult result;
-  result.status = reply.status;
-  result.output = reply.output;
-  result.worker = reply.worker;
-  result.not_delivered = reply.not_delivered;
+  static_cast<StageOutcome&>(result) = reply;
   result.duration = clock_.Now() - call->started;
   if (result.status.ok() &&
       static_cast<int64_t>(reply.output_bytes.size()) > options_.max_intermediate_bytes) {
@@ -112,7 +109,7 @@ bool Dispatcher::Complete(Completion& completion) {
     ApplyExtras extras;
     if (waits) {
       // The entry stays ours, waiting; its step counts as queued again.
-      extras.counters.emplace_back(absl::StrCat(StageName(entry.kind), ".queued"), 1);
+      extras.counters.push_back(QueuedCounter(entry.kind, 1));
     } else {
       extras.ack = &entry;
     }

@@ -62,7 +62,7 @@ Transition Scheduler::Submit(const ChainSpec& spec, const std::string& id,
   c.set_version(1);
   t.effects.enqueue_step = 0;
   t.effects.events.push_back(NewEvent(c, ChainEvent::CHAIN_SUBMITTED, -1));
-  t.effects.counters.emplace_back(absl::StrCat(StageName(c.steps(0).kind()), ".queued"), 1);
+  t.effects.counters.push_back(QueuedCounter(c.steps(0).kind(), 1));
   return t;
 }
 
@@ -234,7 +234,7 @@ absl::StatusOr<Transition> Scheduler::Retry(const Chain& chain) const {
   }
   t.effects.enqueue_step = first;
   t.effects.persist = true;
-  t.effects.counters.emplace_back(absl::StrCat(StageName(c.steps(first).kind()), ".queued"), 1);
+  t.effects.counters.push_back(QueuedCounter(c.steps(first).kind(), 1));
   t.effects.events.push_back(NewEvent(c, ChainEvent::CHAIN_RESUMED, first));
   return t;
 }

@@ -26,6 +26,7 @@
 #include "conveyor/v1/chain.pb.h"
 #include "orchestrator/clock.h"
 #include "orchestrator/retry_policy.h"
+#include "orchestrator/stage_outcome.h"
 #include "orchestrator/transition.h"
 
 namespace conveyor::orchestrator {
@@ -49,19 +50,12 @@ struct ClaimDecision {
   std::string reason;  // for kSkip, why (for logs)
 };
 
-// The outcome of one attempt, as the dispatcher saw it.
-struct AttemptResult {
-  absl::Status status;
-  conveyor::v1::StepOutput output;
-  // Worker address (gRPC peer), may be empty.
-  std::string worker;
+// The outcome of one attempt, as the dispatcher saw it: the stage's reply
+// (status, output, worker, not_delivered) and what the dispatcher adds.
+struct AttemptResult : StageOutcome {
   absl::Duration duration;
   // Fail the step at once whatever the code (e.g. output over the size cap).
   bool permanent = false;
-  // The call never reached a serving worker of the stage (no worker could be
-  // connected to, or the target serves another service): nothing ran, so no
-  // attempt is spent and the step waits for its stage (see OnAttemptResult).
-  bool not_delivered = false;
 };
 
 // Who takes a queued step and in what circumstances.

@@ -87,8 +87,7 @@ Transition Scheduler::OnAttemptResult(const Chain& chain, int step, int attempt,
     } else {
       t.effects.events.push_back(std::move(done));
       t.effects.enqueue_step = step + 1;
-      t.effects.counters.emplace_back(
-          absl::StrCat(StageName(c.steps(step + 1).kind()), ".queued"), 1);
+      t.effects.counters.push_back(QueuedCounter(c.steps(step + 1).kind(), 1));
     }
     return t;
   }
@@ -150,7 +149,7 @@ void Scheduler::ScheduleRetry(Chain& c, int step, const AttemptResult& result, a
   t.effects.enqueue_step = step;
   t.effects.retry_at = due;
   t.effects.counters.emplace_back(stage + ".retried", 1);
-  t.effects.counters.emplace_back(stage + ".queued", 1);
+  t.effects.counters.push_back(QueuedCounter(s->kind(), 1));
   ChainEvent e = NewEvent(c, ChainEvent::STEP_RETRYING, step);
   *e.mutable_error() = s->error();
   *e.mutable_next_attempt_time() = s->next_attempt_time();

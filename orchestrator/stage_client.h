@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "conveyor/v1/chain.pb.h"
 #include "conveyor/v1/stages.pb.h"
+#include "orchestrator/stage_outcome.h"
 
 namespace conveyor::orchestrator {
 
@@ -27,17 +28,9 @@ struct StageCall {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-struct StageReply {
-  absl::Status status;
-  conveyor::v1::StepOutput output;
+struct StageReply : StageOutcome {
   // Image bytes produced (download, resize, filter).
   std::string output_bytes;
-  // The worker that answered (gRPC peer), if known.
-  std::string worker;
-  // The call never reached a serving worker of the stage: no connection to
-  // any worker could be made, or the target serves another service
-  // (UNIMPLEMENTED). Nothing ran, so the attempt is not spent.
-  bool not_delivered = false;
 };
 
 class StageCallHandle {

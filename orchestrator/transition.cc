@@ -1,6 +1,7 @@
 #include "orchestrator/transition.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/stage_registry.h"
 #include "orchestrator/caller.h"
 
@@ -59,6 +60,10 @@ std::string ChainIdFromName(const std::string& name) {
   absl::string_view id = name;
   if (absl::StartsWith(id, "chains/")) id.remove_prefix(7);
   return std::string(id);
+}
+
+std::pair<std::string, int> QueuedCounter(conveyor::v1::StageKind kind, int delta) {
+  return {absl::StrCat(StageName(kind), ".queued"), delta};
 }
 
 }  // namespace conveyor::orchestrator

@@ -44,6 +44,12 @@ struct SideEffects {
   std::vector<std::pair<std::string, int>> counters;
 };
 
+// The ("<stage>.queued", delta) counter of steps of `kind` waiting for a
+// replica: +1 wherever a step is queued (submit, next step, retry, resume,
+// a wait), -1 when a replica first claims the entry. One helper, so the
+// name cannot differ between the places that move it.
+std::pair<std::string, int> QueuedCounter(conveyor::v1::StageKind kind, int delta);
+
 struct Transition {
   conveyor::v1::Chain chain;
   SideEffects effects;

@@ -15,6 +15,13 @@ ChainFlags UrlFlags() {
   return flags;
 }
 
+// UrlFlags() changed by `set`, for tables of one bad flag each.
+ChainFlags UrlFlagsWith(void (*set)(ChainFlags&)) {
+  ChainFlags flags = UrlFlags();
+  set(flags);
+  return flags;
+}
+
 TEST(ChainBuilderTest, FullFiveStepChainInFixedOrder) {
   ChainFlags flags = UrlFlags();
   flags.steps.resize = "800x600";
@@ -123,71 +130,69 @@ TEST(ChainBuilderTest, SourceRules) {
 }
 
 TEST(ChainBuilderTest, DependentFlagsNeedTheirStep) {
-  ChainFlags fit = UrlFlags();
-  fit.steps.fit = "cover";
-  ExpectFlagError(BuildSubmitRequest(fit).status(), "--fit", "needs --resize");
-
-  ChainFlags fast = UrlFlags();
-  fast.steps.fast = true;
-  ExpectFlagError(BuildSubmitRequest(fast).status(), "--fast", "needs --resize");
-
-  ChainFlags format = UrlFlags();
-  format.steps.format = "png";
-  ExpectFlagError(BuildSubmitRequest(format).status(), "--format", "--resize or --filter");
-
-  ChainFlags key = UrlFlags();
-  key.steps.key_template = "{chain_id}";
-  ExpectFlagError(BuildSubmitRequest(key).status(), "--key", "needs --upload");
-
-  ChainFlags cover = UrlFlags();
-  cover.steps.resize = "800x";
-  cover.steps.fit = "cover";
-  ExpectFlagError(BuildSubmitRequest(cover).status(), "--fit", "needs both width and height");
+  const struct {
+    ChainFlags flags;
+    const char* flag;
+    const char* detail;
+  } cases[] = {
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.fit = "cover"; }), "--fit", "needs --resize"},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.fast = true; }), "--fast", "needs --resize"},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.format = "png"; }), "--format",
+       "--resize or --filter"},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.key_template = "{chain_id}"; }), "--key",
+       "needs --upload"},
+      {UrlFlagsWith([](ChainFlags& f) {
+         f.steps.resize = "800x";
+         f.steps.fit = "cover";
+       }),
+       "--fit", "needs both width and height"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.detail);
+    ExpectFlagError(BuildSubmitRequest(c.flags).status(), c.flag, c.detail);
+  }
 }
 
 TEST(ChainBuilderTest, BadEnumAndRangeFlags) {
-  ChainFlags fit = UrlFlags();
-  fit.steps.resize = "10x10";
-  fit.steps.fit = "stretch";
-  ExpectFlagError(BuildSubmitRequest(fit).status(), "--fit", "\"stretch\"");
-
-  ChainFlags format = UrlFlags();
-  format.steps.resize = "10x10";
-  format.steps.format = "gif";
-  ExpectFlagError(BuildSubmitRequest(format).status(), "--format", "\"gif\"");
-
-  ChainFlags quality = UrlFlags();
-  quality.steps.resize = "10x10";
-  quality.steps.quality = 101;
-  ExpectFlagError(BuildSubmitRequest(quality).status(), "--quality", "want 1..100, got 101");
-
-  ChainFlags priority = UrlFlags();
-  priority.priority = "urgent";
-  ExpectFlagError(BuildSubmitRequest(priority).status(), "--priority", "\"urgent\"");
-
-  ChainFlags label = UrlFlags();
-  label.labels = {"novalue"};
-  ExpectFlagError(BuildSubmitRequest(label).status(), "--label", "want key=value");
-
-  ChainFlags dup = UrlFlags();
-  dup.labels = {"a=1", "a=2"};
-  ExpectFlagError(BuildSubmitRequest(dup).status(), "--label", "given twice");
-
-  ChainFlags upload = UrlFlags();
-  upload.steps.upload = "/tmp/out";
-  ExpectFlagError(BuildSubmitRequest(upload).status(), "--upload", "\"/tmp/out\"");
-
-  ChainFlags attempts = UrlFlags();
-  attempts.steps.max_attempts = 21;
-  ExpectFlagError(BuildSubmitRequest(attempts).status(), "--max-attempts", "want 1..20, got 21");
-
-  ChainFlags timeout = UrlFlags();
-  timeout.chain_timeout = "soon";
-  ExpectFlagError(BuildSubmitRequest(timeout).status(), "--chain-timeout", "\"soon\"");
-
-  ChainFlags step_timeout = UrlFlags();
-  step_timeout.steps.timeout_per_step = "30";
-  ExpectFlagError(BuildSubmitRequest(step_timeout).status(), "--timeout-per-step", "\"30\"");
+  const struct {
+    ChainFlags flags;
+    const char* flag;
+    const char* detail;
+  } cases[] = {
+      {UrlFlagsWith([](ChainFlags& f) {
+         f.steps.resize = "10x10";
+         f.steps.fit = "stretch";
+       }),
+       "--fit", "\"stretch\""},
+      {UrlFlagsWith([](ChainFlags& f) {
+         f.steps.resize = "10x10";
+         f.steps.format = "gif";
+       }),
+       "--format", "\"gif\""},
+      {UrlFlagsWith([](ChainFlags& f) {
+         f.steps.resize = "10x10";
+         f.steps.quality = 101;
+       }),
+       "--quality", "want 1..100, got 101"},
+      {UrlFlagsWith([](ChainFlags& f) { f.priority = "urgent"; }), "--priority", "\"urgent\""},
+      {UrlFlagsWith([](ChainFlags& f) { f.labels = {"novalue"}; }), "--label", "want key=value"},
+      {UrlFlagsWith([](ChainFlags& f) {
+         f.labels = {"a=1", "a=2"};
+       }),
+       "--label", "given twice"},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.upload = "/tmp/out"; }), "--upload",
+       "\"/tmp/out\""},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.max_attempts = 21; }), "--max-attempts",
+       "want 1..20, got 21"},
+      {UrlFlagsWith([](ChainFlags& f) { f.chain_timeout = "soon"; }), "--chain-timeout",
+       "\"soon\""},
+      {UrlFlagsWith([](ChainFlags& f) { f.steps.timeout_per_step = "30"; }), "--timeout-per-step",
+       "\"30\""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.detail);
+    ExpectFlagError(BuildSubmitRequest(c.flags).status(), c.flag, c.detail);
+  }
 }
 
 TEST(ChainBuilderTest, StepsPassTheirStagesSpecCheckNamingTheFlag) {

@@ -48,8 +48,10 @@ class ChainApiTenantTest : public ::testing::TestWithParam<testing::Backend> {
   void SetUp() override { Start({}); }
   void Start(TenantQuotas quotas) {
     api_.reset();
-    backend_ = std::make_unique<testing::StoreBackend>(GetParam(), clock_, absl::Hours(24),
-                                                       quotas);
+    RedisChainStoreOptions options;
+    options.retention = absl::Hours(24);
+    options.tenant_quotas = quotas;
+    backend_ = std::make_unique<testing::StoreBackend>(GetParam(), clock_, options);
     api_ = std::make_unique<ChainApi>(backend_->store(), scheduler_, stages_, clock_,
                                       ChainApiOptions{});
   }

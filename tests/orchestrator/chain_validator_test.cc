@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_details.h"
-#include "tests/testing/error_details.h"
+#include "tests/testing/bad_request_field.h"
 
 namespace conveyor::orchestrator {
 namespace {

@@ -10,9 +10,11 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 
+#include "absl/synchronization/mutex.h"
 #include "orchestrator/chain_api.h"
 #include "tests/testing/callers.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/forwarding_chain_store.h"
 #include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
@@ -127,6 +129,31 @@ std::string Jpeg() {
   return std::string(out.begin(), out.end());
 }
 
+// The store under test, counting the Apply calls that failed (the store
+// was away), so a test can wait for the dispatcher to have tried.
+class FailedApplyCountingStore : public testing::ForwardingChainStore {
+ public:
+  using ForwardingChainStore::ForwardingChainStore;
+  absl::Status Apply(int64_t expected, const Transition& t, const ApplyExtras& extras) override {
+    absl::Status s = inner_.Apply(expected, t, extras);
+    if (!s.ok()) {
+      absl::MutexLock lock(&mu_);
+      ++failed_;
+    }
+    return s;
+  }
+  // True once `n` Apply calls have failed, false after `timeout`.
+  bool WaitForFailedApplies(int n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return failed_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  }
+
+ private:
+  absl::Mutex mu_;
+  int failed_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void Start(int max_in_flight = 64, int64_t max_bytes = 64 << 20) {
@@ -146,7 +173,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
   void TearDown() override {
     if (dispatcher_) dispatcher_->Stop(absl::ZeroDuration());
   }
-  ChainStore& store() { return backend_.store(); }
+  ChainStore& store() { return store_; }
   Chain Submit(std::vector<conveyor::v1::Step> steps) {
     conveyor::v1::SubmitChainRequest req;
     for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
@@ -185,6 +212,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
   Scheduler scheduler_{clock_, random_};
   ScriptedStageClient stages_;
   testing::StoreBackend backend_{GetParam(), clock_};
+  FailedApplyCountingStore store_{backend_.store()};
   std::unique_ptr<CancelFeed> cancels_;
   std::unique_ptr<ChainApi> api_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -370,8 +398,8 @@ TEST_P(DispatcherTest, ResultComputedWhileTheStoreWasAwayIsRecordedWhenItIsBack)
   ASSERT_TRUE(stages_.WaitForCalls(1));
   backend_.GoDown();
   stages_.FinishOk(0, "kept-through-the-outage");
-  // Long enough for the completer to fail to record it at least twice.
-  absl::SleepFor(absl::Milliseconds(700));
+  // The completer has failed to record it at least twice.
+  ASSERT_TRUE(store_.WaitForFailedApplies(2, absl::Seconds(5)));
   backend_.ComeBack();
   // Recorded as soon as Redis answers: the next step starts well within the
   // 2 s lease, and the first step never runs again.

@@ -1,4 +1,7 @@
-// RedisChainStore against a real redis-server on a free loopback port.
+// RedisChainStore against a real redis-server on a free loopback port
+// (fixture: redis_chain_store_fixture.h): submit, transitions, the ready
+// queue, blobs, connection settings. List and purge:
+// redis_chain_store_list_test.cc.
 #include "orchestrator/redis_chain_store.h"
 
 #include <gtest/gtest.h>
@@ -7,10 +10,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_details.h"
 #include "orchestrator/redis/redis_keys.h"
 #include "orchestrator/scheduler.h"
-#include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/orchestrator/redis_chain_store_fixture.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator {
@@ -18,47 +22,6 @@ namespace {
 
 using conveyor::v1::Chain;
 using conveyor::v1::ChainSpec;
-
-ChainSpec Spec(conveyor::v1::Priority priority = conveyor::v1::PRIORITY_NORMAL) {
-  ChainSpec spec;
-  spec.add_steps()->mutable_download()->set_url("https://example.com/a.jpg");
-  spec.add_steps()->mutable_resize()->set_width(10);
-  spec.set_priority(priority);
-  (*spec.mutable_labels())["team"] = "a";
-  return spec;
-}
-
-class RedisChainStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    endpoint_ = *ParseRedisUrl(redis_.url());
-    pool_ = std::make_unique<RedisConnectionPool>(endpoint_, absl::Seconds(1), absl::Seconds(5));
-    store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{absl::Hours(1)});
-    ASSERT_TRUE(store_->EnsureGroups().ok());
-  }
-  Chain SubmitNew(const std::string& id, const ChainSpec& spec = Spec()) {
-    Transition t = scheduler_.Submit(spec, id, "", absl::nullopt);
-    absl::StatusOr<SubmitOutcome> out = store_->Submit(t, "hash", nullptr);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return t.chain;
-  }
-  int64_t Exists(const std::string& key) {
-    auto conn = pool_->Acquire();
-    return conn->Command({"EXISTS", key})->integer;
-  }
-  int64_t Ttl(const std::string& key) {
-    auto conn = pool_->Acquire();
-    return conn->Command({"TTL", key})->integer;
-  }
-
-  testing::FakeClock clock_;
-  testing::FixedRandom random_;
-  Scheduler scheduler_{clock_, random_};
-  conveyor::testing::RedisServer redis_;
-  RedisEndpoint endpoint_;
-  std::unique_ptr<RedisConnectionPool> pool_;
-  std::unique_ptr<RedisChainStore> store_;
-};
 
 TEST(RedisUrlTest, ParsesPasswordAndDatabase) {
   absl::StatusOr<RedisEndpoint> e = ParseRedisUrl("redis://:s3cret@10.0.0.5:6380/3");
@@ -208,180 +171,6 @@ TEST_F(RedisChainStoreTest, ClaimReturnsHighPriorityFirstButKeepsLowInEveryBatch
   EXPECT_EQ(entries[3].priority, conveyor::v1::PRIORITY_LOW);
 }
 
-TEST_F(RedisChainStoreTest, ListFiltersAndPaginatesNewestFirst) {
-  for (int i = 0; i < 7; ++i) {
-    ChainSpec spec = Spec();
-    (*spec.mutable_labels())["team"] = i % 2 == 0 ? "a" : "b";
-    SubmitNew("c" + std::to_string(i), spec);
-    clock_.Advance(absl::Seconds(1));
-  }
-  ListQuery q;
-  q.page_size = 3;
-  std::vector<std::string> names;
-  for (int page = 0; page < 5; ++page) {
-    absl::StatusOr<ListPage> p = store_->List(q);
-    ASSERT_TRUE(p.ok()) << p.status();
-    for (const Chain& c : p->chains) names.push_back(c.name());
-    if (p->next_page_token.empty()) break;
-    q.page_token = p->next_page_token;
-  }
-  EXPECT_EQ(names, (std::vector<std::string>{"chains/c6", "chains/c5", "chains/c4", "chains/c3",
-                                             "chains/c2", "chains/c1", "chains/c0"}));
-  ListQuery by_label;
-  by_label.labels["team"] = "b";
-  absl::StatusOr<ListPage> b = store_->List(by_label);
-  ASSERT_TRUE(b.ok());
-  ASSERT_EQ(b->chains.size(), 3u);
-  EXPECT_EQ(b->chains[0].name(), "chains/c5");
-  EXPECT_TRUE(b->next_page_token.empty());
-  ListQuery by_time;
-  by_time.created_after = clock_.Now() - absl::Seconds(3);
-  EXPECT_EQ(store_->List(by_time)->chains.size(), 3u);
-  ListQuery by_state;
-  by_state.state = conveyor::v1::RUNNING;
-  EXPECT_TRUE(store_->List(by_state)->chains.empty());
-  ListQuery bad;
-  bad.page_token = "!!";
-  EXPECT_EQ(store_->List(bad).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST_F(RedisChainStoreTest, PurgeDeletesOnlyFinishedChainsAndDryRunCounts) {
-  Chain running = SubmitNew("run");
-  Chain c = SubmitNew("done");
-  absl::StatusOr<Transition> cancel = scheduler_.Cancel(c);
-  ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
-  clock_.Advance(absl::Seconds(10));
-  absl::StatusOr<PurgeOutcome> dry = store_->Purge(conveyor::v1::STATE_UNSPECIFIED,
-                                                   clock_.Now(), "", true);
-  ASSERT_TRUE(dry.ok()) << dry.status();
-  EXPECT_EQ(dry->count, 1);
-  EXPECT_EQ(Exists(ChainMetaKey("done")), 1);
-  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", false);
-  ASSERT_TRUE(purged.ok());
-  EXPECT_EQ(purged->count, 1);
-  ASSERT_EQ(purged->sample_names.size(), 1u);
-  EXPECT_EQ(purged->sample_names[0], "chains/done");
-  EXPECT_EQ(Exists(ChainMetaKey("done")), 0);
-  EXPECT_EQ(Exists(ChainEventsKey("done")), 0);
-  EXPECT_EQ(Exists(ChainMetaKey("run")), 1);
-}
-
-TEST_F(RedisChainStoreTest, ListSkipsIndexEntriesOfExpiredChainsAndPurgeRemovesThem) {
-  Chain gone = SubmitNew("gone");
-  absl::StatusOr<Transition> cancel = scheduler_.Cancel(gone);
-  ASSERT_TRUE(cancel.ok());
-  ASSERT_TRUE(store_->Apply(gone.version(), *cancel, {}).ok());
-  clock_.Advance(absl::Seconds(1));
-  SubmitNew("kept");
-  auto conn = pool_->Acquire();
-  ASSERT_TRUE(conn->Command({"DEL", ChainMetaKey("gone")}).ok());  // as if expired
-  absl::StatusOr<ListPage> page = store_->List(ListQuery{});
-  ASSERT_TRUE(page.ok());
-  ASSERT_EQ(page->chains.size(), 1u);
-  EXPECT_EQ(page->chains[0].name(), "chains/kept");
-  // List only reads; PurgeChains removes the dangling entries.
-  EXPECT_FALSE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
-  ASSERT_TRUE(store_->Purge(conveyor::v1::STATE_UNSPECIFIED, clock_.Now(), "", false).ok());
-  EXPECT_TRUE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
-  EXPECT_TRUE(
-      conn->Command({"ZSCORE", StateIndexKey(conveyor::v1::CANCELLED), "gone"})->is_nil());
-  EXPECT_FALSE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "kept"})->is_nil());
-}
-
-TEST_F(RedisChainStoreTest, ListFiltersByStageAndErrorReasonOverAnyIndex) {
-  // c0: fails at download (UNAVAILABLE); c1: fails at resize (INTERNAL);
-  // c2: still at download. Newest first: c2, c1, c0.
-  auto fail_at = [&](const std::string& id, int step, absl::Status error) {
-    Chain c = SubmitNew(id);
-    for (int i = 0; i <= step; ++i) {
-      ClaimDecision d = scheduler_.OnClaim(c, i, true);
-      ASSERT_TRUE(store_->Apply(c.version(), d.transition, {}).ok());
-      c = d.transition.chain;
-      AttemptResult r;
-      if (i == step) {
-        r.status = error;
-        r.permanent = true;
-      }
-      Transition t = scheduler_.OnAttemptResult(c, i, 1, r);
-      ASSERT_TRUE(store_->Apply(c.version(), t, {}).ok());
-      c = t.chain;
-    }
-    ASSERT_EQ(c.state(), conveyor::v1::FAILED);
-  };
-  fail_at("c0", 0, absl::UnavailableError("down"));
-  clock_.Advance(absl::Seconds(1));
-  fail_at("c1", 1, absl::InternalError("boom"));
-  clock_.Advance(absl::Seconds(1));
-  SubmitNew("c2");
-  auto names = [&](ListQuery q) {
-    std::vector<std::string> out;
-    absl::StatusOr<ListPage> page = store_->List(q);
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (page.ok()) {
-      for (const Chain& c : page->chains) out.push_back(c.name());
-    }
-    return out;
-  };
-  ListQuery at_download;  // the all index
-  at_download.stage = conveyor::v1::STAGE_KIND_DOWNLOAD;
-  EXPECT_EQ(names(at_download), (std::vector<std::string>{"chains/c2", "chains/c0"}));
-  ListQuery failed_at_download = at_download;  // the state index
-  failed_at_download.state = conveyor::v1::FAILED;
-  EXPECT_EQ(names(failed_at_download), std::vector<std::string>{"chains/c0"});
-  ListQuery labelled = at_download;  // a label index
-  labelled.labels["team"] = "a";
-  EXPECT_EQ(names(labelled), (std::vector<std::string>{"chains/c2", "chains/c0"}));
-  ListQuery internal;
-  internal.error_reason = "INTERNAL";
-  EXPECT_EQ(names(internal), std::vector<std::string>{"chains/c1"});
-  internal.stage = conveyor::v1::STAGE_KIND_DOWNLOAD;
-  EXPECT_TRUE(names(internal).empty());
-  ListQuery ended;
-  ended.ended_after = clock_.Now() - absl::Milliseconds(1500);
-  EXPECT_EQ(names(ended), std::vector<std::string>{"chains/c1"});
-  // Paging one at a time through a post-filtered scan loses nothing.
-  ListQuery paged = at_download;
-  paged.page_size = 1;
-  std::vector<std::string> all;
-  for (int i = 0; i < 5; ++i) {
-    absl::StatusOr<ListPage> page = store_->List(paged);
-    ASSERT_TRUE(page.ok());
-    for (const Chain& c : page->chains) all.push_back(c.name());
-    if (page->next_page_token.empty()) break;
-    paged.page_token = page->next_page_token;
-  }
-  EXPECT_EQ(all, (std::vector<std::string>{"chains/c2", "chains/c0"}));
-}
-
-TEST_F(RedisChainStoreTest, ScanBudgetEndsAShortPageWithATokenThatResumes) {
-  // Five chains; only the oldest two are labelled run=x, so a post-filter
-  // over the PENDING index has to read past three that do not match.
-  for (int i = 0; i < 5; ++i) {
-    ChainSpec spec = Spec();
-    if (i < 2) (*spec.mutable_labels())["run"] = "x";
-    SubmitNew("s" + std::to_string(i), spec);
-    clock_.Advance(absl::Seconds(1));
-  }
-  ListQuery q;
-  q.state = conveyor::v1::PENDING;
-  q.labels["run"] = "x";
-  q.max_scan = 2;
-  std::vector<std::string> names;
-  std::vector<size_t> page_sizes;
-  for (int call = 0; call < 10; ++call) {
-    absl::StatusOr<ListPage> page = store_->List(q);
-    ASSERT_TRUE(page.ok()) << page.status();
-    EXPECT_LE(page->scanned, 2);
-    page_sizes.push_back(page->chains.size());
-    for (const Chain& c : page->chains) names.push_back(c.name());
-    if (page->next_page_token.empty()) break;
-    q.page_token = page->next_page_token;
-  }
-  EXPECT_EQ(names, (std::vector<std::string>{"chains/s1", "chains/s0"}));
-  // s4 s3 | s2 s1 | s0: an empty page first, each cut short by the budget.
-  EXPECT_EQ(page_sizes, (std::vector<size_t>{0, 1, 1}));
-}
-
 TEST(RedisAuthTest, PasswordAndDatabaseFromTheUrl) {
   conveyor::testing::TempDir dir;
   const int port = conveyor::testing::PickFreePort();
@@ -468,7 +257,7 @@ TEST_F(RedisChainStoreTest, BlobBytesFollowEveryBlobWriteAndDelete) {
   absl::StatusOr<Transition> cancel = scheduler_.Cancel(c.chain);
   ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
   clock_.Advance(absl::Seconds(5));
-  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", false);
+  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", "", false);
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->count, 1);
   EXPECT_EQ(BlobBytes(*pool_), 0);
@@ -491,35 +280,6 @@ TEST_F(RedisChainStoreTest, RequiredBlobThatIsGoneRefusesTheWholeTransition) {
   EXPECT_EQ(store_->Load("c1")->chain.version(), 1);  // nothing applied
   extras.required_blobs = {0};
   EXPECT_TRUE(store_->Apply(1, *cancel, extras).ok());
-}
-
-TEST_F(RedisChainStoreTest, ListStopsAtThePageByteBudget) {
-  for (int i = 0; i < 5; ++i) {
-    SubmitNew(absl::StrCat("c", i));
-    clock_.Advance(absl::Milliseconds(1));
-  }
-  ListQuery q;
-  q.page_size = 100;
-  const int64_t one = static_cast<int64_t>(store_->Load("c0")->chain.ByteSizeLong());
-  q.max_page_bytes = 128 + 2 * (one + 6) + 1;  // room for two chains
-  std::vector<std::string> names;
-  for (int page = 0; page < 10; ++page) {
-    absl::StatusOr<ListPage> p = store_->List(q);
-    ASSERT_TRUE(p.ok()) << p.status();
-    EXPECT_LE(p->chains.size(), 2u);
-    for (const Chain& c : p->chains) names.push_back(c.name());
-    if (p->next_page_token.empty()) break;
-    q.page_token = p->next_page_token;
-  }
-  EXPECT_EQ(names, (std::vector<std::string>{"chains/c4", "chains/c3", "chains/c2", "chains/c1",
-                                             "chains/c0"}));
-  // A budget smaller than one chain still returns one per page.
-  q.page_token.clear();
-  q.max_page_bytes = 1;
-  absl::StatusOr<ListPage> tiny = store_->List(q);
-  ASSERT_TRUE(tiny.ok());
-  EXPECT_EQ(tiny->chains.size(), 1u);
-  EXPECT_FALSE(tiny->next_page_token.empty());
 }
 
 TEST_F(RedisChainStoreTest, UnreachableRedisIsUnavailable) {

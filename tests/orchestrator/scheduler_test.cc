@@ -1,9 +1,12 @@
+// Scheduler: submit, claim, results, retry policy, deadlines (fixture:
+// scheduler_fixture.h). Cancel and retry: scheduler_cancel_retry_test.cc;
+// stage outages: scheduler_outage_test.cc.
 #include "orchestrator/scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include "common/status_details.h"
-#include "tests/orchestrator/fakes.h"
+#include "tests/orchestrator/scheduler_fixture.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -11,60 +14,6 @@ namespace {
 using conveyor::v1::Chain;
 using conveyor::v1::ChainEvent;
 using conveyor::v1::ChainSpec;
-using testing::FakeClock;
-using testing::FixedRandom;
-
-ChainSpec FiveStepSpec() {
-  ChainSpec spec;
-  spec.add_steps()->mutable_download()->set_url("https://example.com/a.jpg");
-  spec.add_steps()->mutable_resize()->set_width(100);
-  spec.add_steps()->mutable_filter()->add_ops()->mutable_grayscale();
-  spec.add_steps()->mutable_upload()->set_destination("file:///out");
-  spec.add_steps()->mutable_webhook()->set_url("https://example.com/hook");
-  for (auto& step : *spec.mutable_steps()) {
-    step.mutable_retry()->set_max_attempts(3);
-    step.mutable_retry()->mutable_initial_backoff()->set_seconds(1);
-    step.mutable_retry()->mutable_max_backoff()->set_seconds(5);
-    step.mutable_retry()->set_jitter(0.2);
-  }
-  return spec;
-}
-
-class SchedulerTest : public ::testing::Test {
- protected:
-  // Submits and starts step 0.
-  Chain Started(const ChainSpec& spec) {
-    Chain c = scheduler_.Submit(spec, "abc", "", absl::nullopt).chain;
-    ClaimDecision d = scheduler_.OnClaim(c, 0, true);
-    EXPECT_EQ(d.action, ClaimDecision::Action::kStart);
-    return d.transition.chain;
-  }
-  AttemptResult Ok(conveyor::v1::StepOutput output = {}) {
-    AttemptResult r;
-    r.output = output;
-    r.worker = "ipv4:127.0.0.1:1";
-    r.duration = absl::Milliseconds(5);
-    return r;
-  }
-  AttemptResult Error(absl::Status status) {
-    AttemptResult r;
-    r.status = status;
-    r.worker = "ipv4:127.0.0.1:1";
-    return r;
-  }
-  // Runs step `i` (already RUNNING) to success and claims the next one.
-  Chain SucceedAndStartNext(const Chain& c, int i) {
-    Transition t = scheduler_.OnAttemptResult(c, i, c.steps(i).attempts(), Ok());
-    EXPECT_EQ(t.effects.enqueue_step, i + 1);
-    ClaimDecision d = scheduler_.OnClaim(t.chain, i + 1, true);
-    EXPECT_EQ(d.action, ClaimDecision::Action::kStart);
-    return d.transition.chain;
-  }
-
-  FakeClock clock_;
-  FixedRandom random_;
-  Scheduler scheduler_{clock_, random_};
-};
 
 TEST_F(SchedulerTest, SubmitQueuesFirstStepPending) {
   ChainSpec spec = FiveStepSpec();
@@ -348,84 +297,6 @@ TEST_F(SchedulerTest, StaleResultIsDropped) {
   EXPECT_FALSE(scheduler_.OnAttemptResult(cancelled, 0, 1, Ok()).changed);
 }
 
-TEST_F(SchedulerTest, CancelRunningChainRecordsCancelledAndPublishes) {
-  Chain c = Started(FiveStepSpec());
-  absl::StatusOr<Transition> t = scheduler_.Cancel(c);
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->chain.state(), conveyor::v1::CANCELLED);
-  EXPECT_EQ(t->chain.steps(0).state(), conveyor::v1::CANCELLED);
-  EXPECT_EQ(t->chain.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
-  EXPECT_TRUE(t->effects.publish_cancel);
-  EXPECT_TRUE(t->effects.expire);
-  ASSERT_EQ(t->effects.events.size(), 1u);
-  EXPECT_EQ(t->effects.events[0].type(), ChainEvent::CHAIN_CANCELLED);
-}
-
-TEST_F(SchedulerTest, DueRetryStartsTheNextAttemptAndCancelStopsARetryingChain) {
-  Chain c = Started(FiveStepSpec());
-  Chain retrying =
-      scheduler_.OnAttemptResult(c, 0, 1, Error(absl::UnavailableError("down"))).chain;
-  ClaimDecision d = scheduler_.OnClaim(retrying, 0, true);
-  ASSERT_EQ(d.action, ClaimDecision::Action::kStart);
-  EXPECT_EQ(d.transition.chain.steps(0).attempts(), 2);
-  EXPECT_EQ(d.transition.chain.state(), conveyor::v1::RUNNING);
-  EXPECT_FALSE(d.transition.chain.steps(0).has_next_attempt_time());
-  EXPECT_EQ(d.transition.previous_state, conveyor::v1::RETRYING);
-  absl::StatusOr<Transition> cancelled = scheduler_.Cancel(retrying);
-  ASSERT_TRUE(cancelled.ok());
-  EXPECT_EQ(cancelled->chain.state(), conveyor::v1::CANCELLED);
-  EXPECT_EQ(cancelled->chain.steps(0).state(), conveyor::v1::CANCELLED);
-  EXPECT_FALSE(cancelled->chain.steps(0).has_next_attempt_time());
-  // A pending chain can be cancelled before anything ran.
-  Chain pending = scheduler_.Submit(FiveStepSpec(), "p", "", absl::nullopt).chain;
-  EXPECT_EQ(scheduler_.Cancel(pending)->chain.state(), conveyor::v1::CANCELLED);
-}
-
-TEST_F(SchedulerTest, CancelSucceededIsFailedPreconditionAndFailedIsUnchanged) {
-  Chain c = Started(FiveStepSpec());
-  Chain failed =
-      scheduler_.OnAttemptResult(c, 0, 1, Error(absl::InvalidArgumentError("bad"))).chain;
-  absl::StatusOr<Transition> same = scheduler_.Cancel(failed);
-  ASSERT_TRUE(same.ok());
-  EXPECT_FALSE(same->changed);
-  EXPECT_EQ(same->chain.state(), conveyor::v1::FAILED);
-  Chain done = failed;
-  done.set_state(conveyor::v1::SUCCEEDED);
-  EXPECT_EQ(scheduler_.Cancel(done).status().code(), absl::StatusCode::kFailedPrecondition);
-}
-
-TEST_F(SchedulerTest, RetryResumesFromFirstUnfinishedStepKeepingSucceededOnes) {
-  Chain c = Started(FiveStepSpec());
-  c = SucceedAndStartNext(c, 0);
-  c = SucceedAndStartNext(c, 1);
-  Chain failed =
-      scheduler_.OnAttemptResult(c, 2, 1, Error(absl::InvalidArgumentError("bad op"))).chain;
-  ASSERT_EQ(failed.state(), conveyor::v1::FAILED);
-  absl::StatusOr<Transition> t = scheduler_.Retry(failed);
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->chain.state(), conveyor::v1::PENDING);
-  EXPECT_EQ(t->chain.retries(), 1);
-  EXPECT_EQ(t->effects.enqueue_step, 2);
-  EXPECT_TRUE(t->effects.persist);
-  EXPECT_EQ(t->chain.steps(0).state(), conveyor::v1::SUCCEEDED);
-  EXPECT_EQ(t->chain.steps(1).state(), conveyor::v1::SUCCEEDED);
-  EXPECT_EQ(t->chain.steps(2).state(), conveyor::v1::PENDING);
-  EXPECT_EQ(t->chain.steps(2).attempts(), 0);
-  EXPECT_FALSE(t->chain.steps(2).has_error());
-  EXPECT_FALSE(t->chain.has_error());
-  ASSERT_EQ(t->effects.events.size(), 1u);
-  EXPECT_EQ(t->effects.events[0].type(), ChainEvent::CHAIN_RESUMED);
-  EXPECT_EQ(t->effects.events[0].step_index(), 2);
-  // The succeeded steps are not claimable again.
-  EXPECT_EQ(scheduler_.OnClaim(t->chain, 0, true).action, ClaimDecision::Action::kSkip);
-  EXPECT_EQ(scheduler_.OnClaim(t->chain, 2, true).action, ClaimDecision::Action::kStart);
-}
-
-TEST_F(SchedulerTest, RetryOfRunningChainIsFailedPrecondition) {
-  Chain c = Started(FiveStepSpec());
-  EXPECT_EQ(scheduler_.Retry(c).status().code(), absl::StatusCode::kFailedPrecondition);
-}
-
 TEST(ChainHelpersTest, InputBlobIndexFollowsTheLastImageProducer) {
   ChainSpec spec = FiveStepSpec();
   EXPECT_EQ(InputBlobIndex(spec, 0), 0);
@@ -439,105 +310,6 @@ TEST(ChainHelpersTest, InputBlobIndexFollowsTheLastImageProducer) {
   EXPECT_EQ(InputBlobIndex(inline_spec, 1), 0);
   EXPECT_EQ(ChainIdFromName("chains/abc"), "abc");
   EXPECT_EQ(ChainIdFromName("abc"), "abc");
-}
-
-AttemptResult NotDelivered(absl::Status status) {
-  AttemptResult r;
-  r.status = status;
-  r.not_delivered = true;
-  return r;
-}
-
-TEST_F(SchedulerTest, UndeliveredCallSpendsNoAttemptAndWaitsForTheStage) {
-  Chain c = Started(FiveStepSpec());
-  Transition t = scheduler_.OnAttemptResult(
-      c, 0, 1, NotDelivered(absl::UnavailableError("failed to connect to all addresses")));
-  ASSERT_TRUE(t.changed);
-  const auto& s = t.chain.steps(0);
-  EXPECT_EQ(s.state(), conveyor::v1::PENDING);
-  EXPECT_EQ(s.attempts(), 0);
-  EXPECT_EQ(FromProtoTime(s.waiting_since()), clock_.Now());
-  EXPECT_EQ(s.waiting_reason(), "UNAVAILABLE: failed to connect to all addresses");
-  EXPECT_EQ(t.chain.state(), conveyor::v1::RUNNING);
-  EXPECT_EQ(t.effects.enqueue_step, -1);  // the dispatcher keeps the entry
-  ASSERT_EQ(t.effects.events.size(), 1u);
-  EXPECT_EQ(t.effects.events[0].type(), ChainEvent::STEP_WAITING);
-  EXPECT_EQ(t.effects.events[0].error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
-}
-
-TEST_F(SchedulerTest, WaitingStepStartsWithItsFullAttemptsAndKeepsWaitingSince) {
-  Chain c = Started(FiveStepSpec());
-  Chain waiting =
-      scheduler_.OnAttemptResult(c, 0, 1, NotDelivered(absl::UnavailableError("down"))).chain;
-  const absl::Time since = clock_.Now();
-  clock_.Advance(absl::Seconds(12));
-  ClaimDecision d = scheduler_.OnClaim(waiting, 0, true, {"replica-a", false, absl::OkStatus()});
-  ASSERT_EQ(d.action, ClaimDecision::Action::kStart);
-  EXPECT_EQ(d.transition.chain.steps(0).attempts(), 1);
-  // The outage is only over once a call reaches a worker.
-  EXPECT_EQ(FromProtoTime(d.transition.chain.steps(0).waiting_since()), since);
-  Transition ok = scheduler_.OnAttemptResult(d.transition.chain, 0, 1, Ok());
-  EXPECT_FALSE(ok.chain.steps(0).has_waiting_since());
-  EXPECT_TRUE(ok.chain.steps(0).waiting_reason().empty());
-}
-
-TEST_F(SchedulerTest, ClaimDuringAnOutageRecordsWaitingOnceAndThenWritesNothing) {
-  Chain c = scheduler_.Submit(FiveStepSpec(), "abc", "", absl::nullopt).chain;
-  const ClaimContext outage{"replica-a", false, absl::UnavailableError("resize is down")};
-  ClaimDecision d = scheduler_.OnClaim(c, 0, true, outage);
-  ASSERT_EQ(d.action, ClaimDecision::Action::kWait);
-  EXPECT_TRUE(d.transition.changed);
-  EXPECT_EQ(d.transition.chain.steps(0).attempts(), 0);
-  EXPECT_EQ(d.transition.chain.steps(0).state(), conveyor::v1::PENDING);
-  ASSERT_EQ(d.transition.effects.events.size(), 1u);
-  EXPECT_EQ(d.transition.effects.events[0].type(), ChainEvent::STEP_WAITING);
-  ClaimDecision again = scheduler_.OnClaim(d.transition.chain, 0, true, outage);
-  ASSERT_EQ(again.action, ClaimDecision::Action::kWait);
-  EXPECT_FALSE(again.transition.changed);
-}
-
-TEST_F(SchedulerTest, WaitLongerThanTheStagesMaxOutageFailsUnavailable) {
-  SchedulerOptions options;
-  options.max_outage = absl::Minutes(15);
-  options.max_outage_by_stage[conveyor::v1::STAGE_KIND_DOWNLOAD] = absl::Minutes(1);
-  Scheduler scheduler(clock_, random_, options);
-  Chain c = scheduler.Submit(FiveStepSpec(), "abc", "", absl::nullopt).chain;
-  c = scheduler.OnClaim(c, 0, true).transition.chain;
-  c = scheduler.OnAttemptResult(c, 0, 1, NotDelivered(absl::UnavailableError("down"))).chain;
-  clock_.Advance(absl::Seconds(59));
-  EXPECT_EQ(scheduler.OnClaim(c, 0, true).action, ClaimDecision::Action::kStart);
-  clock_.Advance(absl::Seconds(1));
-  ClaimDecision d = scheduler.OnClaim(c, 0, true);
-  ASSERT_EQ(d.action, ClaimDecision::Action::kFinish);
-  EXPECT_EQ(d.transition.chain.state(), conveyor::v1::FAILED);
-  EXPECT_EQ(d.transition.chain.steps(0).error().code(),
-            static_cast<int>(absl::StatusCode::kUnavailable));
-  EXPECT_NE(d.transition.chain.steps(0).error().message().find("max outage of 1m"),
-            std::string::npos);
-}
-
-TEST_F(SchedulerTest, UndeliveredAfterTheMaxOutageFailsAtOnce) {
-  Chain c = Started(FiveStepSpec());
-  c = scheduler_.OnAttemptResult(c, 0, 1, NotDelivered(absl::UnavailableError("down"))).chain;
-  clock_.Advance(absl::Minutes(14));
-  c = scheduler_.OnClaim(c, 0, true).transition.chain;  // health said SERVING, but
-  clock_.Advance(absl::Minutes(1));
-  Transition t = scheduler_.OnAttemptResult(c, 0, 1, NotDelivered(absl::UnavailableError("down")));
-  EXPECT_EQ(t.chain.state(), conveyor::v1::FAILED);
-  EXPECT_EQ(t.chain.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
-}
-
-TEST_F(SchedulerTest, ChainDeadlineEndsTheWait) {
-  ChainSpec spec = FiveStepSpec();
-  spec.mutable_timeout()->set_seconds(30);
-  Chain c = Started(spec);
-  c = scheduler_.OnAttemptResult(c, 0, 1, NotDelivered(absl::UnavailableError("down"))).chain;
-  clock_.Advance(absl::Seconds(30));
-  ClaimDecision d = scheduler_.OnClaim(c, 0, true);
-  ASSERT_EQ(d.action, ClaimDecision::Action::kFinish);
-  EXPECT_EQ(d.transition.chain.error().code(),
-            static_cast<int>(absl::StatusCode::kDeadlineExceeded));
-  EXPECT_NE(d.transition.chain.error().message().find("waiting for download"), std::string::npos);
 }
 
 TEST_F(SchedulerTest, ReclaimedRunningStepRecordsWhichCoordinatorLostIt) {
@@ -560,23 +332,6 @@ TEST_F(SchedulerTest, FreshClaimOfAPendingStepRecordsNoReclaim) {
   ClaimDecision d = scheduler_.OnClaim(c, 0, true, {"replica-b", true, absl::OkStatus()});
   ASSERT_EQ(d.transition.effects.events.size(), 1u);
   EXPECT_EQ(d.transition.effects.events[0].type(), ChainEvent::STEP_STARTED);
-}
-
-TEST(ParseMaxOutageTest, DefaultAndPerStageItems) {
-  SchedulerOptions options;
-  ASSERT_TRUE(ParseMaxOutage("10m, download=1h,webhook=30s", options).ok());
-  EXPECT_EQ(options.MaxOutage(conveyor::v1::STAGE_KIND_RESIZE), absl::Minutes(10));
-  EXPECT_EQ(options.MaxOutage(conveyor::v1::STAGE_KIND_DOWNLOAD), absl::Hours(1));
-  EXPECT_EQ(options.MaxOutage(conveyor::v1::STAGE_KIND_WEBHOOK), absl::Seconds(30));
-}
-
-TEST(ParseMaxOutageTest, BadItemsAreInvalidArgumentNamingThem) {
-  SchedulerOptions options;
-  absl::Status bad_stage = ParseMaxOutage("frobnicate=1m", options);
-  EXPECT_EQ(bad_stage.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad_stage.message().find("frobnicate"), std::string::npos);
-  EXPECT_EQ(ParseMaxOutage("resize=soon", options).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ParseMaxOutage("-5m", options).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

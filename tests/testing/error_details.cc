@@ -27,18 +27,6 @@ std::string BadRequestField(const grpc::Status& status) {
   return bad_request.field_violations(0).field();
 }
 
-std::string BadRequestField(const absl::Status& status) {
-  absl::optional<absl::Cord> payload =
-      status.GetPayload(absl::StrCat(kTypeUrlPrefix, "google.rpc.BadRequest"));
-  if (!payload.has_value()) return "";
-  google::rpc::BadRequest bad_request;
-  if (!bad_request.ParseFromString(std::string(*payload)) ||
-      bad_request.field_violations_size() != 1) {
-    return "";
-  }
-  return bad_request.field_violations(0).field();
-}
-
 std::string ErrorInfoReason(const grpc::Status& status) {
   google::rpc::ErrorInfo info;
   return FirstDetail(status, &info) ? info.reason() : "";

@@ -9,16 +9,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "tests/testing/bad_request_field.h"  // BadRequestField(absl::Status)
 
 namespace conveyor::testing {
 
 // The field of the first google.rpc.BadRequest violation in `status`'s
 // details, or "" if there is none.
 std::string BadRequestField(const grpc::Status& status);
-
-// The field of the BadRequest payload's one violation, or "" if there is
-// no payload or it has another number of violations.
-std::string BadRequestField(const absl::Status& status);
 
 // The reason of the google.rpc.ErrorInfo in `status`'s details, or "".
 std::string ErrorInfoReason(const grpc::Status& status);

@@ -19,22 +19,27 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kMemory ? "Memory" : "Redis";
 }
 
-StoreBackend::StoreBackend(Backend backend, const Clock& clock, absl::Duration retention,
-                           TenantQuotas quotas)
+StoreBackend::StoreBackend(Backend backend, const Clock& clock, absl::Duration retention)
+    : StoreBackend(backend, clock, [&] {
+        RedisChainStoreOptions options;
+        options.retention = retention;
+        return options;
+      }()) {}
+
+StoreBackend::StoreBackend(Backend backend, const Clock& clock,
+                           const RedisChainStoreOptions& options)
     : parts_(std::make_unique<Parts>()) {
   if (backend == Backend::kMemory) {
-    InMemoryChainStoreOptions options;
-    options.tenant_quotas = quotas;
-    parts_->memory = std::make_unique<InMemoryChainStore>(clock, options);
+    parts_->memory = std::make_unique<InMemoryChainStore>(
+        clock, InMemoryChainStoreOptions{.max_blob_bytes = options.max_blob_bytes,
+                                         .failed_blob_retention = options.failed_blob_retention,
+                                         .tenant_quotas = options.tenant_quotas});
     return;
   }
   parts_->redis = std::make_unique<conveyor::testing::RedisServer>(
       conveyor::testing::RedisServerOptions{.append_only = true});
   parts_->pool = std::make_unique<RedisConnectionPool>(*ParseRedisUrl(parts_->redis->url()),
                                                        absl::Seconds(1), absl::Seconds(5));
-  RedisChainStoreOptions options;
-  options.retention = retention;
-  options.tenant_quotas = quotas;
   parts_->redis_store = std::make_unique<RedisChainStore>(*parts_->pool, options);
   EXPECT_TRUE(parts_->redis_store->EnsureGroups().ok());
 }
@@ -45,6 +50,8 @@ ChainStore& StoreBackend::store() {
   if (parts_->memory) return *parts_->memory;
   return *parts_->redis_store;
 }
+
+RedisConnectionPool* StoreBackend::redis_pool() { return parts_->pool.get(); }
 
 std::unique_ptr<CancelFeed> StoreBackend::NewCancelFeed() {
   if (parts_->memory) return parts_->memory->NewCancelFeed();

@@ -13,6 +13,11 @@
 #include "orchestrator/cancel_feed.h"
 #include "orchestrator/chain_store.h"
 #include "orchestrator/clock.h"
+#include "orchestrator/redis_store_options.h"
+
+namespace conveyor::orchestrator {
+class RedisConnectionPool;
+}  // namespace conveyor::orchestrator
 
 namespace conveyor::orchestrator::testing {
 
@@ -24,11 +29,17 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info);
 class StoreBackend {
  public:
   // `retention` applies to Redis only (the in-memory store keeps chains).
-  StoreBackend(Backend backend, const Clock& clock, absl::Duration retention = absl::Hours(1),
-               TenantQuotas quotas = {});
+  StoreBackend(Backend backend, const Clock& clock, absl::Duration retention = absl::Hours(1));
+  // The blob cap, the failed-blob retention and the tenant quotas apply to
+  // both stores;
+  // `options.retention` to Redis only.
+  StoreBackend(Backend backend, const Clock& clock, const RedisChainStoreOptions& options);
   ~StoreBackend();
 
   ChainStore& store();
+  // The Redis store's pool, for tests that look at or break its keys;
+  // nullptr on the in-memory store.
+  RedisConnectionPool* redis_pool();
   // A cancel feed of this store for one reader.
   std::unique_ptr<CancelFeed> NewCancelFeed();
   // The store becomes unreachable (Redis: SIGKILL of the server) and comes

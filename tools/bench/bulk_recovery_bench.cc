@@ -22,6 +22,7 @@
 #include "common/status_details.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/run_steps.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -72,7 +73,6 @@ int Run(int chains) {
       std::fprintf(stderr, "submit failed\n");
       return 1;
     }
-    conveyor::v1::Chain c = t.chain;
     int fail_step = -1;
     absl::Status error;
     switch (i % 10) {
@@ -90,21 +90,10 @@ int Run(int chains) {
                                 "DESTINATION_BLOCKED");
         break;
     }
-    const int last = fail_step >= 0 ? fail_step : spec.steps_size() - 1;
-    for (int s = 0; s <= last; ++s) {
-      ClaimDecision d = scheduler.OnClaim(c, s, true);
-      if (!store.Apply(c.version(), d.transition, {}).ok()) return 1;
-      c = d.transition.chain;
-      AttemptResult r;
-      if (s == fail_step) {
-        r.status = error;
-        r.permanent = true;
-      }
-      Transition done = scheduler.OnAttemptResult(c, s, 1, r);
-      if (!store.Apply(c.version(), done, {}).ok()) return 1;
-      c = done.chain;
-    }
-    failed += c.state() == conveyor::v1::FAILED;
+    absl::StatusOr<conveyor::v1::Chain> ran =
+        testing::RunSteps(scheduler, store, t.chain, fail_step, error);
+    if (!ran.ok()) return 1;
+    failed += ran->state() == conveyor::v1::FAILED;
   }
   std::printf("stored %d chains (%d FAILED) in %.1f s\n", chains, failed,
               absl::ToDoubleSeconds(absl::Now() - fill_start));

@@ -8,9 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <opencv2/imgcodecs.hpp>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +20,7 @@
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
+#include "tools/common/proc_stats.h"
 
 namespace conveyor::orchestrator {
 namespace {
@@ -30,21 +29,7 @@ using conveyor::testing::OrchestratorProcess;
 using conveyor::testing::RedisServer;
 using conveyor::testing::ScopedProcess;
 using conveyor::testing::ServerProcess;
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(f, line);
-  // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
-  std::istringstream in(line.substr(line.rfind(')') + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using conveyor::tools::CpuSeconds;
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;

@@ -10,7 +10,6 @@
 // networks (dev-up.sh starts them so).
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,11 +19,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -40,219 +37,21 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/chain_builder.h"
-#include "client/format.h"
-#include "common/proto_time.h"
 #include "common/stage_registry.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
+#include "tools/common/proc_stats.h"
+#include "tools/loadbench/load_run.h"
 
 namespace conveyor::tools {
 namespace {
 
-using conveyor::v1::Chain;
-using conveyor::v1::ChainEvent;
 using conveyor::v1::Orchestrator;
 using conveyor::v1::SubmitChainRequest;
-
-constexpr const char* kPhoto = "/usr/share/backgrounds/mate/nature/Storm.jpg";
-
-struct Options {
-  std::string server = "127.0.0.1:50051";
-  std::string scenario = "tiny";
-  int chains = 200;
-  int concurrency = 1;
-  int warmup = 20;
-  int runs = 3;
-  std::string upload_dir;
-  std::string source = "download";
-  std::string pids_file;
-  std::vector<std::string> pids;
-  std::string photo = kPhoto;
-};
-
-// The source image of a scenario, encoded once.
-absl::StatusOr<std::string> ScenarioImage(const Options& options) {
-  cv::Mat image;
-  if (options.scenario == "tiny") {
-    image = cv::Mat(48, 64, CV_8UC3);
-    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
-  } else {
-    cv::Mat photo = cv::imread(options.photo, cv::IMREAD_COLOR);
-    if (photo.empty()) return absl::NotFoundError(absl::StrCat("cannot read ", options.photo));
-    // Scale the real photo to the scenario's pixel count (aspect kept).
-    const double megapixels = options.scenario == "2mp" ? 2.0 : 12.0;
-    const double scale = std::sqrt(megapixels * 1e6 / (photo.cols * photo.rows));
-    cv::resize(photo, image, cv::Size(), scale, scale,
-               scale < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
-  }
-  std::vector<uchar> bytes;
-  cv::imencode(".jpg", image, bytes, {cv::IMWRITE_JPEG_QUALITY, 90});
-  return std::string(bytes.begin(), bytes.end());
-}
-
-SubmitChainRequest ScenarioRequest(const Options& options, const std::string& image,
-                                   int http_port) {
-  SubmitChainRequest request;
-  auto& spec = *request.mutable_spec();
-  const std::string base = absl::StrCat("http://127.0.0.1:", http_port);
-  if (options.source == "inline") {
-    request.mutable_source()->set_data(image);
-  } else {
-    spec.add_steps()->mutable_download()->set_url(base + "/source.jpg");
-  }
-  auto* resize = spec.add_steps()->mutable_resize();
-  auto* filter = spec.add_steps()->mutable_filter();
-  if (options.scenario == "tiny") {
-    resize->set_width(32);
-    filter->add_ops()->mutable_invert();
-  } else {
-    resize->set_width(800);
-    filter->add_ops()->mutable_sepia();
-  }
-  auto* upload = spec.add_steps()->mutable_upload();
-  upload->set_destination("file://" + options.upload_dir);
-  upload->set_key_template("bench-{chain_id}.{ext}");
-  spec.add_steps()->mutable_webhook()->set_url(base + "/hook");
-  (*spec.mutable_labels())["bench"] = options.scenario;
-  return request;
-}
-
-struct Sample {
-  bool ok = false;
-  std::string failure;
-  absl::Duration e2e;
-  std::vector<absl::Duration> steps;  // StepStatus.duration, index-aligned
-};
-
-Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request) {
-  Sample sample;
-  const absl::Time start = absl::Now();
-  Chain chain;
-  {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(start + absl::Seconds(30)));
-    grpc::Status status = stub.SubmitChain(&context, request, &chain);
-    if (!status.ok()) {
-      sample.failure = absl::StrCat("submit: ", client::CodeName(status.error_code()), ": ",
-                                    status.error_message());
-      return sample;
-    }
-  }
-  {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(start + absl::Seconds(120)));
-    conveyor::v1::WatchChainRequest watch;
-    watch.set_name(chain.name());
-    auto reader = stub.WatchChain(&context, watch);
-    ChainEvent event;
-    while (reader->Read(&event)) {
-    }
-    grpc::Status status = reader->Finish();
-    sample.e2e = absl::Now() - start;
-    if (!status.ok()) {
-      sample.failure = absl::StrCat("watch: ", client::CodeName(status.error_code()), ": ",
-                                    status.error_message());
-      return sample;
-    }
-  }
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  conveyor::v1::GetChainRequest get;
-  get.set_name(chain.name());
-  grpc::Status status = stub.GetChain(&context, get, &chain);
-  if (!status.ok()) {
-    sample.failure = absl::StrCat("get: ", client::CodeName(status.error_code()));
-    return sample;
-  }
-  if (chain.state() != conveyor::v1::SUCCEEDED) {
-    sample.failure = absl::StrCat(client::StateName(chain.state()), ": ",
-                                  client::FormatRpcStatus(chain.error()));
-    return sample;
-  }
-  for (const auto& step : chain.steps()) {
-    sample.steps.push_back(conveyor::FromProtoDuration(step.duration()));
-  }
-  sample.ok = true;
-  return sample;
-}
-
-// Nearest-rank percentile of sorted values.
-absl::Duration Percentile(const std::vector<absl::Duration>& sorted, double p) {
-  if (sorted.empty()) return absl::ZeroDuration();
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
-}
-
-template <typename T>
-T Median(std::vector<T> values) {
-  std::sort(values.begin(), values.end());
-  return values.empty() ? T() : values[values.size() / 2];
-}
-
-struct RunResult {
-  double throughput = 0;
-  absl::Duration p50, p90, p99, max;
-  std::vector<absl::Duration> stage_median;  // per step index
-  absl::Duration overhead_median;
-  double overhead_percent = 0;  // median over chains of overhead / e2e
-  int failures = 0;
-  std::vector<std::string> failure_samples;
-};
-
-RunResult RunOnce(Orchestrator::Stub& stub, const SubmitChainRequest& request,
-                  const Options& options) {
-  // Warm-up: connections, caches, the coordinator's first dispatches.
-  for (int i = 0; i < options.warmup; ++i) RunChain(stub, request);
-
-  std::vector<Sample> samples(options.chains);
-  std::atomic<int> next{0};
-  const absl::Time start = absl::Now();
-  {
-    std::vector<std::jthread> threads;
-    for (int t = 0; t < std::min(options.concurrency, options.chains); ++t) {
-      threads.emplace_back([&] {
-        for (int i = next++; i < options.chains; i = next++) samples[i] = RunChain(stub, request);
-      });
-    }
-  }
-  const absl::Duration wall = absl::Now() - start;
-
-  RunResult result;
-  std::vector<absl::Duration> e2e, overhead;
-  std::vector<double> overhead_fraction;
-  std::vector<std::vector<absl::Duration>> per_step;
-  for (const Sample& s : samples) {
-    if (!s.ok) {
-      ++result.failures;
-      if (result.failure_samples.size() < 3) result.failure_samples.push_back(s.failure);
-      continue;
-    }
-    e2e.push_back(s.e2e);
-    absl::Duration in_workers;
-    for (size_t i = 0; i < s.steps.size(); ++i) {
-      if (per_step.size() <= i) per_step.resize(i + 1);
-      per_step[i].push_back(s.steps[i]);
-      in_workers += s.steps[i];
-    }
-    overhead.push_back(s.e2e - in_workers);
-    overhead_fraction.push_back(absl::FDivDuration(s.e2e - in_workers, s.e2e));
-  }
-  std::sort(e2e.begin(), e2e.end());
-  result.throughput = static_cast<double>(e2e.size()) / absl::ToDoubleSeconds(wall);
-  result.p50 = Percentile(e2e, 50);
-  result.p90 = Percentile(e2e, 90);
-  result.p99 = Percentile(e2e, 99);
-  result.max = e2e.empty() ? absl::ZeroDuration() : e2e.back();
-  for (auto& step : per_step) result.stage_median.push_back(Median(step));
-  result.overhead_median = Median(overhead);
-  result.overhead_percent = 100.0 * Median(overhead_fraction);
-  return result;
-}
 
 std::string Ms(absl::Duration d) { return absl::StrFormat("%.2f", absl::ToDoubleMilliseconds(d)); }
 
 // name -> pid, from dev-up's pids file ("name pid port" lines) and --pid.
-std::map<std::string, int> Processes(const Options& options) {
+std::map<std::string, int> Processes(const LoadOptions& options) {
   std::map<std::string, int> pids;
   if (!options.pids_file.empty()) {
     std::ifstream in(options.pids_file);
@@ -269,56 +68,9 @@ std::map<std::string, int> Processes(const Options& options) {
   return pids;
 }
 
-// VmHWM (peak resident set) in KiB, or -1.
-int64_t PeakRssKib(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmHWM:")) {
-      int64_t kib = -1;
-      absl::string_view rest = absl::StripAsciiWhitespace(absl::StripPrefix(line, "VmHWM:"));
-      rest = absl::StripSuffix(rest, " kB");
-      return absl::SimpleAtoi(rest, &kib) ? kib : -1;
-    }
-  }
-  return -1;
-}
-
-// utime + stime of a process, from /proc/<pid>/stat; -1 if unreadable.
-double CpuSeconds(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the parenthesised command name (which may hold spaces).
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-  int64_t utime = 0, stime = 0;
-  // Fields 14 and 15 of stat(5); index 0 here is field 3.
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return -1;
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-std::string Machine() {
-  std::string cpu = "unknown CPU";
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "model name")) {
-      cpu = std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
-      break;
-    }
-  }
-  utsname u{};
-  uname(&u);
-  return absl::StrCat(cpu, ", ", std::thread::hardware_concurrency(), " CPUs, Linux ", u.release);
-}
-
 int Main(int argc, char** argv) {
   CLI::App app{"conveyor-bench: load-test a running Conveyor stack"};
-  Options options;
+  LoadOptions options;
   app.add_option("--server", options.server, "Orchestrator address")
       ->envname("CONVEYOR_SERVER")
       ->capture_default_str();

@@ -80,25 +80,48 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"2606:4700::1111", AddressClass::kPublic},
         Case{"fe7f:ffff::1", AddressClass::kPublic}));
 
-// IPv6 spellings of IPv4 addresses are judged by the IPv4 address inside.
-INSTANTIATE_TEST_SUITE_P(EmbeddedIpv4, ClassifyTest,
-                         ::testing::Values(Case{"::ffff:127.0.0.1", AddressClass::kLoopback},
-                                           Case{"::ffff:7f00:1", AddressClass::kLoopback},
-                                           Case{"::ffff:10.1.2.3", AddressClass::kPrivate},
-                                           Case{"::ffff:169.254.169.254",
-                                                AddressClass::kCloudMetadata},
-                                           Case{"::ffff:0.0.0.0", AddressClass::kUnspecified},
-                                           Case{"::ffff:8.8.8.8", AddressClass::kPublic},
-                                           Case{"::127.0.0.1", AddressClass::kLoopback},
-                                           Case{"::192.168.1.1", AddressClass::kPrivate},
-                                           Case{"::ffff:0:127.0.0.1", AddressClass::kLoopback},
-                                           Case{"64:ff9b::a9fe:a9fe", AddressClass::kCloudMetadata},
-                                           Case{"64:ff9b::7f00:1", AddressClass::kLoopback},
-                                           Case{"64:ff9b::808:808", AddressClass::kPublic},
-                                           Case{"64:ff9b:1::1", AddressClass::kPrivate},
-                                           Case{"2002:7f00:1::1", AddressClass::kLoopback},
-                                           Case{"2002:c0a8:101::1", AddressClass::kPrivate},
-                                           Case{"2002:808:808::1", AddressClass::kPublic}));
+// IPv6 spellings of IPv4 addresses are judged by the IPv4 address inside:
+// mapped and compatible, NAT64 64:ff9b::/96, Teredo 2001::/32 (the client's
+// IPv4 address is the last 32 bits inverted: a special client address gives
+// its own class, a public one is still refused, as part of 2001::/23), and
+// 6to4 2002::/16 (the IPv4 address in bits 16..47). One table, so that each
+// spelling is listed once.
+INSTANTIATE_TEST_SUITE_P(
+    EmbeddedIpv4, ClassifyTest,
+    ::testing::Values(
+        Case{"::ffff:127.0.0.1", AddressClass::kLoopback},
+        Case{"::ffff:7f00:1", AddressClass::kLoopback},
+        Case{"::ffff:10.1.2.3", AddressClass::kPrivate},
+        Case{"::ffff:169.254.169.254", AddressClass::kCloudMetadata},
+        Case{"::ffff:0.0.0.0", AddressClass::kUnspecified},
+        Case{"::ffff:8.8.8.8", AddressClass::kPublic},
+        Case{"::127.0.0.1", AddressClass::kLoopback},
+        Case{"::192.168.1.1", AddressClass::kPrivate},
+        Case{"::ffff:0:127.0.0.1", AddressClass::kLoopback},
+        // NAT64
+        Case{"64:ff9b::a9fe:a9fe", AddressClass::kCloudMetadata},
+        Case{"64:ff9b::7f00:1", AddressClass::kLoopback},
+        Case{"64:ff9b::808:808", AddressClass::kPublic},
+        Case{"64:ff9b:1::1", AddressClass::kPrivate},
+        // Teredo: client 127.0.0.1 = ~0x7f000001 = 0x80fffffe
+        Case{"2001:0:4136:e378:8000:63bf:80ff:fffe", AddressClass::kLoopback},
+        // client 10.0.0.1 = ~0x0a000001 = 0xf5fffffe
+        Case{"2001::f5ff:fffe", AddressClass::kPrivate},
+        // client 169.254.169.254 = ~0xa9fea9fe = 0x56015601
+        Case{"2001:0:1:2:3:4:5601:5601", AddressClass::kCloudMetadata},
+        // client 8.8.8.8 = ~0x08080808 = 0xf7f7f7f7
+        Case{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", AddressClass::kReserved},
+        // 6to4
+        Case{"2002:7f00:1::1", AddressClass::kLoopback},
+        Case{"2002:c0a8:101::1", AddressClass::kPrivate},
+        Case{"2002:808:808::1", AddressClass::kPublic},
+        Case{"2002:a9fe:a9fe::1", AddressClass::kCloudMetadata},
+        Case{"2002:a00:1::", AddressClass::kPrivate},
+        Case{"2002:6440:1::1", AddressClass::kSharedCgnat},
+        Case{"2002:c058:6301::1", AddressClass::kReserved},  // 192.88.99.1
+        Case{"2002:c000:201::1", AddressClass::kDocumentation},
+        Case{"2002:e000:1::1", AddressClass::kMulticast},
+        Case{"2002:101:101::1", AddressClass::kPublic}));
 
 // One case per entry of the IANA IPv4 Special-Purpose Address Registry (and
 // multicast), at both ends of the range where it matters, plus the first
@@ -188,32 +211,6 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"fec0::", AddressClass::kPrivate},                  // fec0::/10
         Case{"ff00::", AddressClass::kMulticast},                // ff00::/8
         Case{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::kMulticast}));
-
-// Teredo 2001::/32: the client's IPv4 address is the last 32 bits inverted.
-// A special client address gives its own class; a public one is still
-// refused, as part of 2001::/23.
-INSTANTIATE_TEST_SUITE_P(
-    Teredo, ClassifyTest,
-    ::testing::Values(
-        // client 127.0.0.1 = ~0x7f000001 = 0x80fffffe
-        Case{"2001:0:4136:e378:8000:63bf:80ff:fffe", AddressClass::kLoopback},
-        // client 10.0.0.1 = ~0x0a000001 = 0xf5fffffe
-        Case{"2001::f5ff:fffe", AddressClass::kPrivate},
-        // client 169.254.169.254 = ~0xa9fea9fe = 0x56015601
-        Case{"2001:0:1:2:3:4:5601:5601", AddressClass::kCloudMetadata},
-        // client 8.8.8.8 = ~0x08080808 = 0xf7f7f7f7
-        Case{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", AddressClass::kReserved}));
-
-// 6to4 2002::/16 carries its IPv4 address in bits 16..47.
-INSTANTIATE_TEST_SUITE_P(
-    SixToFour, ClassifyTest,
-    ::testing::Values(Case{"2002:a9fe:a9fe::1", AddressClass::kCloudMetadata},
-                      Case{"2002:a00:1::", AddressClass::kPrivate},
-                      Case{"2002:6440:1::1", AddressClass::kSharedCgnat},
-                      Case{"2002:c058:6301::1", AddressClass::kReserved},  // 192.88.99.1
-                      Case{"2002:c000:201::1", AddressClass::kDocumentation},
-                      Case{"2002:e000:1::1", AddressClass::kMulticast},
-                      Case{"2002:101:101::1", AddressClass::kPublic}));
 
 TEST(ParseIpAddressTest, RejectsNamesAndShorthands) {
   // Shorthands are resolved by the resolver and judged as 127.0.0.1 then.
