@@ -56,7 +56,7 @@ void ResumeEarlier(Transition& t, int from, const std::string& note) {
   c.set_progress_percent(c.steps_size() == 0 ? 0 : done * 100 / c.steps_size());
   c.set_resume_note(note);
   t.effects.enqueue_step = from;
-  t.effects.counters = {{absl::StrCat(StageName(c.steps(from).kind()), ".queued"), 1}};
+  t.effects.counters = {QueuedCounter(c.steps(from).kind(), 1)};
   for (conveyor::v1::ChainEvent& e : t.effects.events) {
     if (e.type() != conveyor::v1::ChainEvent::CHAIN_RESUMED) continue;
     e.set_step_index(from);

@@ -31,7 +31,9 @@ class RedisChainStoreTest : public ::testing::Test {
   void SetUp() override {
     endpoint_ = *ParseRedisUrl(redis_.url());
     pool_ = std::make_unique<RedisConnectionPool>(endpoint_, absl::Seconds(1), absl::Seconds(5));
-    store_ = std::make_unique<RedisChainStore>(*pool_, RedisChainStoreOptions{absl::Hours(1)});
+    RedisChainStoreOptions options;
+    options.retention = absl::Hours(1);
+    store_ = std::make_unique<RedisChainStore>(*pool_, options);
     ASSERT_TRUE(store_->EnsureGroups().ok());
   }
   conveyor::v1::Chain SubmitNew(const std::string& id,

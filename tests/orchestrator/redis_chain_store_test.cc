@@ -257,7 +257,7 @@ TEST_F(RedisChainStoreTest, BlobBytesFollowEveryBlobWriteAndDelete) {
   absl::StatusOr<Transition> cancel = scheduler_.Cancel(c.chain);
   ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
   clock_.Advance(absl::Seconds(5));
-  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", "", false);
+  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", false);
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->count, 1);
   EXPECT_EQ(BlobBytes(*pool_), 0);
