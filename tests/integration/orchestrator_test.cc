@@ -24,6 +24,7 @@
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/test_images.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 // In conveyor::testing: the fixture's helpers (orchestrator_client.h,
 // test_images.h) without a using-declaration each.
@@ -182,8 +183,9 @@ TEST_F(OrchestratorTest, FullFiveStepChainWithRealWorkers) {
   Worker resize = StartRealWorker("conveyor-resize");
   Worker filter = StartRealWorker("conveyor-filter");
   Worker upload = StartRealWorker("conveyor-upload", {"--file-root", objects.path()});
-  Worker webhook =
-      StartRealWorker("conveyor-webhook", {"--allow-private-networks", "--secret", "test-secret"});
+  const conveyor::testing::WebhookSecretsFile secrets;
+  Worker webhook = StartRealWorker(
+      "conveyor-webhook", {"--allow-private-networks", "--secrets-file", secrets.path()});
   Orchestrator o = StartOrchestrator({{"download", download.address},
                                       {"resize", resize.address},
                                       {"filter", filter.address},
