@@ -86,6 +86,12 @@ std::string FormatChain(const Chain& chain, absl::Time now) {
   }
   if (!chain.spec().labels().empty())
     header_rows.push_back({"Labels:", Labels(chain.spec().labels())});
+  if (!chain.tenant().empty()) {
+    header_rows.push_back({"Tenant:", chain.principal().empty()
+                                          ? chain.tenant()
+                                          : absl::StrCat(chain.tenant(), " (submitted by ",
+                                                         chain.principal(), ")")});
+  }
   if (!chain.idempotency_key().empty()) {
     header_rows.push_back({"Idempotency key:", chain.idempotency_key()});
   }

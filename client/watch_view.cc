@@ -27,6 +27,9 @@ std::string FormatEventLine(const ChainEvent& event, const std::vector<StageKind
                   " progress=", event.progress_percent(), "%");
   if (!event.worker().empty()) absl::StrAppend(&line, " worker=", event.worker());
   if (!event.coordinator().empty()) absl::StrAppend(&line, " coordinator=", event.coordinator());
+  if (event.has_actor()) {
+    absl::StrAppend(&line, " by=", event.actor().principal(), "@", event.actor().tenant());
+  }
   if (event.has_output()) {
     if (const std::string out = FormatStepOutput(event.output()); !out.empty()) {
       absl::StrAppend(&line, " output=\"", out, "\"");

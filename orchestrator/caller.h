@@ -19,7 +19,8 @@ enum class Scope : uint8_t {
   kSubmit = 1 << 0,  // "chains.submit": SubmitChain, StreamSubmitChain
   kRead = 1 << 1,    // "chains.read": GetChain, ListChains, WatchChain, GetSystemStatus
   kCancel = 1 << 2,  // "chains.cancel": CancelChain(s), RetryChain(s)
-  kAdmin = 1 << 3,   // "admin": PurgeChains, system status details, every tenant
+  kAdmin = 1 << 3,   // "admin": PurgeChains and system status details (of its tenant;
+                     // of every tenant for a caller of tenant kAllTenants)
 };
 
 // A set of scopes.
@@ -39,17 +40,42 @@ class Scopes {
   uint8_t bits_ = 0;
 };
 
+// The tenant of callers that act for every tenant (system operators): they
+// see and act on all chains, and own none (they cannot submit).
+inline constexpr absl::string_view kAllTenants = "*";
+// The tenant of chains recorded before tenants existed, and of the caller
+// --allow-anonymous admits.
+inline constexpr absl::string_view kDefaultTenant = "default";
+
+// A tenant name: 1..64 of [A-Za-z0-9_-] (it is part of store keys), or
+// kAllTenants.
+inline bool IsTenantName(absl::string_view name) {
+  if (name == kAllTenants) return true;
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 struct Caller {
   // Who: e.g. "alice" (tokens file), the JWT `sub`, or "cert:<identity>".
   std::string principal;
   // Whose chains: every chain records the tenant that submitted it, and a
-  // caller sees only its own tenant's chains (admin excepted).
+  // caller sees only its own tenant's chains; kAllTenants sees every one.
   std::string tenant;
   Scopes scopes;
 
   bool Has(Scope scope) const { return scopes.Has(scope); }
-  // Admin callers see and act on every tenant's chains.
-  bool admin() const { return scopes.Has(Scope::kAdmin); }
+  bool all_tenants() const { return tenant == kAllTenants; }
+  // Whether this caller may see a chain of `chain_tenant` ("" is a chain
+  // from before tenants: kDefaultTenant's).
+  bool Sees(absl::string_view chain_tenant) const {
+    if (all_tenants()) return true;
+    return tenant == (chain_tenant.empty() ? kDefaultTenant : chain_tenant);
+  }
 };
 
 }  // namespace conveyor::orchestrator

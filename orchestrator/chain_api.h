@@ -1,13 +1,20 @@
 // The Orchestrator's request handling, apart from gRPC: the service
 // (orchestrator_service.cc) is a thin adapter over this. Blocking (Redis);
-// call it from a worker thread. Thread-safe.
+// call it from a worker thread. Thread-safe. Defined by job: chain_api.cc
+// (submit, get, list, cancel, retry, purge), chain_api_bulk.cc (CancelChains,
+// RetryChains), chain_api_retry.cc (RetryChain's plan), chain_api_status.cc
+// (GetSystemStatus).
+//
+// Every call names its Caller (the gRPC edge checked its scope): a chain
+// records the tenant and principal that submitted it; a chain of another
+// tenant is NOT_FOUND in the same words as an unknown one; lists, purges and
+// bulk actions cover the caller's tenant only (every tenant for a caller of
+// kAllTenants); idempotency keys are per tenant. Submit, cancel, retry and
+// purge write an audit log line, and the events they cause carry the actor.
 //
 // Every request field is checked against its documented limit before it is
 // used (chain_validator.h). Errors from the store keep their code, but a
-// Redis error reply never reaches the caller verbatim: it becomes a precise
-// status (OOM -> RESOURCE_EXHAUSTED STORE_OUT_OF_MEMORY, LOADING/BUSY/
-// READONLY/... -> UNAVAILABLE, anything else INTERNAL naming only the Redis
-// error class) and the raw text is logged once, here.
+// Redis error reply never reaches the caller verbatim (store_errors.h).
 #ifndef CONVEYOR_ORCHESTRATOR_CHAIN_API_H_
 #define CONVEYOR_ORCHESTRATOR_CHAIN_API_H_
 
@@ -19,6 +26,7 @@
 #include "orchestrator/chain_store.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/stage_client.h"
+#include "orchestrator/store_errors.h"
 
 namespace conveyor::orchestrator {
 
@@ -43,6 +51,16 @@ struct ChainApiOptions {
   int64_t max_blob_bytes = int64_t{512} << 20;
   absl::Duration failed_blob_retention = absl::Hours(24);
 };
+
+// Chain `id` as `caller` may see it: NOT_FOUND, in the store's words for an
+// unknown chain, if it belongs to another tenant; store errors as
+// PublicStoreError shows them.
+absl::StatusOr<StoredChain> LoadForCaller(ChainRecords& store, const Caller& caller,
+                                          const std::string& id);
+// The audit trail's log line: who (`caller`) did `action` to `subject`.
+void AuditLog(absl::string_view action, const Caller& caller, absl::string_view subject);
+// Marks every event of `t` as caused by `caller` (ChainEvent.actor).
+void MarkActor(const Caller& caller, Transition& t);
 
 class ChainApi {
  public:
@@ -75,16 +93,18 @@ class ChainApi {
       const Caller& caller, const conveyor::v1::PurgeChainsRequest& request);
   absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus(const Caller& caller);
 
-  // "chains/<32 hex>" or a bare id -> the id; INVALID_ARGUMENT otherwise.
+  // "chains/<32 lower-case hex digits>" or the bare id -> the id (what
+  // Submit names chains); INVALID_ARGUMENT otherwise.
   static absl::StatusOr<std::string> ParseChainName(const std::string& name);
   // WatchChainRequest: the chain id, after checking after_event_id (empty, or
   // a stream id as ChainEvent.event_id carries it). INVALID_ARGUMENT naming
   // the field otherwise, so a bad id never reaches Redis.
   static absl::StatusOr<std::string> ParseWatchRequest(
       const conveyor::v1::WatchChainRequest& request);
-  // A store error as callers may see it (see the header comment); OK and
-  // statuses not from a Redis error reply pass unchanged.
-  static absl::Status PublicStoreError(const absl::Status& status);
+  // store_errors.h's PublicStoreError.
+  static absl::Status PublicStoreError(const absl::Status& status) {
+    return orchestrator::PublicStoreError(status);
+  }
 
  private:
   // What an action writes: the transition and what the store checks or does
@@ -113,11 +133,18 @@ class ChainApi {
   // `must_match`, a stored chain that no longer matches it is left alone
   // (matched = false). With `dry_run`, computes but applies nothing. The
   // action's own errors (FAILED_PRECONDITION) are returned as they are.
-  absl::StatusOr<ActionOutcome> ApplyAction(const std::string& id, ChainAction action,
-                                            const ListQuery* must_match, bool dry_run);
+  // Another tenant's chain is NOT_FOUND; the events the action writes carry
+  // `caller` as their actor.
+  absl::StatusOr<ActionOutcome> ApplyAction(const Caller& caller, const std::string& id,
+                                            ChainAction action, const ListQuery* must_match,
+                                            bool dry_run);
+  // ApplyToEachMatching, and one audit line for what it changed.
   absl::StatusOr<conveyor::v1::BulkChainsResponse> ApplyToMatching(
-      const conveyor::v1::ChainFilter& filter, bool dry_run, int32_t max_chains,
-      ChainAction action);
+      const Caller& caller, const conveyor::v1::ChainFilter& filter, bool dry_run,
+      int32_t max_chains, ChainAction action, absl::string_view audit_action);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> ApplyToEachMatching(
+      const Caller& caller, const conveyor::v1::ChainFilter& filter, bool dry_run,
+      int32_t max_chains, ChainAction action);
 
   ChainStore& store_;
   const Scheduler& scheduler_;

@@ -99,6 +99,7 @@ std::string ChainErrorReason(const Chain& chain) {
 }
 
 bool ChainMatches(const ListQuery& q, const Chain& chain) {
+  if (!q.tenant.empty() && ChainTenant(chain) != q.tenant) return false;
   if (q.state != conveyor::v1::STATE_UNSPECIFIED && chain.state() != q.state) return false;
   for (const auto& [k, v] : q.labels) {
     auto it = chain.spec().labels().find(k);

@@ -48,4 +48,18 @@ absl::Status BlobStoreFullError(absl::string_view blob_bytes) {
       "BLOB_STORE_FULL", {{"blob_bytes", std::string(blob_bytes)}});
 }
 
+absl::Status TenantQuotaError(absl::string_view quota, absl::string_view tenant, int64_t limit,
+                              absl::string_view held) {
+  const bool chains = quota == "chains_in_flight";
+  return WithErrorReason(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "tenant \"", tenant, "\" is at its ", quota, " quota: ", held, " of ", limit,
+          chains ? " chains in flight (--tenant-max-chains-in-flight); retry when some have ended"
+                 : " bytes of images stored (--tenant-max-stored-bytes); retry when running "
+                   "chains have finished, or purge failed ones")),
+      "TENANT_QUOTA_EXCEEDED",
+      {{"quota", std::string(quota)}, {"tenant", std::string(tenant)},
+       {"limit", std::to_string(limit)}, {"held", std::string(held)}});
+}
+
 }  // namespace conveyor::orchestrator

@@ -48,6 +48,22 @@ absl::Status ChainExistsError(absl::string_view what);
 absl::Status BlobGoneError(absl::string_view what);
 absl::Status BlobStoreFullError(absl::string_view blob_bytes);
 
+// Per-tenant quotas; 0 = none. A store checks them atomically with the write
+// that would pass them: Submit (both) and the Apply() that resumes a chain
+// (chains in flight). Step outputs of admitted chains still count, so a
+// tenant's bytes can pass the quota by what its running chains produce.
+struct TenantQuotas {
+  // Chains of the tenant not in a terminal state.
+  int64_t max_chains_in_flight = 0;
+  // Bytes of images the store holds for the tenant's chains.
+  int64_t max_stored_bytes = 0;
+};
+// RESOURCE_EXHAUSTED, reason TENANT_QUOTA_EXCEEDED, naming the quota
+// ("chains_in_flight" or "stored_bytes"), the tenant, its limit and what the
+// tenant holds.
+absl::Status TenantQuotaError(absl::string_view quota, absl::string_view tenant, int64_t limit,
+                              absl::string_view held);
+
 
 struct StoredChain {
   conveyor::v1::Chain chain;
@@ -110,6 +126,8 @@ struct SubmitOutcome {
 inline constexpr int64_t kMaxListScan = 20000;
 
 struct ListQuery {
+  // Only chains of this tenant (ChainTenant); empty = every tenant.
+  std::string tenant;
   int page_size = 50;
   std::string page_token;
   conveyor::v1::State state = conveyor::v1::STATE_UNSPECIFIED;
@@ -248,8 +266,10 @@ class ChainIndex {
 
   // Reads only.
   virtual absl::StatusOr<ListPage> List(const ListQuery& query) = 0;
+  // Deletes chains in terminal `state` (UNSPECIFIED: any) that ended before
+  // `ended_before`, of `tenant` only (empty: every tenant).
   virtual absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
-                                             bool dry_run) = 0;
+                                             const std::string& tenant, bool dry_run) = 0;
 };
 
 // The replicas, and the counters GetSystemStatus shows.

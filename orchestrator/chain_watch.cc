@@ -39,8 +39,10 @@ class FinishedWriter : public grpc::ServerWriteReactor<ChainEvent> {
 // One WatchChain stream: FollowChain on its own thread, one write at a time.
 class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
  public:
-  WatchReactor(ChainStore& store, std::string id, std::string after, std::atomic<int>& active)
+  WatchReactor(ChainStore& store, Caller caller, std::string id, std::string after,
+               std::atomic<int>& active)
       : store_(store),
+        caller_(std::move(caller)),
         id_(std::move(id)),
         after_(after.empty() ? "0" : std::move(after)),
         active_(active) {
@@ -81,9 +83,13 @@ class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
     return !cancelled_;
   }
   void Run() {
-    const absl::Status status = FollowChain(
-        store_, id_, after_, [this](ChainEvent& event) { return Write(event); },
-        [this] { return Cancelled(); });
+    // Another tenant's chain is NOT_FOUND, as an unknown one.
+    absl::Status status = LoadForCaller(store_, caller_, id_).status();
+    if (status.ok()) {
+      status = FollowChain(
+          store_, id_, after_, [this](ChainEvent& event) { return Write(event); },
+          [this] { return Cancelled(); });
+    }
     if (status.code() == absl::StatusCode::kCancelled) {
       // A write may still be outstanding: finishing now would race it.
       absl::MutexLock lock(&mu_);
@@ -94,6 +100,7 @@ class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
   }
 
   ChainStore& store_;
+  const Caller caller_;
   const std::string id_;
   const std::string after_;
   std::atomic<int>& active_;
@@ -144,7 +151,7 @@ grpc::ServerWriteReactor<ChainEvent>* ChainWatcher::Start(
     return new FinishedWriter(absl::ResourceExhaustedError(
         absl::StrCat("too many concurrent watches (", max_watches_, ")")));
   }
-  return new WatchReactor(store_, *id, request.after_event_id(), active_);
+  return new WatchReactor(store_, *caller, *id, request.after_event_id(), active_);
 }
 
 }  // namespace conveyor::orchestrator

@@ -110,6 +110,19 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_BLOB_BYTES")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--tenant-max-chains-in-flight",
+                 store_options.tenant_quotas.max_chains_in_flight,
+                 "SubmitChain and RetryChain answer RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) "
+                 "while a tenant has this many chains not yet ended; 0 = no quota")
+      ->envname("CONVEYOR_TENANT_MAX_CHAINS_IN_FLIGHT")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--tenant-max-stored-bytes", store_options.tenant_quotas.max_stored_bytes,
+                 "SubmitChain answers RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) while the "
+                 "images held for a tenant's chains reach this many bytes; 0 = no quota")
+      ->envname("CONVEYOR_TENANT_MAX_STORED_BYTES")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--max-intermediate-bytes", dispatch.max_intermediate_bytes,
                  "largest image kept between steps (and largest inline source)")
       ->envname("CONVEYOR_MAX_INTERMEDIATE_BYTES")

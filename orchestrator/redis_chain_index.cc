@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "common/stage_registry.h"
 #include "common/status_details.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/chain_filter.h"
 #include "orchestrator/chain_validator.h"
 #include "orchestrator/redis/redis_keys.h"
@@ -44,14 +45,21 @@ RedisChainIndex::RedisChainIndex(RedisConnectionPool& pool)
     : pool_(pool), apply_script_(scripts::kApplyLua) {}
 
 absl::StatusOr<ListPage> RedisChainIndex::List(const ListQuery& q) {
-  // The most selective index: state, else a label, else all.
+  // The most selective index: state, else a label, else the tenant's, else
+  // all.
   std::string index = std::string(kAllIndexKey);
   bool index_is_label = false;
+  bool index_is_tenant = false;
   if (q.state != conveyor::v1::STATE_UNSPECIFIED) {
     index = StateIndexKey(q.state);
   } else if (!q.labels.empty()) {
     index = LabelIndexKey(q.labels.begin()->first, q.labels.begin()->second);
     index_is_label = true;
+  } else if (!q.tenant.empty() && q.tenant != kDefaultTenant) {
+    // kDefaultTenant's chains include those recorded before tenants, which
+    // no tenant index holds: they are found through the all index.
+    index = TenantIndexKey(q.tenant);
+    index_is_tenant = true;
   }
   std::string max = "+inf";
   std::string min = "-inf";
@@ -85,7 +93,8 @@ absl::StatusOr<ListPage> RedisChainIndex::List(const ListQuery& q) {
   const bool post_filtered = q.stage != conveyor::v1::STAGE_KIND_UNSPECIFIED ||
                              !q.error_reason.empty() || q.ended_after.has_value() ||
                              q.ended_before.has_value() ||
-                             q.labels.size() > (index_is_label ? 1u : 0u);
+                             q.labels.size() > (index_is_label ? 1u : 0u) ||
+                             (!q.tenant.empty() && !index_is_tenant);
   const int batch = std::max(q.page_size + 1, post_filtered ? 256 : 64);
   // Where the scan got to: a page cut short by the budget resumes there.
   int64_t last_score = 0;
@@ -184,7 +193,7 @@ absl::StatusOr<ListPage> RedisChainIndex::List(const ListQuery& q) {
 }
 
 absl::StatusOr<PurgeOutcome> RedisChainIndex::Purge(State state, absl::Time ended_before,
-                                                    bool dry_run) {
+                                                    const std::string& tenant, bool dry_run) {
   std::vector<State> states;
   if (state == conveyor::v1::STATE_UNSPECIFIED) {
     states = {conveyor::v1::SUCCEEDED, conveyor::v1::FAILED, conveyor::v1::CANCELLED};
@@ -229,7 +238,8 @@ absl::StatusOr<PurgeOutcome> RedisChainIndex::Purge(State state, absl::Time ende
         absl::SimpleAtoi(m.elements[1].str, &end_ms);
         Chain chain;
         chain.ParseFromString(m.elements[0].str);
-        if (!IsTerminal(chain.state()) || end_ms > cutoff_ms) {
+        if (!IsTerminal(chain.state()) || end_ms > cutoff_ms ||
+            (!tenant.empty() && ChainTenant(chain) != tenant)) {
           ++kept;
           continue;
         }
@@ -237,9 +247,10 @@ absl::StatusOr<PurgeOutcome> RedisChainIndex::Purge(State state, absl::Time ende
           ScriptCall call(ChainMetaKey(id));
           call.Op("DEL", ChainMetaKey(id), {});
           call.Op("DEL", ChainEventsKey(id), {});
-          for (int blob : BlobIndexes(chain)) call.BlobDel(ChainBlobKey(id, blob));
+          for (int blob : BlobIndexes(chain)) call.BlobDel(ChainBlobKey(id, blob), ChainTenant(chain));
           call.Op("ZREM", std::string(kBlobExpiryKey), {id});
           call.Op("ZREM", std::string(kAllIndexKey), {id});
+          call.Op("ZREM", TenantIndexKey(ChainTenant(chain)), {id});
           call.Op("ZREM", StateIndexKey(chain.state()), {id});
           for (const auto& [k, v] : chain.spec().labels()) call.Op("ZREM", LabelIndexKey(k, v), {id});
           absl::StatusOr<RedisValue> r =

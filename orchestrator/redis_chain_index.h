@@ -23,7 +23,7 @@ class RedisChainIndex : public virtual ChainIndex {
 
   absl::StatusOr<ListPage> List(const ListQuery& query) override;
   absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
-                                     bool dry_run) override;
+                                     const std::string& tenant, bool dry_run) override;
 
  private:
   RedisConnectionPool& pool_;

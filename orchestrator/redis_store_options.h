@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "orchestrator/chain_store.h"
 
 namespace conveyor::orchestrator {
 
@@ -18,6 +19,8 @@ struct RedisChainStoreOptions {
   // cap. Admitted chains still store their step outputs, so the bytes held
   // can pass the cap by what the running chains produce.
   int64_t max_blob_bytes = int64_t{512} << 20;
+  // The same for each tenant's chains and bytes.
+  TenantQuotas tenant_quotas;
 };
 
 }  // namespace conveyor::orchestrator

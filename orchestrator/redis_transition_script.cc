@@ -15,7 +15,8 @@ int64_t CreateMs(const Chain& chain) {
   return chain.create_time().seconds() * 1000 + chain.create_time().nanos() / 1000000;
 }
 
-absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what) {
+absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what, const Chain* chain,
+                           const TenantQuotas& quotas) {
   if (!reply.is_array() || reply.elements.empty()) {
     return absl::InternalError(absl::StrCat(what, ": unexpected reply from the chain store"));
   }
@@ -29,7 +30,23 @@ absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what) {
   if (tag == "EXISTS") return ChainExistsError(what);
   if (tag == "GONE") return BlobGoneError(what);
   if (tag == "FULL") return BlobStoreFullError(arg);
+  if (tag == "QUOTA" && reply.elements.size() > 2) {
+    const std::string& quota = reply.elements[2].str;
+    return TenantQuotaError(quota, chain != nullptr ? ChainTenant(*chain) : "?",
+                            quota == "chains_in_flight" ? quotas.max_chains_in_flight
+                                                        : quotas.max_stored_bytes,
+                            arg);
+  }
   return absl::InternalError(absl::StrCat(what, ": unexpected reply from the chain store"));
+}
+
+void AddTenantQuotaChecks(ScriptCall& call, const Chain& chain, int64_t incoming,
+                          const TenantQuotas& quotas) {
+  const std::string tenant = ChainTenant(chain);
+  call.Cap(TenantInFlightKey(tenant), quotas.max_chains_in_flight, 1, "chains_in_flight");
+  if (incoming >= 0) {
+    call.Cap(TenantBlobBytesKey(tenant), quotas.max_stored_bytes, incoming, "stored_bytes");
+  }
 }
 
 // Adds the effects of `t` to `call`.
@@ -39,6 +56,7 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
   const Chain& c = t.chain;
   const std::string id = ChainIdFromName(c.name());
   const std::string meta = ChainMetaKey(id);
+  const std::string tenant = ChainTenant(c);
   const int64_t create_ms = CreateMs(c);
   const std::string create_score = std::to_string(create_ms);
   const int64_t ttl_s = std::max<int64_t>(1, absl::ToInt64Seconds(retention));
@@ -70,7 +88,7 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
     call.Op("XADD", ChainEventsKey(id), {"*", "e", e.SerializeAsString()});
   }
   if (t.effects.output_blob >= 0 && extras.output_blob != nullptr) {
-    call.BlobSet(ChainBlobKey(id, t.effects.output_blob), *extras.output_blob);
+    call.BlobSet(ChainBlobKey(id, t.effects.output_blob), *extras.output_blob, tenant);
   }
   if (t.effects.enqueue_step >= 0) {
     const int step = t.effects.enqueue_step;
@@ -99,7 +117,7 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
   std::vector<std::string> blob_keys;
   for (int blob : BlobIndexes(c)) {
     if (t.effects.delete_blobs) {
-      call.BlobDel(ChainBlobKey(id, blob));
+      call.BlobDel(ChainBlobKey(id, blob), tenant);
     } else {
       blob_keys.push_back(ChainBlobKey(id, blob));
     }
@@ -130,6 +148,10 @@ void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& 
   for (const auto& [field, n] : counters) {
     if (n != 0) call.Op("HINCRBY", std::string(kStatsKey), {field, std::to_string(n)});
   }
+  // The tenant's chains in flight: one more when a chain starts or resumes,
+  // one less when it reaches a terminal state.
+  const int in_flight = (is_new || t.effects.persist ? 1 : 0) - (t.effects.expire ? 1 : 0);
+  if (in_flight != 0) call.Op("INCRBY", TenantInFlightKey(tenant), {std::to_string(in_flight)});
   if (t.effects.publish_cancel) {
     call.OpIndex("PUBLISH", 0, {std::string(kCancelChannel), id});
   }

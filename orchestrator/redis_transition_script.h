@@ -49,13 +49,26 @@ class ScriptCall {
   }
   // Blob writes and deletes go through BLOBSET/BLOBDEL so that
   // cv:{q}:blob_bytes stays exact.
-  void BlobSet(const std::string& key, const std::string& bytes) {
+  // A blob of a chain of `tenant`, counted in the store's bytes and the
+  // tenant's.
+  void BlobSet(const std::string& key, const std::string& bytes, const std::string& tenant) {
     const int counter = Key(std::string(kBlobBytesKey));
-    Op("BLOBSET", key, {bytes, std::to_string(counter)});
+    const int tenant_counter = Key(TenantBlobBytesKey(tenant));
+    Op("BLOBSET", key, {bytes, std::to_string(counter), std::to_string(tenant_counter)});
   }
-  void BlobDel(const std::string& key) {
+  void BlobDel(const std::string& key, const std::string& tenant) {
     const int counter = Key(std::string(kBlobBytesKey));
-    Op("BLOBDEL", key, {std::to_string(counter)});
+    const int tenant_counter = Key(TenantBlobBytesKey(tenant));
+    Op("BLOBDEL", key, {std::to_string(counter), std::to_string(tenant_counter)});
+  }
+  // Precondition: counter `key` + `incoming` stays within `limit` (0 = no
+  // limit); else the script answers {'QUOTA', held, quota} for a named
+  // tenant quota, {'FULL', held} without one.
+  void Cap(const std::string& key, int64_t limit, int64_t incoming, std::string quota = "") {
+    if (limit <= 0) return;
+    std::vector<std::string> args = {std::to_string(limit), std::to_string(incoming)};
+    if (!quota.empty()) args.push_back(std::move(quota));
+    Op("BLOBCAP", key, std::move(args));
   }
   std::vector<std::string> Args(std::string mode, std::string a2, std::string a3) const {
     std::vector<std::string> args = {std::move(mode), std::move(a2), std::move(a3),
@@ -73,8 +86,14 @@ class ScriptCall {
 };
 
 // apply.lua's answer ({'OK'}, {'MISSING'}, {'STALE', v}, ...) as a status;
-// `what` names the operation in messages.
-absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what);
+// `what` names the operation in messages, `t` the chain (for quota errors).
+absl::Status ScriptOutcome(const RedisValue& reply, const std::string& what,
+                           const conveyor::v1::Chain* chain = nullptr,
+                           const TenantQuotas& quotas = {});
+// The tenant quota checks of a submit (`incoming` source bytes) or a resume
+// (incoming = -1: chains only) of `chain`.
+void AddTenantQuotaChecks(ScriptCall& call, const conveyor::v1::Chain& chain, int64_t incoming,
+                          const TenantQuotas& quotas);
 
 // Adds the effects of `t` (and `extras`) to `call`.
 void AddTransitionOps(ScriptCall& call, const Transition& t, const ApplyExtras& extras,

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "common/stage_registry.h"
+#include "orchestrator/caller.h"
 
 namespace conveyor::orchestrator {
 
@@ -48,6 +49,10 @@ std::vector<int> BlobIndexes(const Chain& chain) {
     if (ProducesImage(chain.spec().steps(k))) out.push_back(k + 1);
   }
   return out;
+}
+
+std::string ChainTenant(const conveyor::v1::Chain& chain) {
+  return chain.tenant().empty() ? std::string(kDefaultTenant) : chain.tenant();
 }
 
 std::string ChainIdFromName(const std::string& name) {

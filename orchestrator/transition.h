@@ -68,6 +68,9 @@ bool ProducesImage(const conveyor::v1::Step& step);
 std::vector<int> BlobIndexes(const conveyor::v1::Chain& chain);
 // "chains/<id>" -> "<id>"; bare ids pass through.
 std::string ChainIdFromName(const std::string& name);
+// The tenant a chain belongs to: Chain.tenant, or kDefaultTenant (caller.h)
+// for a chain recorded before tenants.
+std::string ChainTenant(const conveyor::v1::Chain& chain);
 
 }  // namespace conveyor::orchestrator
 

@@ -33,7 +33,19 @@ std::string LabelIndexKey(absl::string_view key, absl::string_view value) {
   return absl::StrCat("cv:{q}:idx:label:", key, "=", value);
 }
 
-std::string IdempotencyKey(absl::string_view key) { return absl::StrCat("cv:{q}:idem:", key); }
+std::string TenantIndexKey(absl::string_view tenant) {
+  return absl::StrCat("cv:{q}:idx:tenant:", tenant);
+}
+// Tenant names have no ':' (IsTenantName), so "<t>:<key>" is unambiguous.
+std::string IdempotencyKey(absl::string_view tenant, absl::string_view key) {
+  return absl::StrCat("cv:{q}:idem:", tenant, ":", key);
+}
+std::string TenantBlobBytesKey(absl::string_view tenant) {
+  return absl::StrCat("cv:{q}:tenant:", tenant, ":blob_bytes");
+}
+std::string TenantInFlightKey(absl::string_view tenant) {
+  return absl::StrCat("cv:{q}:tenant:", tenant, ":in_flight");
+}
 std::string ReplicaKey(absl::string_view name) { return absl::StrCat("cv:{q}:replica:", name); }
 
 }  // namespace conveyor::orchestrator

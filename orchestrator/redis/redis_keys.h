@@ -21,8 +21,14 @@
 //   cv:{q}:idx:all     zset score=create ms, member chain id (every chain)
 //   cv:{q}:idx:state:<STATE>     same, chains currently in STATE
 //   cv:{q}:idx:label:<k>=<v>     same, chains carrying that label
-//   cv:{q}:idem:<key>  string "<chain id>|<spec hash>", EX = retention
+//   cv:{q}:idx:tenant:<t>        same, chains of tenant t
+//   cv:{q}:idem:<t>:<key>  string "<chain id>|<spec hash>", EX = retention: idempotency
+//                      keys are per tenant, so one tenant's key never finds another's chain
 //   cv:{q}:blob_bytes  string int64: bytes in every cv:{*}:blob:* key
+//   cv:{q}:tenant:<t>:blob_bytes  string int64: the same for tenant t's chains (its
+//                      stored-bytes quota); BLOBSET / BLOBDEL keep both exact
+//   cv:{q}:tenant:<t>:in_flight   string int64: tenant t's chains not in a terminal
+//                      state (+1 on submit and resume, -1 on reaching a terminal state)
 //   cv:{q}:blob_expiry zset score=ms when the blobs of a FAILED/CANCELLED chain are freed,
 //                      member chain id; removed when the chain is retried or purged
 //   cv:{q}:stats       hash "<stage>.<counter>" -> int64 (queued, succeeded, failed, retried)
@@ -69,7 +75,10 @@ std::string ChainBlobKey(absl::string_view id, int index);
 std::string ReadyStreamKey(conveyor::v1::Priority priority);
 std::string StateIndexKey(conveyor::v1::State state);
 std::string LabelIndexKey(absl::string_view key, absl::string_view value);
-std::string IdempotencyKey(absl::string_view key);
+std::string TenantIndexKey(absl::string_view tenant);
+std::string IdempotencyKey(absl::string_view tenant, absl::string_view key);
+std::string TenantBlobBytesKey(absl::string_view tenant);
+std::string TenantInFlightKey(absl::string_view tenant);
 std::string ReplicaKey(absl::string_view name);
 
 

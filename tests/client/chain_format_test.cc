@@ -83,6 +83,14 @@ TEST(ChainFormatTest, ChainDetail) {
                              "PERMISSION_DENIED: file root not writable\n"));
 }
 
+TEST(ChainFormatTest, ChainDetailNamesTenantAndSubmitter) {
+  v1::Chain chain = SampleChain();
+  chain.set_tenant("acme");
+  chain.set_principal("alice");
+  EXPECT_THAT(FormatChain(chain, kNow), HasSubstr("Tenant:   acme (submitted by alice)\n"));
+  EXPECT_THAT(FormatChain(SampleChain(), kNow), Not(HasSubstr("Tenant:")));
+}
+
 TEST(ChainFormatTest, ChainListTableAndNextPage) {
   v1::ListChainsResponse response;
   *response.add_chains() = SampleChain();

@@ -40,6 +40,12 @@ TEST(WatchViewTest, EventLineForPipes) {
             "2027-01-15T08:00:00.123Z STEP_SUCCEEDED step=1 resize attempt=1 state=RUNNING "
             "progress=40% worker=ipv4:127.0.0.1:50062 output=\"800x533 image/jpeg 78.4 KiB\"");
 
+  v1::ChainEvent cancelled = Event(v1::ChainEvent::CHAIN_CANCELLED, -1, v1::CANCELLED, 40, kNow);
+  cancelled.mutable_actor()->set_principal("carol");
+  cancelled.mutable_actor()->set_tenant("acme");
+  EXPECT_THAT(FormatEventLine(cancelled, {}),
+              HasSubstr("CHAIN_CANCELLED state=CANCELLED progress=40% by=carol@acme"));
+
   v1::ChainEvent failed = Event(v1::ChainEvent::CHAIN_FAILED, -1, v1::FAILED, 40, kNow);
   failed.mutable_error()->set_code(3);
   failed.mutable_error()->set_message("spec.width: want 0..16384, got -3");

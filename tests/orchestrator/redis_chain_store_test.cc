@@ -252,11 +252,11 @@ TEST_F(RedisChainStoreTest, PurgeDeletesOnlyFinishedChainsAndDryRunCounts) {
   ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
   clock_.Advance(absl::Seconds(10));
   absl::StatusOr<PurgeOutcome> dry = store_->Purge(conveyor::v1::STATE_UNSPECIFIED,
-                                                   clock_.Now(), true);
+                                                   clock_.Now(), "", true);
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_EQ(dry->count, 1);
   EXPECT_EQ(Exists(ChainMetaKey("done")), 1);
-  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), false);
+  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", false);
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(purged->count, 1);
   ASSERT_EQ(purged->sample_names.size(), 1u);
@@ -281,7 +281,7 @@ TEST_F(RedisChainStoreTest, ListSkipsIndexEntriesOfExpiredChainsAndPurgeRemovesT
   EXPECT_EQ(page->chains[0].name(), "chains/kept");
   // List only reads; PurgeChains removes the dangling entries.
   EXPECT_FALSE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
-  ASSERT_TRUE(store_->Purge(conveyor::v1::STATE_UNSPECIFIED, clock_.Now(), false).ok());
+  ASSERT_TRUE(store_->Purge(conveyor::v1::STATE_UNSPECIFIED, clock_.Now(), "", false).ok());
   EXPECT_TRUE(conn->Command({"ZSCORE", std::string(kAllIndexKey), "gone"})->is_nil());
   EXPECT_TRUE(
       conn->Command({"ZSCORE", StateIndexKey(conveyor::v1::CANCELLED), "gone"})->is_nil());
@@ -468,7 +468,7 @@ TEST_F(RedisChainStoreTest, BlobBytesFollowEveryBlobWriteAndDelete) {
   absl::StatusOr<Transition> cancel = scheduler_.Cancel(c.chain);
   ASSERT_TRUE(store_->Apply(1, *cancel, {}).ok());
   clock_.Advance(absl::Seconds(5));
-  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), false);
+  absl::StatusOr<PurgeOutcome> purged = store_->Purge(conveyor::v1::CANCELLED, clock_.Now(), "", false);
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->count, 1);
   EXPECT_EQ(BlobBytes(*pool_), 0);

@@ -19,7 +19,7 @@ inline orchestrator::Caller TenantUser(std::string tenant = "default",
 
 // An operator of the whole system: every scope, every tenant.
 inline orchestrator::Caller SystemAdmin() {
-  return {"admin", "default", orchestrator::Scopes::All()};
+  return {"admin", std::string(orchestrator::kAllTenants), orchestrator::Scopes::All()};
 }
 
 }  // namespace conveyor::testing

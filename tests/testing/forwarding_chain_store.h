@@ -52,8 +52,8 @@ class ForwardingChainStore : public ChainStore {
     return inner_.PromoteDue(now);
   }
   absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
-                                     bool dry_run) override {
-    return inner_.Purge(state, ended_before, dry_run);
+                                     const std::string& tenant, bool dry_run) override {
+    return inner_.Purge(state, ended_before, tenant, dry_run);
   }
   absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id, int count,
                                     absl::Duration block) override {

@@ -19,17 +19,6 @@ using conveyor::v1::State;
 
 absl::Status Unavailable() { return absl::UnavailableError("in-memory store: unavailable"); }
 
-int64_t CreateMs(const Chain& chain) { return absl::ToUnixMillis(FromProtoTime(chain.create_time())); }
-
-// Newest first, as the Redis index reads: by create time, then by id.
-bool Newer(const Chain& a, const Chain& b) {
-  return std::make_tuple(CreateMs(a), a.name()) > std::make_tuple(CreateMs(b), b.name());
-}
-
-std::string PageToken(const Chain& chain) {
-  return absl::StrCat(CreateMs(chain), ":", chain.name());
-}
-
 }  // namespace
 
 class InMemoryChainStore::Feed : public CancelFeed {
@@ -106,9 +95,31 @@ absl::Status InMemoryChainStore::CheckAvailable() const {
   return unavailable_ ? Unavailable() : absl::OkStatus();
 }
 
+absl::Status InMemoryChainStore::CheckTenantQuotas(const Chain& chain, int64_t incoming) const {
+  const TenantQuotas& quotas = options_.tenant_quotas;
+  const std::string tenant = ChainTenant(chain);
+  auto held = [](const std::map<std::string, int64_t>& m, const std::string& t) {
+    auto it = m.find(t);
+    return it == m.end() ? int64_t{0} : it->second;
+  };
+  const int64_t in_flight = held(tenant_in_flight_, tenant);
+  if (quotas.max_chains_in_flight > 0 && in_flight + 1 > quotas.max_chains_in_flight) {
+    return TenantQuotaError("chains_in_flight", tenant, quotas.max_chains_in_flight,
+                            std::to_string(in_flight));
+  }
+  const int64_t bytes = held(tenant_blob_bytes_, tenant);
+  if (incoming >= 0 && quotas.max_stored_bytes > 0 &&
+      (bytes >= quotas.max_stored_bytes || bytes + incoming > quotas.max_stored_bytes)) {
+    return TenantQuotaError("stored_bytes", tenant, quotas.max_stored_bytes,
+                            std::to_string(bytes));
+  }
+  return absl::OkStatus();
+}
+
 void InMemoryChainStore::SetBlob(Record& record, int index, std::string bytes) {
   DeleteBlob(record, index);
   blob_bytes_ += static_cast<int64_t>(bytes.size());
+  tenant_blob_bytes_[ChainTenant(record.stored.chain)] += static_cast<int64_t>(bytes.size());
   record.blobs[index] = std::move(bytes);
 }
 
@@ -116,6 +127,7 @@ void InMemoryChainStore::DeleteBlob(Record& record, int index) {
   auto it = record.blobs.find(index);
   if (it == record.blobs.end()) return;
   blob_bytes_ -= static_cast<int64_t>(it->second.size());
+  tenant_blob_bytes_[ChainTenant(record.stored.chain)] -= static_cast<int64_t>(it->second.size());
   record.blobs.erase(it);
 }
 
@@ -172,6 +184,11 @@ void InMemoryChainStore::ApplyEffects(const Transition& t, const ApplyExtras& ex
   }
   Count(fx.counters);
   Count(extras.counters);
+  // A chain starting or resuming is one more in flight; ending, one less.
+  if (t.previous_state == conveyor::v1::STATE_UNSPECIFIED || fx.persist) {
+    ++tenant_in_flight_[ChainTenant(c)];
+  }
+  if (fx.expire) --tenant_in_flight_[ChainTenant(c)];
   if (fx.publish_cancel) {
     for (Feed* feed : feeds_) feed->Publish(id);
   }
@@ -185,8 +202,10 @@ absl::StatusOr<SubmitOutcome> InMemoryChainStore::Submit(const Transition& t,
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   const Chain& c = t.chain;
   const std::string id = ChainIdFromName(c.name());
+  // Idempotency keys are per tenant (tenant names have no ':').
+  const std::string idempotency = absl::StrCat(ChainTenant(c), ":", c.idempotency_key());
   if (!c.idempotency_key().empty()) {
-    auto it = idempotency_.find(c.idempotency_key());
+    auto it = idempotency_.find(idempotency);
     if (it != idempotency_.end()) {
       const auto& [existing_id, existing_hash] = it->second;
       if (existing_hash != spec_hash) {
@@ -202,9 +221,11 @@ absl::StatusOr<SubmitOutcome> InMemoryChainStore::Submit(const Transition& t,
       (blob_bytes_ >= options_.max_blob_bytes || blob_bytes_ + incoming > options_.max_blob_bytes)) {
     return BlobStoreFullError(std::to_string(blob_bytes_));
   }
+  if (absl::Status s = CheckTenantQuotas(c, incoming); !s.ok()) return s;
   if (chains_.count(id) > 0) return ChainExistsError("submit");
-  if (!c.idempotency_key().empty()) idempotency_[c.idempotency_key()] = {id, spec_hash};
+  if (!c.idempotency_key().empty()) idempotency_[idempotency] = {id, spec_hash};
   Record& record = chains_[id];
+  record.stored.chain = c;
   if (source_bytes != nullptr) SetBlob(record, 0, *source_bytes);
   ApplyEffects(t, ApplyExtras{});
   return SubmitOutcome{c, false};
@@ -256,158 +277,11 @@ absl::Status InMemoryChainStore::Apply(int64_t expected_version, const Transitio
   for (int blob : extras.required_blobs) {
     if (it->second.blobs.count(blob) == 0) return BlobGoneError(t.chain.name());
   }
+  if (t.effects.persist) {
+    if (absl::Status s = CheckTenantQuotas(t.chain, -1); !s.ok()) return s;
+  }
   ApplyEffects(t, extras);
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<QueueEntry>> InMemoryChainStore::ClaimReady(const std::string& consumer,
-                                                                       int count,
-                                                                       absl::Duration block) {
-  absl::MutexLock lock(&mu_);
-  auto any_ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (const auto& [priority, entries] : ready_) {
-      if (!entries.empty()) return true;
-    }
-    return false;
-  };
-  const absl::Time until = absl::Now() + block;
-  while (!unavailable_ && !any_ready() && absl::Now() < until) {
-    changed_.WaitWithDeadline(&mu_, until);
-  }
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  std::vector<QueueEntry> out;
-  for (auto& [priority, entries] : ready_) {
-    for (int n = 0; n < count && !entries.empty(); ++n) {
-      QueueEntry e = std::move(entries.front());
-      entries.pop_front();
-      pending_[e.key()] = Pending{e, consumer, clock_.Now()};
-      out.push_back(std::move(e));
-    }
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<QueueEntry>> InMemoryChainStore::Reclaim(const std::string& consumer,
-                                                                    absl::Duration min_idle,
-                                                                    int count) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  std::vector<QueueEntry> out;
-  const absl::Time now = clock_.Now();
-  for (auto& [key, p] : pending_) {
-    if (static_cast<int>(out.size()) >= count) break;
-    if (now - p.delivered < min_idle) continue;
-    p.consumer = consumer;
-    p.delivered = now;
-    QueueEntry e = p.entry;
-    e.reclaimed = true;
-    e.counted = true;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-absl::Status InMemoryChainStore::Heartbeat(const std::string& consumer,
-                                           const std::vector<QueueEntry>& entries) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  for (const QueueEntry& e : entries) {
-    auto it = pending_.find(e.key());
-    if (it == pending_.end()) continue;
-    it->second.consumer = consumer;
-    it->second.delivered = clock_.Now();
-  }
-  return absl::OkStatus();
-}
-
-absl::Status InMemoryChainStore::Ack(const QueueEntry& entry,
-                                     const std::vector<std::pair<std::string, int>>& counters) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  pending_.erase(entry.key());
-  Count(counters);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<absl::optional<absl::Time>> InMemoryChainStore::PromoteDue(absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  auto due = std::stable_partition(delayed_.begin(), delayed_.end(),
-                                   [now](const Delayed& d) { return d.due > now; });
-  for (auto it = due; it != delayed_.end(); ++it) Enqueue(std::move(it->entry));
-  delayed_.erase(due, delayed_.end());
-  changed_.SignalAll();
-  absl::optional<absl::Time> next;
-  for (const Delayed& d : delayed_) {
-    if (!next.has_value() || d.due < *next) next = d.due;
-  }
-  return next;
-}
-
-absl::StatusOr<ListPage> InMemoryChainStore::List(const ListQuery& q) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  std::vector<const Chain*> sorted;
-  for (const auto& [id, record] : chains_) sorted.push_back(&record.stored.chain);
-  std::sort(sorted.begin(), sorted.end(), [](const Chain* a, const Chain* b) { return Newer(*a, *b); });
-  ListPage page;
-  bool after_token = q.page_token.empty();
-  const int64_t max_scan = std::clamp<int64_t>(q.max_scan, 1, kMaxListScan);
-  int64_t page_bytes = 128;
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    const Chain& chain = *sorted[i];
-    if (!after_token) {
-      after_token = PageToken(chain) == q.page_token;
-      continue;
-    }
-    if (q.state != conveyor::v1::STATE_UNSPECIFIED && chain.state() != q.state) continue;
-    const absl::Time created = FromProtoTime(chain.create_time());
-    if (q.created_after.has_value() && created < *q.created_after) continue;
-    if (q.created_before.has_value() && created >= *q.created_before) continue;
-    if (page.scanned++ >= max_scan) {
-      page.next_page_token = page.chains.empty() ? PageToken(chain) : PageToken(page.chains.back());
-      break;
-    }
-    if (!ChainMatches(q, chain)) continue;
-    const int64_t chain_bytes = static_cast<int64_t>(chain.ByteSizeLong()) + 6;
-    const bool full = static_cast<int>(page.chains.size()) == q.page_size ||
-                      (q.max_page_bytes > 0 && !page.chains.empty() &&
-                       page_bytes + chain_bytes > q.max_page_bytes);
-    if (full) {
-      page.next_page_token = PageToken(page.chains.back());
-      break;
-    }
-    page_bytes += chain_bytes;
-    page.chains.push_back(chain);
-  }
-  if (!after_token) return InvalidField("page_token", "not a token from a previous ListChains response");
-  return page;
-}
-
-absl::StatusOr<PurgeOutcome> InMemoryChainStore::Purge(State state, absl::Time ended_before,
-                                                       bool dry_run) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  PurgeOutcome out;
-  for (auto it = chains_.begin(); it != chains_.end();) {
-    const Chain& chain = it->second.stored.chain;
-    const bool selected = IsTerminal(chain.state()) &&
-                          (state == conveyor::v1::STATE_UNSPECIFIED || chain.state() == state) &&
-                          FromProtoTime(chain.end_time()) <= ended_before;
-    if (!selected) {
-      ++it;
-      continue;
-    }
-    ++out.count;
-    if (out.sample_names.size() < 100) out.sample_names.push_back(chain.name());
-    if (dry_run) {
-      ++it;
-      continue;
-    }
-    while (!it->second.blobs.empty()) DeleteBlob(it->second, it->second.blobs.begin()->first);
-    it = chains_.erase(it);
-  }
-  return out;
 }
 
 absl::StatusOr<EventBatch> InMemoryChainStore::Events(const std::string& id,
@@ -459,52 +333,6 @@ absl::StatusOr<int> InMemoryChainStore::FreeExpiredBlobs(absl::Time now, int max
     ++freed;
   }
   return freed;
-}
-
-absl::Status InMemoryChainStore::ReportReplica(const ReplicaInfo& replica, absl::Duration ttl) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  replicas_[replica.name] = {replica, clock_.Now() + ttl};
-  return absl::OkStatus();
-}
-
-absl::StatusOr<StoreStatus> InMemoryChainStore::Status(absl::Time live_after) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  StoreStatus out;
-  out.blob_bytes = blob_bytes_;
-  for (const StageInfo& stage : Stages()) out.stages[std::string(stage.name)];
-  for (const auto& [field, n] : stats_) {
-    std::pair<std::string, std::string> parts = absl::StrSplit(field, absl::MaxSplits('.', 1));
-    StageCounters& c = out.stages[parts.first];
-    if (parts.second == "queued") c.queued = std::max<int64_t>(0, n);
-    if (parts.second == "succeeded") c.succeeded = n;
-    if (parts.second == "failed") c.failed = n;
-    if (parts.second == "retried") c.retried = n;
-  }
-  for (int s = conveyor::v1::State_MIN; s <= conveyor::v1::State_MAX; ++s) {
-    if (s != conveyor::v1::STATE_UNSPECIFIED && conveyor::v1::State_IsValid(s)) {
-      out.chains_by_state[State_Name(static_cast<State>(s))] = 0;
-    }
-  }
-  for (const auto& [id, record] : chains_) {
-    ++out.chains_by_state[State_Name(record.stored.chain.state())];
-  }
-  const absl::Time now = clock_.Now();
-  for (const auto& [name, entry] : replicas_) {
-    const auto& [replica, expires] = entry;
-    if (replica.heartbeat < live_after || expires <= now) continue;
-    out.replicas.push_back(replica);
-    for (const auto& [stage, n] : replica.in_flight) out.stages[stage].in_flight += n;
-    for (const auto& [stage, n] : replica.waiting) out.stages[stage].waiting += n;
-  }
-  return out;
-}
-
-absl::StatusOr<absl::Duration> InMemoryChainStore::Ping() {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
-  return absl::ZeroDuration();
 }
 
 }  // namespace conveyor::orchestrator::testing

@@ -34,6 +34,7 @@ struct InMemoryChainStoreOptions {
   // 0 = no cap (Submit's BLOB_STORE_FULL).
   int64_t max_blob_bytes = 0;
   absl::Duration failed_blob_retention = absl::Hours(24);
+  TenantQuotas tenant_quotas;
 };
 
 class InMemoryChainStore : public ChainStore {
@@ -68,7 +69,7 @@ class InMemoryChainStore : public ChainStore {
   absl::StatusOr<absl::optional<absl::Time>> PromoteDue(absl::Time now) override;
   absl::StatusOr<ListPage> List(const ListQuery& query) override;
   absl::StatusOr<PurgeOutcome> Purge(conveyor::v1::State state, absl::Time ended_before,
-                                     bool dry_run) override;
+                                     const std::string& tenant, bool dry_run) override;
   absl::StatusOr<EventBatch> Events(const std::string& id, const std::string& after_id, int count,
                                     absl::Duration block) override;
   absl::StatusOr<std::vector<int>> MissingBlobs(const std::string& id,
@@ -99,6 +100,10 @@ class InMemoryChainStore : public ChainStore {
   absl::Status CheckAvailable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyEffects(const Transition& t, const ApplyExtras& extras)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED if a chain of `chain`'s tenant starting (with
+  // `incoming` bytes; -1 for a resume, which adds none) passes a quota.
+  absl::Status CheckTenantQuotas(const conveyor::v1::Chain& chain, int64_t incoming) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetBlob(Record& record, int index, std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteBlob(Record& record, int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(QueueEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -114,6 +119,9 @@ class InMemoryChainStore : public ChainStore {
   std::map<std::string, Record> chains_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<std::string, std::string>> idempotency_ ABSL_GUARDED_BY(mu_);
   int64_t blob_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // By tenant: blob bytes held, and chains not in a terminal state.
+  std::map<std::string, int64_t> tenant_blob_bytes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> tenant_in_flight_ ABSL_GUARDED_BY(mu_);
   std::map<int, uint64_t> next_entry_ ABSL_GUARDED_BY(mu_);  // by priority
   // Ready entries by priority, highest first.
   std::map<int, std::deque<QueueEntry>, std::greater<int>> ready_ ABSL_GUARDED_BY(mu_);

@@ -19,10 +19,13 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kMemory ? "Memory" : "Redis";
 }
 
-StoreBackend::StoreBackend(Backend backend, const Clock& clock, absl::Duration retention)
+StoreBackend::StoreBackend(Backend backend, const Clock& clock, absl::Duration retention,
+                           TenantQuotas quotas)
     : parts_(std::make_unique<Parts>()) {
   if (backend == Backend::kMemory) {
-    parts_->memory = std::make_unique<InMemoryChainStore>(clock);
+    InMemoryChainStoreOptions options;
+    options.tenant_quotas = quotas;
+    parts_->memory = std::make_unique<InMemoryChainStore>(clock, options);
     return;
   }
   parts_->redis = std::make_unique<conveyor::testing::RedisServer>(
@@ -31,6 +34,7 @@ StoreBackend::StoreBackend(Backend backend, const Clock& clock, absl::Duration r
                                                        absl::Seconds(1), absl::Seconds(5));
   RedisChainStoreOptions options;
   options.retention = retention;
+  options.tenant_quotas = quotas;
   parts_->redis_store = std::make_unique<RedisChainStore>(*parts_->pool, options);
   EXPECT_TRUE(parts_->redis_store->EnsureGroups().ok());
 }

@@ -24,7 +24,8 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info);
 class StoreBackend {
  public:
   // `retention` applies to Redis only (the in-memory store keeps chains).
-  StoreBackend(Backend backend, const Clock& clock, absl::Duration retention = absl::Hours(1));
+  StoreBackend(Backend backend, const Clock& clock, absl::Duration retention = absl::Hours(1),
+               TenantQuotas quotas = {});
   ~StoreBackend();
 
   ChainStore& store();

@@ -12,20 +12,23 @@
 --                         <= ARGV[3] (a chain whose blobs are due to be freed).
 -- ARGV[4]  number of ops; then per op: command, key index (0 = no key), argc,
 --          args... Only the commands below are accepted, and these of ours:
---   BLOBSET  key=blob, args {bytes, counter key index}: SET, and add the size
---            change to the counter, so the counter always equals the bytes held.
---   BLOBDEL  key=blob, args {counter key index}: DEL, subtracting its size.
+--   BLOBSET  key=blob, args {bytes, counter key index...}: SET, and add the
+--            size change to each counter (the store's and the tenant's), so a
+--            counter always equals the bytes held.
+--   BLOBDEL  key=blob, args {counter key index...}: DEL, subtracting its size.
 --   REQUIRE  key=any: precondition, the key must exist (else {'GONE', key}).
---   BLOBCAP  key=counter, args {max bytes, incoming bytes}: precondition,
---            counter < max and counter + incoming <= max (else {'FULL', n}).
+--   BLOBCAP  key=counter, args {max, incoming[, quota]}: precondition,
+--            counter < max and counter + incoming <= max (else {'FULL', n} or,
+--            naming a tenant quota, {'QUOTA', n, quota}). Counts bytes or chains.
 -- Preconditions (REQUIRE, BLOBCAP) are all checked before anything is written:
 -- a script cannot roll back, so a refusal must come before the first write.
 -- Returns {'OK'} | {'STALE', version} | {'MISSING'} | {'IDEM', value} |
---         {'EXISTS'} | {'GONE', key} | {'FULL', bytes} | {'NOTDUE'}
+--         {'EXISTS'} | {'GONE', key} | {'FULL', bytes} | {'QUOTA', n, quota} |
+--         {'NOTDUE'}
 -- Exactly the commands RedisChainStore emits; no plain SET, so a blob is
 -- never written past the BLOBSET accounting.
 local allowed = {
-  HSET = true, HINCRBY = true, XADD = true, XACK = true, XDEL = true, ZADD = true,
+  HSET = true, HINCRBY = true, INCRBY = true, XADD = true, XACK = true, XDEL = true, ZADD = true,
   ZREM = true, DEL = true, EXPIRE = true, PERSIST = true, PUBLISH = true,
   BLOBSET = true, BLOBDEL = true, REQUIRE = true, BLOBCAP = true,
 }
@@ -62,7 +65,10 @@ for _ = 1, n do
     local max = tonumber(ARGV[i + 3])
     local incoming = tonumber(ARGV[i + 4])
     local held = tonumber(redis.call('GET', KEYS[k]) or '0')
-    if max > 0 and (held >= max or held + incoming > max) then return {'FULL', tostring(held)} end
+    if max > 0 and (held >= max or held + incoming > max) then
+      if argc >= 3 then return {'QUOTA', tostring(held), ARGV[i + 5]} end
+      return {'FULL', tostring(held)}
+    end
   end
   i = i + 3 + argc
 end
@@ -79,14 +85,16 @@ for _ = 1, n do
   local argc = tonumber(ARGV[i + 2])
   if cmd == 'BLOBSET' then
     local bytes = ARGV[i + 3]
-    local counter = KEYS[tonumber(ARGV[i + 4])]
     local delta = string.len(bytes) - redis.call('STRLEN', KEYS[k])
     redis.call('SET', KEYS[k], bytes)
-    if delta ~= 0 then redis.call('INCRBY', counter, delta) end
+    if delta ~= 0 then
+      for j = 2, argc do redis.call('INCRBY', KEYS[tonumber(ARGV[i + 2 + j])], delta) end
+    end
   elseif cmd == 'BLOBDEL' then
-    local counter = KEYS[tonumber(ARGV[i + 3])]
     local held = redis.call('STRLEN', KEYS[k])
-    if redis.call('DEL', KEYS[k]) == 1 and held > 0 then redis.call('DECRBY', counter, held) end
+    if redis.call('DEL', KEYS[k]) == 1 and held > 0 then
+      for j = 1, argc do redis.call('DECRBY', KEYS[tonumber(ARGV[i + 2 + j])], held) end
+    end
   elseif cmd ~= 'REQUIRE' and cmd ~= 'BLOBCAP' then
     local args = {}
     if k > 0 then args[1] = KEYS[k] end
