@@ -31,12 +31,18 @@ constexpr absl::string_view kPlaceholderSecrets[] = {
     // The Standard Webhooks specification's example secret (docs/stages-http.md).
     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     // Generic stand-ins.
-    "changeme", "password", "secret", "placeholder", "example", "xxx", "whsec_...",
+    "changeme",
+    "password",
+    "secret",
+    "placeholder",
+    "example",
+    "xxx",
+    "whsec_...",
     "whsec_<base64>",
 };
 
 // Words that mark a value as written to be replaced.
-constexpr absl::string_view kPlaceholderMarks[] = {"change-me", "changeme", "change_me",
+constexpr absl::string_view kPlaceholderMarks[] = {"change-me",  "changeme",  "change_me",
                                                    "replace-me", "replaceme", "replace_me"};
 
 bool HasPlaceholderMark(absl::string_view text) {
@@ -80,8 +86,8 @@ absl::StatusOr<std::string> ReadSecretFileText(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     const int error = errno;
-    const std::string why = absl::StrCat("cannot read secret file \"", path, "\": ",
-                                         std::strerror(error));
+    const std::string why =
+        absl::StrCat("cannot read secret file \"", path, "\": ", std::strerror(error));
     if (error == ENOENT) return absl::NotFoundError(why);
     if (error == EACCES) return absl::PermissionDeniedError(why);
     return absl::FailedPreconditionError(why);

@@ -72,8 +72,8 @@ absl::Status VerifyWebhook(absl::Span<const std::string> secrets, const WebhookH
     return absl::InvalidArgumentError("webhook-timestamp is not a number of unix seconds");
   }
   if (absl::AbsDuration(now - absl::FromUnixSeconds(timestamp)) > tolerance) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "webhook-timestamp is more than ", absl::FormatDuration(tolerance), " from now"));
+    return absl::UnauthenticatedError(absl::StrCat("webhook-timestamp is more than ",
+                                                   absl::FormatDuration(tolerance), " from now"));
   }
   std::vector<std::string> keys;
   for (const std::string& secret : secrets) {

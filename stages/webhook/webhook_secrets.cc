@@ -45,19 +45,18 @@ absl::StatusOr<WebhookKeysByTenant> ParseWebhookSecrets(absl::string_view text) 
     const absl::string_view tenant = fields[0];
     if (!IsTenantName(tenant)) {
       // Not quoted: a line with its fields swapped would echo the secret.
-      return LineError(line_number,
-                       absl::StrCat("the first field is not a tenant name (1..", kMaxTenantBytes,
-                                    " letters, digits, '-' or '_')"));
+      return LineError(line_number, absl::StrCat("the first field is not a tenant name (1..",
+                                                 kMaxTenantBytes, " letters, digits, '-' or '_')"));
     }
     const std::string what = absl::StrCat("line ", line_number, ": the secret");
     if (absl::Status valid = CheckSecretValue(fields[1], what); !valid.ok()) return valid;
     absl::StatusOr<std::string> key = ParseWebhookSecret(fields[1]);
     if (!key.ok()) return LineError(line_number, key.status().message());
     if (key->size() < kMinWebhookKeyBytes) {
-      return LineError(line_number,
-                       absl::StrCat("the secret has ", key->size(), " key bytes, want at least ",
-                                    kMinWebhookKeyBytes, " (whsec_ + base64 of 24..64 random "
-                                    "bytes)"));
+      return LineError(line_number, absl::StrCat("the secret has ", key->size(),
+                                                 " key bytes, want at least ", kMinWebhookKeyBytes,
+                                                 " (whsec_ + base64 of 24..64 random "
+                                                 "bytes)"));
     }
     std::vector<std::string>& active = keys[std::string(tenant)];
     if (std::find(active.begin(), active.end(), *key) != active.end()) continue;
@@ -108,8 +107,9 @@ void WebhookSecrets::ReloadIfChanged() const {
       text.ok() ? ParseWebhookSecrets(*text) : absl::StatusOr<WebhookKeysByTenant>(text.status());
   if (!keys.ok()) {
     LogLine(LogLevel::kWarning)
-        .Add("msg", "webhook secrets file changed but is not valid; the previous secrets stay "
-                    "active")
+        .Add("msg",
+             "webhook secrets file changed but is not valid; the previous secrets stay "
+             "active")
         .Add("path", path_)
         .Add("error", keys.status().message());
     return;
@@ -127,12 +127,11 @@ absl::StatusOr<std::vector<std::string>> WebhookSecrets::KeysFor(absl::string_vi
   ReloadIfChanged();
   auto found = keys_.find(tenant);
   if (found == keys_.end()) {
-    return WithErrorReason(
-        absl::FailedPreconditionError(absl::StrCat(
-            "no webhook secret for tenant \"", tenant,
-            "\" in the worker's secrets file; an operator must add a \"", tenant,
-            " whsec_...\" line (docs/security.md, \"Webhook secrets\")")),
-        kReasonNoTenantSecret);
+    return WithErrorReason(absl::FailedPreconditionError(absl::StrCat(
+                               "no webhook secret for tenant \"", tenant,
+                               "\" in the worker's secrets file; an operator must add a \"", tenant,
+                               " whsec_...\" line (docs/security.md, \"Webhook secrets\")")),
+                           kReasonNoTenantSecret);
   }
   return found->second;
 }

@@ -33,8 +33,9 @@ TEST(IsPlaceholderSecretTest, RefusesEveryValueShippedInDeployAndTheDocs) {
        }) {
     EXPECT_TRUE(IsPlaceholderSecret(shipped)) << shipped;
   }
-  for (const char* real : {"k3J9x-Qp2Lr8-Vt6Wz", "whsec_dGVzdC1vbmx5LXdlYmhvb2sta2V5LXRlbmFudC1hY21lLTE=",
-                           "passwordless-is-not-the-word-9f2"}) {
+  for (const char* real :
+       {"k3J9x-Qp2Lr8-Vt6Wz", "whsec_dGVzdC1vbmx5LXdlYmhvb2sta2V5LXRlbmFudC1hY21lLTE=",
+        "passwordless-is-not-the-word-9f2"}) {
     EXPECT_FALSE(IsPlaceholderSecret(real)) << real;
   }
 }

@@ -56,8 +56,7 @@ class StepContextTest : public ::testing::TestWithParam<v1::StageKind> {
     const StageInfo* stage = FindStage(GetParam());
     ASSERT_NE(stage, nullptr);
     stage_ = *stage;
-    std::vector<std::string> argv = {
-        absl::StrCat(CONVEYOR_BIN_DIR, "/conveyor-", stage_.name)};
+    std::vector<std::string> argv = {absl::StrCat(CONVEYOR_BIN_DIR, "/conveyor-", stage_.name)};
     if (GetParam() == v1::STAGE_KIND_UPLOAD) {
       argv.insert(argv.end(), {"--file-root", dir_.path()});
     }
@@ -75,8 +74,8 @@ class StepContextTest : public ::testing::TestWithParam<v1::StageKind> {
 };
 
 TEST_P(StepContextTest, ChainThatIsNoChainNameIsInvalidArgument) {
-  for (const char* chain : {"chains/x\r\nX-Injected: yes", "chains/../etc", "other/abc",
-                                  "chains/", "chains/a b"}) {
+  for (const char* chain :
+       {"chains/x\r\nX-Injected: yes", "chains/../etc", "other/abc", "chains/", "chains/a b"}) {
     v1::StepContext context;
     context.set_chain(chain);
     context.set_tenant("acme");

@@ -23,8 +23,8 @@ class WebhookSecretsFile {
  public:
   // Writes `contents` ("<tenant> <secret>" lines) to <temp dir>/webhook-secrets,
   // mode 0600.
-  explicit WebhookSecretsFile(
-      const std::string& contents = std::string("default ") + kTestWebhookSecret + "\n");
+  explicit WebhookSecretsFile(const std::string& contents = std::string("default ") +
+                                                            kTestWebhookSecret + "\n");
 
   const std::string& path() const { return path_; }
   // {"--secrets-file", path()}.

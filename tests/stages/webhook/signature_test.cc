@@ -34,8 +34,7 @@ TEST(VerifyWebhookTest, AcceptsTheTestVector) {
 
 TEST(VerifyWebhookTest, RefusesAChangedBodyIdOrSecret) {
   const std::string secrets[] = {kVectorSecret};
-  EXPECT_EQ(VerifyWebhook(secrets, VectorHeaders(), R"({"test": 1})", absl::Minutes(5),
-                          kVectorTime)
+  EXPECT_EQ(VerifyWebhook(secrets, VectorHeaders(), R"({"test": 1})", absl::Minutes(5), kVectorTime)
                 .code(),
             absl::StatusCode::kUnauthenticated);
   WebhookHeaders other_id = VectorHeaders();
@@ -52,10 +51,10 @@ TEST(VerifyWebhookTest, RefusesAChangedBodyIdOrSecret) {
 TEST(VerifyWebhookTest, RefusesTimestampsOutsideTheTolerance) {
   const std::string secrets[] = {kVectorSecret};
   for (absl::Duration off : {absl::Minutes(6), -absl::Minutes(6)}) {
-    EXPECT_EQ(VerifyWebhook(secrets, VectorHeaders(), kVectorBody, absl::Minutes(5),
-                            kVectorTime + off)
-                  .code(),
-              absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(
+        VerifyWebhook(secrets, VectorHeaders(), kVectorBody, absl::Minutes(5), kVectorTime + off)
+            .code(),
+        absl::StatusCode::kUnauthenticated);
   }
   EXPECT_TRUE(VerifyWebhook(secrets, VectorHeaders(), kVectorBody, absl::Minutes(5),
                             kVectorTime + absl::Minutes(4))
@@ -68,9 +67,9 @@ TEST(VerifyWebhookTest, RefusesTimestampsOutsideTheTolerance) {
 
 TEST(VerifyWebhookTest, RefusesMissingHeaders) {
   const std::string secrets[] = {kVectorSecret};
-  EXPECT_EQ(VerifyWebhook(secrets, VectorHeaders(""), kVectorBody, absl::Minutes(5), kVectorTime)
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      VerifyWebhook(secrets, VectorHeaders(""), kVectorBody, absl::Minutes(5), kVectorTime).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(VerifyWebhookTest, AnySignatureOfTheHeaderMayMatchAnySecret) {
@@ -85,12 +84,12 @@ TEST(VerifyWebhookTest, AnySignatureOfTheHeaderMayMatchAnySecret) {
   const std::string only_vector[] = {kVectorSecret};
   const std::string only_other[] = {kOtherSecret};
   const std::string both[] = {"whsec_not*base64", kOtherSecret, kVectorSecret};
-  for (absl::Span<const std::string> secrets : {absl::MakeConstSpan(only_vector),
-                                                absl::MakeConstSpan(only_other),
-                                                absl::MakeConstSpan(both)}) {
-    EXPECT_TRUE(VerifyWebhook(secrets, VectorHeaders(header), kVectorBody, absl::Minutes(5),
-                              kVectorTime)
-                    .ok());
+  for (absl::Span<const std::string> secrets :
+       {absl::MakeConstSpan(only_vector), absl::MakeConstSpan(only_other),
+        absl::MakeConstSpan(both)}) {
+    EXPECT_TRUE(
+        VerifyWebhook(secrets, VectorHeaders(header), kVectorBody, absl::Minutes(5), kVectorTime)
+            .ok());
   }
   // Signatures of other schemes and garbage are skipped, not fatal.
   EXPECT_TRUE(VerifyWebhook(only_vector,

@@ -45,14 +45,13 @@ absl::Status Check(std::vector<std::string> secrets, const Delivery& delivery) {
 
 class WebhookRotationTest : public ::testing::Test {
  protected:
-  WebhookRotationTest()
-      : secrets_(absl::StrCat("acme ", kAcmeOld, "\nbravo ", kBravo, "\n")) {
+  WebhookRotationTest() : secrets_(absl::StrCat("acme ", kAcmeOld, "\nbravo ", kBravo, "\n")) {
     receiver_.http().Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       absl::MutexLock lock(&mu_);
-      deliveries_.push_back({{req.get_header_value("webhook-id"),
-                              req.get_header_value("webhook-timestamp"),
-                              req.get_header_value("webhook-signature")},
-                             req.body});
+      deliveries_.push_back(
+          {{req.get_header_value("webhook-id"), req.get_header_value("webhook-timestamp"),
+            req.get_header_value("webhook-signature")},
+           req.body});
       res.status = 204;
     });
     receiver_.Start();
@@ -138,8 +137,10 @@ TEST_F(WebhookRotationTest, TenantWithoutASecretIsRefusedNamingTheTenant) {
     EXPECT_TRUE(absl::StrContains(status.error_message(), absl::StrCat("\"", named, "\"")))
         << status.error_message();
     // No secret of another tenant, nor the file's path.
-    EXPECT_FALSE(absl::StrContains(status.error_message(), "dGVzdC1vbmx5")) << status.error_message();
-    EXPECT_FALSE(absl::StrContains(status.error_message(), secrets_.path())) << status.error_message();
+    EXPECT_FALSE(absl::StrContains(status.error_message(), "dGVzdC1vbmx5"))
+        << status.error_message();
+    EXPECT_FALSE(absl::StrContains(status.error_message(), secrets_.path()))
+        << status.error_message();
     EXPECT_EQ(ErrorReason(FromGrpcStatus(status)), "NO_TENANT_SECRET");
   }
   EXPECT_EQ(Received(), 0u);

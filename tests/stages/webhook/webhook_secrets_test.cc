@@ -23,9 +23,9 @@ constexpr char kAcme2[] = "whsec_dGVzdC1vbmx5LXdlYmhvb2sta2V5LXRlbmFudC1hY21lLTI
 std::string Key(const char* secret) { return *ParseWebhookSecret(secret); }
 
 TEST(ParseWebhookSecretsTest, GroupsSecretsByTenantInFileOrder) {
-  auto keys = ParseWebhookSecrets(absl::StrCat("# tenant secret\n\n", "default ", kDefault,
-                                               "\r\n", "acme\t", kAcme1, "   # old\n",
-                                               "acme ", kAcme2, "\n", "acme ", kAcme1, "\n"));
+  auto keys = ParseWebhookSecrets(absl::StrCat("# tenant secret\n\n", "default ", kDefault, "\r\n",
+                                               "acme\t", kAcme1, "   # old\n", "acme ", kAcme2,
+                                               "\n", "acme ", kAcme1, "\n"));
   ASSERT_TRUE(keys.ok()) << keys.status();
   ASSERT_EQ(keys->size(), 2u);
   EXPECT_EQ(keys->at("default"), std::vector<std::string>{Key(kDefault)});
