@@ -6,6 +6,9 @@
 //       code=OK ms=184 in_bytes=90210 out_bytes=80311 out_dims=200x100
 // (chain from the request's StepContext, with step and attempt, or from its
 // `name`; the work's own log_fields after the sizes; `error` when not OK).
+// A stage request whose StepContext fails CheckStepContext (chain not
+// "chains/<id>", tenant not a tenant name) gets INVALID_ARGUMENT before any
+// work.
 // The one place to count calls (metrics) later.
 //
 //   class ResizeService ... {
@@ -41,6 +44,7 @@
 #include "absl/time/time.h"
 #include "common/call_scope.h"
 #include "common/grpc_status.h"
+#include "common/step_context.h"
 #include "common/worker_pool.h"
 
 namespace conveyor {
@@ -162,6 +166,14 @@ class UnaryRunner {
               status.ok() ? response->ByteSizeLong() : 0, scope);
       reactor->Finish(ToGrpcStatus(status));
     };
+    // A stage request's StepContext is checked here, once for every worker,
+    // before it takes a pool slot (common/step_context.h).
+    if constexpr (requires { request->context().tenant(); }) {
+      if (absl::Status valid = CheckStepContext(request->context()); !valid.ok()) {
+        finish(std::move(valid), CallScope{});
+        return reactor;
+      }
+    }
     const bool accepted =
         pool_.TrySubmit([ctx, request, response, finish, work = std::move(work)]() mutable {
           CallScope scope;

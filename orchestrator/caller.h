@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/step_context.h"
 
 namespace conveyor::orchestrator {
 
@@ -47,17 +48,10 @@ inline constexpr absl::string_view kAllTenants = "*";
 // --allow-anonymous admits.
 inline constexpr absl::string_view kDefaultTenant = "default";
 
-// A tenant name: 1..64 of [A-Za-z0-9_-] (it is part of store keys), or
-// kAllTenants.
+// A tenant name as common/step_context.h defines it (1..64 of
+// [A-Za-z0-9_-]: it is part of store keys), or kAllTenants.
 inline bool IsTenantName(absl::string_view name) {
-  if (name == kAllTenants) return true;
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return name == kAllTenants || conveyor::IsTenantName(name);
 }
 
 struct Caller {

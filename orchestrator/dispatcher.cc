@@ -259,6 +259,7 @@ void Dispatcher::StartCall(const QueueEntry& entry, const ClaimDecision& decisio
   StageCall call;
   call.kind = entry.kind;
   call.context.set_chain(chain.name());
+  call.context.set_tenant(chain.tenant());
   call.context.set_step_index(step);
   call.context.set_attempt(chain.steps(step).attempts());
   call.step = chain.spec().steps(step);

@@ -16,6 +16,7 @@
 #include "orchestrator/grpc_stage_client.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/redis/redis_connection.h"
+#include "orchestrator/redis/redis_credentials.h"
 #include "orchestrator/redis_cancel_feed.h"
 #include "orchestrator/redis_chain_store.h"
 #include "orchestrator/scheduler.h"
@@ -51,11 +52,20 @@ int main(int argc, char** argv) {
 
   std::string redis_url = "redis://127.0.0.1:6379";
   app.add_option("--redis-url", redis_url,
-                 "Redis holding all state: redis://[:password@]host:port[/db], or a "
-                 "Sentinel-managed primary: redis-sentinel://[:password@]host:port,"
-                 "host:port/master[/db] (docs/orchestrator.md)")
+                 "Redis holding all state: redis://host:port[/db], or a Sentinel-managed "
+                 "primary: redis-sentinel://host:port,host:port/master[/db] "
+                 "(docs/orchestrator.md); a password here works but shows in argv, prefer "
+                 "--redis-password-file")
       ->envname("CONVEYOR_REDIS_URL")
       ->capture_default_str();
+  RedisCredentialFlags redis_credentials;
+  app.add_option("--redis-user", redis_credentials.user,
+                 "Redis ACL user to AUTH as (with --redis-password-file)")
+      ->envname("CONVEYOR_REDIS_USER");
+  app.add_option("--redis-password-file", redis_credentials.password_file,
+                 "file holding the Redis password (read at start, one trailing newline "
+                 "stripped; docs/security.md, \"Redis credentials\")")
+      ->envname("CONVEYOR_REDIS_PASSWORD_FILE");
   // --<stage>-target for every stage of the registry, defaulting to the
   // port dev-up gives its worker.
   std::map<v1::StageKind, std::string> targets;
@@ -151,6 +161,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(redis_url);
   if (!endpoint.ok()) {
     std::fprintf(stderr, "%s\n", std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = ApplyRedisCredentials(redis_credentials, *endpoint); !s.ok()) {
+    std::fprintf(stderr, "conveyor-orchestrator: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   dispatch.address = server.listen;

@@ -151,9 +151,13 @@ redis_port=""
 start_redis
 
 # whsec_ + base64 of 24 random bytes: the Standard Webhooks secret format.
+# The worker reads it from its secrets file (tenant "default", the tenant of
+# every chain while the orchestrator runs without per-tenant tokens); the
+# receiver from webhook-secret. Neither is ever in argv.
 secret="whsec_$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(24)).decode())')"
-echo "$secret" > "$state/webhook-secret"
-chmod 600 "$state/webhook-secret"
+rm -f "$state/webhook-secret" "$state/webhook-secrets"
+(umask 077; echo "$secret" > "$state/webhook-secret"
+ echo "default $secret" > "$state/webhook-secrets")
 
 declare -A port
 start_server conveyor-download "$bin/conveyor-download" --allow-private-networks
@@ -164,8 +168,8 @@ start_server conveyor-filter "$bin/conveyor-filter"
 port[filter]=$started_port
 start_server conveyor-upload "$bin/conveyor-upload" --file-root "$out"
 port[upload]=$started_port
-CONVEYOR_WEBHOOK_SECRET="$secret" start_server conveyor-webhook "$bin/conveyor-webhook" \
-  --allow-private-networks
+start_server conveyor-webhook "$bin/conveyor-webhook" \
+  --secrets-file "$state/webhook-secrets" --allow-private-networks
 port[webhook]=$started_port
 
 start_server conveyor-orchestrator "$bin/conveyor-orchestrator" \
@@ -205,7 +209,8 @@ mkdir -p "$state/webhooks"
 cat > "$state/webhook_receiver.py" <<'PY'
 import base64, hashlib, hmac, http.server, json, os, sys, time
 
-port_file, secret, record_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+port_file, secret_file, record_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+secret = open(secret_file).read().strip()
 key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
 TOLERANCE_S = 300
 
@@ -251,7 +256,7 @@ os.rename(port_file + ".tmp", port_file)
 srv.serve_forever()
 PY
 start webhook-receiver python3 "$state/webhook_receiver.py" "$state/ports.d/webhook-receiver" \
-  "$secret" "$state/webhooks"
+  "$state/webhook-secret" "$state/webhooks"
 hook_port=$started_port
 
 # The orchestrator answers once it reached Redis and its stages.

@@ -121,6 +121,13 @@ absl::Status StatusFromRedisError(absl::string_view text) {
     return absl::UnavailableError(absl::StrCat("redis: ", text));
   }
   if (code == "OOM") return absl::ResourceExhaustedError(absl::StrCat("redis: ", text));
+  // The server wants a password this process was not given: a deployment
+  // mistake, not a bug, so say what to set (and not Redis's text).
+  if (code == "NOAUTH") {
+    return absl::UnavailableError(
+        "redis requires authentication (NOAUTH) and none was configured: set --redis-user and "
+        "--redis-password-file");
+  }
   return absl::InternalError(text);
 }
 
@@ -216,9 +223,13 @@ absl::Status RedisConnection::Connect() {
     if (!reply.ok()) return reply.status();
     if (reply->is_error()) {
       Disconnect();
-      // Redis's text ("WRONGPASS invalid username-password pair") never
-      // repeats the password.
-      return absl::UnavailableError(absl::StrCat("redis AUTH failed: ", reply->str));
+      // Our words, not Redis's: its text does not reach callers (only its
+      // first word, e.g. WRONGPASS), and never the password.
+      const std::string word = reply->str.substr(0, reply->str.find(' '));
+      return absl::UnavailableError(absl::StrCat(
+          "redis ", FormatRedisAddress(address_), " refused AUTH as user \"",
+          endpoint_.user.empty() ? "default" : endpoint_.user, "\" (", word,
+          "): check --redis-user and --redis-password-file"));
     }
   }
   if (endpoint_.db != 0) {

@@ -11,6 +11,9 @@
 //     (LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN, CLUSTERDOWN) are
 //     UNAVAILABLE: retry later, the next call reconnects;
 //   - OOM (maxmemory reached with noeviction) is RESOURCE_EXHAUSTED;
+//   - NOAUTH (the server wants a password this process lacks) and a refused
+//     AUTH (WRONGPASS) are UNAVAILABLE with our own message naming the
+//     flags to set, not Redis's text;
 //   - any other error reply (a script's own error_reply, a wrong type, ...)
 //     is INTERNAL with Redis's text.
 // No message ever contains the password.

@@ -76,6 +76,9 @@ absl::Status WebhookSender::Deliver(const v1::WebhookRequest& request,
   if (absl::StatusOr<std::string> id = ChainIdOfContext(request.context()); !id.ok()) {
     return id.status();
   }
+  // The tenant's secrets, before any work: without one nothing can be signed.
+  absl::StatusOr<std::vector<std::string>> keys = secrets_.KeysFor(request.context().tenant());
+  if (!keys.ok()) return keys.status();
   const absl::Time now = now_();
   absl::StatusOr<std::string> body = BuildWebhookBody(request.report(), now);
   if (!body.ok()) return body.status();
@@ -95,7 +98,7 @@ absl::Status WebhookSender::Deliver(const v1::WebhookRequest& request,
       {"Content-Type", "application/json"},
       {"webhook-id", stats.delivery_id},
       {"webhook-timestamp", absl::StrCat(timestamp)},
-      {"webhook-signature", SignWebhook(key_, stats.delivery_id, timestamp, *body)},
+      {"webhook-signature", SignWebhookWithAll(*keys, stats.delivery_id, timestamp, *body)},
   };
   http.body = *std::move(body);
 

@@ -6,7 +6,9 @@
 //    "data":<ChainReport in proto3 JSON (lowerCamelCase names)>}
 // The headers: webhook-id (DeliveryId(context): the same on every retry of a
 // step, so receivers de-duplicate), webhook-timestamp (unix seconds of this
-// attempt) and webhook-signature (signature.h).
+// attempt) and webhook-signature (signature.h): one signature per active
+// secret of the chain's tenant (context.tenant; "default" for a direct call
+// without one), from the secrets file (webhook_secrets.h).
 //
 // Codes (besides HttpClient's, see stages/common/http_client.h; redirects
 // are not followed):
@@ -14,10 +16,14 @@
 //  UNAVAILABLE          408, 429, 5xx, 1xx; connection failures (retryable)
 //  DEADLINE_EXCEEDED    timeouts (retryable)
 //  FAILED_PRECONDITION  any other 3xx/4xx: the receiver refuses this delivery,
-//                       a retry would be refused too; the message has the status
+//                       a retry would be refused too; the message has the status;
+//                       or the secrets file has no secret for the tenant
+//                       (reason NO_TENANT_SECRET, the message names the tenant)
 //  INVALID_ARGUMENT     spec.url malformed, not http(s) or over 8 KiB;
 //                       context.chain not "chains/<id>" with a safe id
-//                       (reason INVALID_CHAIN_NAME)
+//                       (reason INVALID_CHAIN_NAME); context.tenant not a
+//                       tenant name (INVALID_TENANT_NAME; the unary runner
+//                       checks both, common/step_context.h)
 //  PERMISSION_DENIED    guard refused the address (DESTINATION_BLOCKED)
 #ifndef CONVEYOR_STAGES_WEBHOOK_WEBHOOK_H_
 #define CONVEYOR_STAGES_WEBHOOK_WEBHOOK_H_
@@ -32,6 +38,7 @@
 #include "absl/time/time.h"
 #include "conveyor/v1/stages.pb.h"
 #include "stages/common/http_client.h"
+#include "stages/webhook/webhook_secrets.h"
 
 namespace conveyor::stages::webhook {
 
@@ -57,11 +64,11 @@ struct WebhookStats {
 
 class WebhookSender {
  public:
-  // `client` must outlive the sender; `key` is ParseWebhookSecret's result.
-  // `now` is the clock of the envelope and webhook-timestamp. Thread-safe.
-  WebhookSender(const HttpClient& client, std::string key,
+  // `client` and `secrets` must outlive the sender. `now` is the clock of
+  // the envelope and webhook-timestamp. Thread-safe.
+  WebhookSender(const HttpClient& client, const WebhookSecrets& secrets,
                 std::function<absl::Time()> now = &absl::Now)
-      : client_(client), key_(std::move(key)), now_(std::move(now)) {}
+      : client_(client), secrets_(secrets), now_(std::move(now)) {}
 
   absl::Status Deliver(const v1::WebhookRequest& request, v1::WebhookResponse& response,
                        const std::function<bool()>& cancelled, absl::Time deadline,
@@ -69,7 +76,7 @@ class WebhookSender {
 
  private:
   const HttpClient& client_;
-  const std::string key_;
+  const WebhookSecrets& secrets_;
   const std::function<absl::Time()> now_;
 };
 

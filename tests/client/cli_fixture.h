@@ -25,6 +25,7 @@
 #include "tests/testing/command_runner.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 namespace conveyor::client {
 
@@ -55,6 +56,7 @@ class CliTest : public ::testing::Test {
  protected:
   struct Stack {
     conveyor::testing::TempDir dir;
+    conveyor::testing::WebhookSecretsFile webhook_secrets;
     conveyor::testing::RedisServer redis;
     std::vector<std::unique_ptr<conveyor::testing::ServerProcess>> processes;
     std::string orchestrator;
@@ -126,7 +128,7 @@ class CliTest : public ::testing::Test {
     const std::string upload = start("conveyor-upload", {"--file-root", s.out_dir});
     const std::string webhook =
         start("conveyor-webhook", {"--allow-private-networks"},
-              {"CONVEYOR_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+              {"CONVEYOR_WEBHOOK_SECRETS_FILE=" + s.webhook_secrets.path()});
     s.orchestrator_flags = {"--redis-url",     s.redis.url(), "--download-target", download,
                             "--resize-target", resize,        "--filter-target",   filter,
                             "--upload-target", upload,        "--webhook-target",  webhook};

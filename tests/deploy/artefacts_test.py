@@ -795,9 +795,24 @@ class KubernetesTest(unittest.TestCase):
                         keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
                         self.assertIn(ref["key"], keys, f"secret {ref['name']}")
         self.assertGreater(references, 0)
-        # The webhook secret and the S3 credentials come from Secrets.
-        for stage, names in {"webhook": ["CONVEYOR_WEBHOOK_SECRET"],
-                             "upload": ["CONVEYOR_S3_ACCESS_KEY_ID",
+        # Secret volumes name Secrets and keys that exist.
+        for workload in self.workloads():
+            for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+                if "secret" not in volume:
+                    continue
+                secret = secrets[volume["secret"]["secretName"]]
+                keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
+                for item in volume["secret"].get("items", []):
+                    self.assertIn(item["key"], keys, volume["name"])
+        # The webhook secrets file is a mounted Secret, never an env value.
+        webhook = self.find("Deployment", "conveyor-webhook")["spec"]["template"]["spec"]
+        container = webhook["containers"][0]
+        path = self.env_value(container, "CONVEYOR_WEBHOOK_SECRETS_FILE", "")
+        secret_volumes = {v["name"] for v in webhook.get("volumes", []) if "secret" in v}
+        self.assertTrue(any(path.startswith(m["mountPath"] + "/") and m["name"] in secret_volumes
+                            for m in container.get("volumeMounts", [])), path)
+        # The S3 credentials come from Secrets.
+        for stage, names in {"upload": ["CONVEYOR_S3_ACCESS_KEY_ID",
                                         "CONVEYOR_S3_SECRET_ACCESS_KEY"]}.items():
             container = self.find("Deployment", f"conveyor-{stage}")[
                 "spec"]["template"]["spec"]["containers"][0]

@@ -169,7 +169,8 @@ private_net_flag() {
 download_net_flag=$(private_net_flag conveyor-download)
 webhook_net_flag=$(private_net_flag conveyor-webhook)
 readonly download_net_flag webhook_net_flag
-export CONVEYOR_WEBHOOK_SECRET="whsec_bXVsdGlob3N0LXRlc3Qtc2VjcmV0LTAxMjM0NTY3"
+(umask 077; echo "default whsec_bXVsdGlob3N0LXRlc3Qtc2VjcmV0LTAxMjM0NTY3" > "$work/webhook-secrets")
+export CONVEYOR_WEBHOOK_SECRETS_FILE="$work/webhook-secrets"
 
 # Capacity as docs/deploy.md asks: both orchestrators' calls to a stage
 # (2 x --max-in-flight 8) fit in ONE replica's threads + queue (2 + 16), so a

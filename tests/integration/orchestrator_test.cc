@@ -13,6 +13,7 @@
 
 #include "orchestrator/redis/redis_keys.h"
 #include "tests/integration/orchestrator_fixture.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 namespace conveyor::testing {
 namespace {
@@ -43,8 +44,9 @@ TEST_F(OrchestratorTest, FullFiveStepChainWithRealWorkers) {
   Worker resize = StartRealWorker("conveyor-resize");
   Worker filter = StartRealWorker("conveyor-filter");
   Worker upload = StartRealWorker("conveyor-upload", {"--file-root", objects.path()});
-  Worker webhook =
-      StartRealWorker("conveyor-webhook", {"--allow-private-networks", "--secret", "test-secret"});
+  const conveyor::testing::WebhookSecretsFile secrets;
+  Worker webhook = StartRealWorker(
+      "conveyor-webhook", {"--allow-private-networks", "--secrets-file", secrets.path()});
   Orchestrator o = StartOrchestrator({{"download", download.address},
                                       {"resize", resize.address},
                                       {"filter", filter.address},

@@ -23,6 +23,7 @@
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/test_images.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 // In conveyor::testing: the fixture's helpers (process_fixture.h,
 // orchestrator_client.h) without a using-declaration each.
@@ -105,14 +106,15 @@ TEST_F(SoakTest, ThreeHundredChainsSurviveKillsOfAReplicaAWorkerAndRedis) {
   });
   http.Start();
   TempDir objects;
+  const conveyor::testing::WebhookSecretsFile secrets;
 
   Server& download = Add({kBin + "/conveyor-download", "--allow-private-networks"}, "download");
   Server& resize_a = Add({kBin + "/conveyor-resize"}, "resize-a");
   Server& resize_b = Add({kBin + "/conveyor-resize"}, "resize-b");
   Server& filter = Add({kBin + "/conveyor-filter"}, "filter");
   Server& upload = Add({kBin + "/conveyor-upload", "--file-root", objects.path()}, "upload");
-  Server& webhook = Add({kBin + "/conveyor-webhook", "--allow-private-networks", "--secret",
-                         "soak-secret"},
+  Server& webhook = Add({kBin + "/conveyor-webhook", "--allow-private-networks",
+                         "--secrets-file", secrets.path()},
                         "webhook");
   auto orchestrator_argv = [&](const std::string& name) {
     return std::vector<std::string>{

@@ -27,6 +27,7 @@
 #include "tests/testing/command_runner.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/reflection_client.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 namespace conveyor {
 namespace {
@@ -37,12 +38,11 @@ using grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
 struct ServerCase {
   std::string binary;
   std::string service;
-  std::vector<std::string> extra_flags;  // "$TMP": a temp dir; "$REDIS": a redis URL
+  std::vector<std::string> extra_flags;  // "$TMP": a temp dir; "$REDIS": a redis URL;
+                                         // "$SECRETS": a webhook secrets file
 };
 
 std::ostream& operator<<(std::ostream& out, const ServerCase& server) {
@@ -71,6 +71,9 @@ class ServerRuntimeTest : public ::testing::TestWithParam<ServerCase> {
       } else if (flag == "$REDIS") {
         redis_ = std::make_unique<testing::RedisServer>();
         argv.push_back(redis_->url());
+      } else if (flag == "$SECRETS") {
+        secrets_ = std::make_unique<testing::WebhookSecretsFile>();
+        argv.push_back(secrets_->path());
       } else {
         argv.push_back(flag);
       }
@@ -84,6 +87,7 @@ class ServerRuntimeTest : public ::testing::TestWithParam<ServerCase> {
 
   testing::TempDir temp_;
   std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<testing::WebhookSecretsFile> secrets_;
   std::unique_ptr<testing::ServerProcess> server_;
   std::shared_ptr<grpc::Channel> channel_;
 };
@@ -178,7 +182,7 @@ INSTANTIATE_TEST_SUITE_P(
         ServerCase{"conveyor-resize", "conveyor.v1.ResizeStage", {}},
         ServerCase{"conveyor-filter", "conveyor.v1.FilterStage", {}},
         ServerCase{"conveyor-upload", "conveyor.v1.UploadStage", {"--file-root", "$TMP"}},
-        ServerCase{"conveyor-webhook", "conveyor.v1.WebhookStage", {"--secret", kSecret}},
+        ServerCase{"conveyor-webhook", "conveyor.v1.WebhookStage", {"--secrets-file", "$SECRETS"}},
         ServerCase{"conveyor-orchestrator", "conveyor.v1.Orchestrator", {"--redis-url", "$REDIS"}}),
     [](const ::testing::TestParamInfo<ServerCase>& info) {
       return info.param.binary.substr(std::string("conveyor-").size());
@@ -276,6 +280,7 @@ class StageHealthTest : public ::testing::Test {
 
   testing::TempDir temp_;
   testing::RedisServer redis_;
+  testing::WebhookSecretsFile secrets_;
   int started_ = 0;
 };
 
@@ -287,7 +292,7 @@ TEST_F(StageHealthTest, TellsServingNotServingUnreachableAndWrongServiceApart) {
   auto filter = Start("conveyor-filter");
   auto upload = Start("conveyor-upload", {"--file-root", temp_.path()});
   auto stopped = Start("conveyor-upload", {"--file-root", temp_.path()});
-  auto webhook = Start("conveyor-webhook", {"--secret", kSecret});
+  auto webhook = Start("conveyor-webhook", secrets_.Flags());
 
   auto good = StartOrchestrator(download->address(), resize->address(), filter->address(),
                                 upload->address(), webhook->address());

@@ -235,6 +235,7 @@ TEST_P(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
   EXPECT_EQ(first.input.media_type(), "image/jpeg");
   EXPECT_EQ(first.input.width(), 30);
   EXPECT_EQ(first.context.chain(), c.name());
+  EXPECT_EQ(first.context.tenant(), c.tenant());  // the webhook signs with this tenant's secrets
   EXPECT_EQ(first.context.attempt(), 1);
   EXPECT_LT(first.deadline, absl::Now() + absl::Seconds(31));
   stages_.FinishOk(0, "resized-bytes");

@@ -167,6 +167,17 @@ TEST(RedisUrlTest, WrongPasswordMessageHasNoPassword) {
   absl::Status status = conn.Connect();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(absl::StrContains(status.ToString(), "s3cret")) << status;
+  // Our words and the flags to check, not Redis's reply (tests/orchestrator/redis_acl_test.cc
+  // has the ACL cases).
+  EXPECT_TRUE(absl::StrContains(status.message(), "refused AUTH")) << status;
+  EXPECT_FALSE(absl::StrContains(status.message(), "without any password configured")) << status;
+}
+
+TEST(StatusFromRedisErrorTest, NoauthNamesTheFlagsNotRedisText) {
+  absl::Status status = StatusFromRedisError("NOAUTH Authentication required.");
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(status.message(), "--redis-password-file")) << status;
+  EXPECT_FALSE(absl::StrContains(status.message(), "Authentication required")) << status;
 }
 
 class RedisConnectionTest : public ::testing::Test {

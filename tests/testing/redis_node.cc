@@ -36,9 +36,10 @@ std::string ReplyField(const RedisValue& reply, const std::string& field) {
 
 absl::StatusOr<std::unique_ptr<RedisNode>> RedisNode::Start(
     const std::string& binary, const std::string& dir, const std::string& name,
-    const std::vector<std::string>& config, std::mt19937& rng) {
+    const std::vector<std::string>& config, std::mt19937& rng, const std::string& userinfo) {
   auto node = std::unique_ptr<RedisNode>(new RedisNode());
   node->binary_ = binary;
+  node->userinfo_ = userinfo;
   node->conf_ = absl::StrCat(dir, "/", name, ".conf");
   node->log_ = absl::StrCat(dir, "/", name, ".log");
   for (int attempt = 0; attempt < 20; ++attempt) {
@@ -60,7 +61,13 @@ bool RedisNode::Launch(absl::Duration timeout) {
   while (absl::Now() < until) {
     if (!process_->running()) return false;  // could not bind (or bad config)
     // INFO is served while loading, so a node loading its AOF is up.
-    absl::StatusOr<RedisValue> info = RedisCall(port_, {"INFO", "server"});
+    absl::StatusOr<RedisValue> info =
+        userinfo_.empty()
+            ? RedisCall(port_, {"INFO", "server"})
+            : RedisConnection(*ParseRedisUrl(absl::StrCat("redis://", userinfo_, "@127.0.0.1:",
+                                                          port_)),
+                              absl::Milliseconds(300), absl::Seconds(2))
+                  .Command({"INFO", "server"});
     if (info.ok() && InfoField(info->str, "process_id") == std::to_string(process_->pid())) {
       return true;
     }

@@ -37,12 +37,15 @@ class RedisNode {
   // "port N", "bind 127.0.0.1" and `config` lines, on the first of up to 20
   // candidate ports (20000..31999, below Linux's ephemeral range) that it
   // binds. The config file (a sentinel rewrites it) and the log are
-  // <dir>/<name>.conf and .log. The destructor kills it.
+  // <dir>/<name>.conf and .log. The destructor kills it. `userinfo`
+  // ("user:password", for a node whose default user is off) is what the
+  // readiness check AUTHs with.
   static absl::StatusOr<std::unique_ptr<RedisNode>> Start(const std::string& binary,
                                                           const std::string& dir,
                                                           const std::string& name,
                                                           const std::vector<std::string>& config,
-                                                          std::mt19937& rng);
+                                                          std::mt19937& rng,
+                                                          const std::string& userinfo = "");
 
   int port() const { return port_; }
   const std::string& log() const { return log_; }
@@ -56,7 +59,7 @@ class RedisNode {
   RedisNode() = default;
   bool Launch(absl::Duration timeout);
 
-  std::string binary_, conf_, log_;
+  std::string binary_, conf_, log_, userinfo_;
   int port_ = 0;
   std::unique_ptr<ScopedProcess> process_;
 };

@@ -1,10 +1,9 @@
 // Starts the real conveyor-webhook binary on loopback and delivers to a real
 // HTTP receiver on 127.0.0.1 that verifies the Standard Webhooks signature
-// itself (OpenSSL, independently of the worker's code).
+// with the reference receiver's check (VerifyWebhook; its own test checks it
+// against the specification's test vector).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,9 +25,12 @@
 #include "google/protobuf/util/json_util.h"
 #include "common/grpc_status.h"
 #include "common/status_details.h"
+#include "tests/testing/command_runner.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
+#include "stages/webhook/signature.h"
 #include "tests/testing/stage_worker.h"
+#include "tests/testing/webhook_secrets_file.h"
 
 namespace conveyor::stages::webhook {
 namespace {
@@ -38,9 +40,9 @@ using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::ScopedProcess;
 using ::conveyor::testing::StageWorker;
+using ::conveyor::testing::kTestWebhookSecret;
 using ::conveyor::testing::TempDir;
-
-constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+using ::conveyor::testing::WebhookSecretsFile;
 
 // What a receiver saw, and whether the signature verified.
 struct Received {
@@ -51,29 +53,18 @@ struct Received {
   bool signature_valid = false;
 };
 
-// The receiver's own verification, as a Standard Webhooks consumer does it.
+// The receiver's check, as a Standard Webhooks consumer does it.
 bool VerifySignature(const std::string& id, const std::string& timestamp, const std::string& body,
                      const std::string& header) {
-  std::string key;
-  if (!absl::Base64Unescape(absl::string_view(kSecret).substr(6), &key)) return false;
-  const std::string content = absl::StrCat(id, ".", timestamp, ".", body);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &mac_length);
-  const std::string expected = absl::StrCat(
-      "v1,", absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(mac), mac_length)));
-  // The header may list several space-separated signatures.
-  for (absl::string_view candidate : absl::StrSplit(header, ' ')) {
-    if (candidate == expected) return true;
-  }
-  return false;
+  const std::string secrets[] = {kTestWebhookSecret};
+  return VerifyWebhook(secrets, {id, timestamp, header}, body, absl::Minutes(5)).ok();
 }
 
 class WebhookWorker {
  public:
-  WebhookWorker(std::vector<std::string> flags, std::vector<std::string> env)
-      : worker_("conveyor-webhook", std::move(flags), std::move(env)) {
+  // With `flags` and the secrets file of kTestWebhookSecret for "default".
+  explicit WebhookWorker(std::vector<std::string> flags)
+      : worker_("conveyor-webhook", WithSecrets(std::move(flags), secrets_)) {
     EXPECT_TRUE(worker_.ready().ok()) << worker_.ready();
   }
 
@@ -96,6 +87,13 @@ class WebhookWorker {
   }
 
  private:
+  static std::vector<std::string> WithSecrets(std::vector<std::string> flags,
+                                              const WebhookSecretsFile& secrets) {
+    for (const std::string& flag : secrets.Flags()) flags.push_back(flag);
+    return flags;
+  }
+
+  WebhookSecretsFile secrets_;
   StageWorker<v1::WebhookStage> worker_;
 };
 
@@ -130,10 +128,8 @@ class WebhookServiceTest : public ::testing::Test {
       res.set_content(received.signature_valid ? "ok" : "bad signature", "text/plain");
     });
     server_->Start();
-    // The secret comes from the environment, as in production.
-    worker_ = new WebhookWorker({"--allow-cidr", "127.0.0.1/32", "--total-timeout", "1s"},
-                                {absl::StrCat("CONVEYOR_WEBHOOK_SECRET=", kSecret)});
-    strict_ = new WebhookWorker({}, {absl::StrCat("CONVEYOR_WEBHOOK_SECRET=", kSecret)});
+    worker_ = new WebhookWorker({"--allow-cidr", "127.0.0.1/32", "--total-timeout", "1s"});
+    strict_ = new WebhookWorker({});
   }
 
   static void TearDownTestSuite() {
@@ -325,8 +321,7 @@ TEST(WebhookHttpsTest, DeliversOverHttpsWithTheGivenCa) {
     res.status = 204;
   });
   receiver.Start();
-  WebhookWorker worker({"--allow-cidr", "127.0.0.1/32", "--ca-file", tls.cert_path},
-                       {absl::StrCat("CONVEYOR_WEBHOOK_SECRET=", kSecret)});
+  WebhookWorker worker({"--allow-cidr", "127.0.0.1/32", "--ca-file", tls.cert_path});
   v1::WebhookResponse response;
   grpc::Status status = worker.Deliver(receiver.Url("/hook"), 0, 1, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
@@ -334,20 +329,38 @@ TEST(WebhookHttpsTest, DeliversOverHttpsWithTheGivenCa) {
   EXPECT_TRUE(verified.HasBeenNotified());
 }
 
-TEST(WebhookStartupTest, RefusesToStartWithoutAValidSecret) {
+TEST(WebhookStartupTest, RefusesToStartWithoutAValidSecretsFile) {
   TempDir dir;
   const std::string log = absl::StrCat(dir.path(), "/webhook.log");
-  ScopedProcess missing(
-      {CONVEYOR_BIN_DIR "/conveyor-webhook", "--listen", LoopbackAddress(PickFreePort())}, log);
-  EXPECT_NE(missing.Wait(absl::Seconds(20)), 0);
-  ScopedProcess bad({CONVEYOR_BIN_DIR "/conveyor-webhook", "--listen",
-                     LoopbackAddress(PickFreePort()), "--secret", "whsec_***"},
-                    log);
-  EXPECT_EQ(bad.Wait(absl::Seconds(20)), 2);
-  // The refusal names the flag, never the secret.
+  auto start = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {CONVEYOR_BIN_DIR "/conveyor-webhook", "--listen",
+                                     LoopbackAddress(PickFreePort())};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    ScopedProcess worker(argv, log);
+    return worker.Wait(absl::Seconds(20));
+  };
+  EXPECT_NE(start({}), 0);  // --secrets-file is required
+  // Secrets never go in argv: the old flag is gone.
+  EXPECT_EQ(start({"--secret", kTestWebhookSecret}), 2);
+  EXPECT_EQ(start({"--secrets-file", dir.path() + "/missing"}), 2);
+  // A placeholder shipped in deploy/ (k8s/secrets.yaml) and a malformed line.
+  WebhookSecretsFile placeholder("default whsec_Y2hhbmdlLW1lLWNoYW5nZS1tZS1jaGFuZ2UtbWU=\n");
+  EXPECT_EQ(start(placeholder.Flags()), 2);
+  WebhookSecretsFile malformed("default whsec_not*base64!\n");
+  EXPECT_EQ(start(malformed.Flags()), 2);
+  // The refusals name the flag and the line, never a secret.
   const std::string text = ::conveyor::testing::ReadFile(log);
-  EXPECT_TRUE(absl::StrContains(text, "--secret")) << text;
-  EXPECT_FALSE(absl::StrContains(text, "whsec_***")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "--secrets-file")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "placeholder")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "line 1")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "Y2hhbmdl")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "not*base64")) << text;
+  // Nor does --help show one.
+  ::conveyor::testing::CommandResult help =
+      ::conveyor::testing::RunCommand({CONVEYOR_BIN_DIR "/conveyor-webhook", "--help"},
+                                      absl::Seconds(20));
+  EXPECT_TRUE(absl::StrContains(help.out, "--secrets-file")) << help.out;
+  EXPECT_FALSE(absl::StrContains(help.out, "--secret ")) << help.out;
 }
 
 }  // namespace
