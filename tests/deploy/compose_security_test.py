@@ -11,29 +11,22 @@ what the script really issues.
 
 import os
 import re
-import tempfile
 import unittest
 
 import deploy_checks as checks
-from deploy_checks import (STAGES, certificate_names, load_yaml_documents, make_deploy_secrets,
+from deploy_checks import (STAGES, WithOperatorSecrets, certificate_names, load_yaml_documents,
                            path)
 
 SECRETS_MOUNT = "/run/secrets/"
 
 
 
-class ComposeSecurityTest(unittest.TestCase):
+class ComposeSecurityTest(WithOperatorSecrets, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        super().setUpClass()
         cls.compose = load_yaml_documents(path("deploy", "compose.yaml"))[0]
         cls.services = cls.compose["services"]
-        cls.scratch = tempfile.TemporaryDirectory(prefix="conveyor-compose-secrets-")
-        cls.secrets_dir = os.path.join(cls.scratch.name, "secrets")
-        make_deploy_secrets(cls.secrets_dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.scratch.cleanup()
 
     def target(self, name):
         return (self.services[name].get("build") or {}).get("target")

@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import unittest
 
 try:
@@ -168,6 +169,23 @@ def make_deploy_secrets(directory):
     """Runs tools/make-deploy-secrets.sh into `directory` (what an operator does)."""
     subprocess.run([path("tools", "make-deploy-secrets.sh"), directory], check=True,
                    capture_output=True, text=True, timeout=120)
+
+
+class WithOperatorSecrets:
+    """Mixin for a TestCase class: `secrets_dir` holds what
+    tools/make-deploy-secrets.sh makes, for the class's tests to read."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._secrets_scratch = tempfile.TemporaryDirectory(prefix="conveyor-deploy-secrets-")
+        cls.secrets_dir = os.path.join(cls._secrets_scratch.name, "secrets")
+        make_deploy_secrets(cls.secrets_dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._secrets_scratch.cleanup()
+        super().tearDownClass()
 
 
 def certificate_names(cert_file):

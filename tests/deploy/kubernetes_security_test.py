@@ -9,32 +9,19 @@ cert-manager), Redis TLS-only behind an ACL, and who may reach whom.
 
 import os
 import posixpath
-import tempfile
-import unittest
 
 import yaml
 
 import deploy_checks as checks
-from deploy_checks import (K8S_NAMESPACE, STAGES, certificate_names, load_yaml_documents,
-                           make_deploy_secrets)
+from deploy_checks import (K8S_NAMESPACE, STAGES, WithOperatorSecrets, certificate_names,
+                           load_yaml_documents)
 from k8s_model import KubernetesManifests
 
 TLS_SERVERS = STAGES + ["orchestrator", "redis"]
 
 
 
-class KubernetesSecurityTest(KubernetesManifests):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.scratch = tempfile.TemporaryDirectory(prefix="conveyor-k8s-secrets-")
-        cls.secrets_dir = os.path.join(cls.scratch.name, "secrets")
-        make_deploy_secrets(cls.secrets_dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.scratch.cleanup()
-
+class KubernetesSecurityTest(WithOperatorSecrets, KubernetesManifests):
     def generated_keys(self, name):
         """The keys of generated Secret `name`, env files read from the script's output."""
         keys = set()

@@ -9,7 +9,6 @@ Pod security, secrets and network policy: kubernetes_security_test.py.
 
 import os
 import re
-import unittest
 
 import yaml
 
