@@ -9,6 +9,10 @@ cert-manager), Redis TLS-only behind an ACL, and who may reach whom.
 
 import os
 import posixpath
+import re
+import shutil
+import subprocess
+import tempfile
 
 import yaml
 
@@ -162,6 +166,44 @@ class KubernetesSecurityTest(WithOperatorSecrets, KubernetesManifests):
             service = name.replace("conveyor-tls-", "conveyor-")
             self.assertIn(f"{service}.{K8S_NAMESPACE}.svc.cluster.local", spec["dnsNames"], name)
         self.assertEqual("orchestrator", certificates["conveyor-tls-orchestrator"]["commonName"])
+
+    def render(self, with_cert_manager):
+        """`kubectl kustomize` of a copy of deploy/k8s with the script's secrets."""
+        if shutil.which("kubectl") is None:
+            self.skipTest("kubectl is not installed (optional: renders the kustomization)")
+        with tempfile.TemporaryDirectory(prefix="conveyor-kustomize-") as scratch:
+            tree = os.path.join(scratch, "k8s")
+            shutil.copytree(self.dir, tree, ignore=shutil.ignore_patterns("secrets"))
+            shutil.copytree(self.secrets_dir, os.path.join(tree, "secrets"))
+            if with_cert_manager:
+                with open(os.path.join(tree, "kustomization.yaml"), "a", encoding="utf-8") as f:
+                    f.write("components:\n  - cert-manager\n")
+            out = subprocess.run(["kubectl", "kustomize", tree], capture_output=True, text=True,
+                                 timeout=120)
+            self.assertEqual(0, out.returncode, out.stderr[-2000:])
+            return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+    def test_kustomize_renders_and_every_secret_reference_resolves(self):
+        for with_cert_manager in (False, True):
+            docs = self.render(with_cert_manager)
+            secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+            issued = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
+            tls = {f"conveyor-tls-{s}" for s in TLS_SERVERS}
+            if with_cert_manager:
+                self.assertFalse(secrets & tls, "the component drops the file-made certificates")
+                self.assertEqual(tls, issued - {"conveyor-ca"})
+            else:
+                self.assertLessEqual(tls, secrets)
+                self.assertFalse(issued)
+            for doc in docs:
+                if doc["kind"] not in ("Deployment", "StatefulSet"):
+                    continue
+                text = yaml.safe_dump(doc["spec"]["template"])
+                for name in re.findall(r"(?:secretName|name): (conveyor-[\w-]+)", text):
+                    if name.startswith(("conveyor-tls-", "conveyor-redis-", "conveyor-tokens-",
+                                        "conveyor-webhook-", "conveyor-s3-")) and \
+                            "tunnel" not in name:
+                        self.assertIn(name, secrets | issued, f"{doc['metadata']['name']}: {name}")
 
     def test_pods_meet_the_restricted_pod_security_standard(self):
         namespace = self.find("Namespace", K8S_NAMESPACE)
