@@ -17,6 +17,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev redis-server redis-sentinel
   iproute2 python3 python3-yaml jq
+  # Redis over TLS through the deployment's stunnel sidecar (deploy_redis_tunnel)
+  stunnel4
   # the sanitizer build and the fuzzers (docs/testing.md): clang, libFuzzer and
   # the sanitizer runtimes, llvm-symbolizer for readable stacks
   clang-14 libclang-rt-14-dev llvm-14
