@@ -17,8 +17,9 @@
 namespace conveyor {
 namespace {
 
-// Every placeholder secret this repository ships or has shipped, in deploy/
-// (k8s/secrets.yaml, compose.yaml defaults) and as examples in docs/. Add a
+// Every placeholder secret this repository ships or has shipped: in the
+// deploy files (k8s/secrets.yaml, compose.yaml defaults) and as examples in
+// the docs. Add a
 // value here whenever an example secret is written anywhere in the tree:
 // copied examples are the secrets attackers try first.
 constexpr absl::string_view kPlaceholderSecrets[] = {

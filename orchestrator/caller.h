@@ -64,6 +64,9 @@ struct Caller {
 
   bool Has(Scope scope) const { return scopes.Has(scope); }
   bool all_tenants() const { return tenant == kAllTenants; }
+  // The tenant its lists, purges and bulk actions cover: its own, or every
+  // tenant ("") for kAllTenants.
+  std::string scope_tenant() const { return all_tenants() ? "" : tenant; }
   // Whether this caller may see a chain of `chain_tenant` ("" is a chain
   // from before tenants: kDefaultTenant's).
   bool Sees(absl::string_view chain_tenant) const {

@@ -47,12 +47,6 @@ std::string SpecHash(const conveyor::v1::ChainSpec& spec, const std::string& sou
   return hash.FinishHex();
 }
 
-// The tenant a caller's list, purge or bulk action covers: its own, or every
-// tenant ("") for kAllTenants.
-std::string TenantScope(const Caller& caller) {
-  return caller.all_tenants() ? "" : caller.tenant;
-}
-
 }  // namespace
 
 absl::StatusOr<StoredChain> LoadForCaller(ChainRecords& store, const Caller& caller,
@@ -197,7 +191,7 @@ absl::StatusOr<conveyor::v1::ListChainsResponse> ChainApi::List(
   absl::StatusOr<ListQuery> q = ListQueryFromRequest(request);
   if (!q.ok()) return q.status();
   q->max_page_bytes = options_.max_list_response_bytes;
-  q->tenant = TenantScope(caller);
+  q->tenant = caller.scope_tenant();
   absl::StatusOr<ListPage> page = store_.List(*q);
   if (!page.ok()) return PublicStoreError(page.status());
   conveyor::v1::ListChainsResponse response;
@@ -268,7 +262,7 @@ absl::StatusOr<conveyor::v1::PurgeChainsResponse> ChainApi::Purge(
     return InvalidField("older_than", "must not be negative");
   }
   absl::StatusOr<PurgeOutcome> out = store_.Purge(request.state(), clock_.Now() - older_than,
-                                                  TenantScope(caller), request.dry_run());
+                                                  caller.scope_tenant(), request.dry_run());
   if (!out.ok()) return PublicStoreError(out.status());
   if (!request.dry_run()) {
     AuditLog("purge", caller, absl::StrCat(out->count, " chains"));

@@ -45,7 +45,7 @@ absl::StatusOr<conveyor::v1::BulkChainsResponse> ChainApi::ApplyToEachMatching(
   }
   absl::StatusOr<ListQuery> query = ListQueryFromFilter(filter);
   if (!query.ok()) return query.status();
-  query->tenant = caller.all_tenants() ? "" : caller.tenant;
+  query->tenant = caller.scope_tenant();
   const int64_t limit = max_chains == 0 ? kMaxBulkChains : max_chains;
   query->page_size = kBulkPageSize;
   conveyor::v1::BulkChainsResponse response;
