@@ -1,13 +1,6 @@
 // The `conveyor` CLI's verbs, one function each. Each talks to the
 // orchestrator's gRPC API, writes human (or --json) output to stdout and
-// errors to stderr, and returns the process exit code:
-//
-//   0  success (for --wait / watch: the chain SUCCEEDED)
-//   1  the chain FAILED or was CANCELLED (--wait, watch, retry --wait), or
-//      some chain of a batch did not succeed, or the confirmation prompt of
-//      retry / cancel / purge was answered no
-//   2  usage error: a bad flag or value, an unreadable --file/--spec/input
-//   3  the RPC failed; stderr has "error: <GRPC_CODE>: <message>"
+// errors to stderr, and returns the process exit code (kExit* below).
 //
 // Never prints internals: only gRPC codes, server messages and our own text.
 #ifndef CONVEYOR_CLIENT_COMMANDS_H_
@@ -21,9 +14,16 @@
 
 namespace conveyor::client {
 
+// The exit codes, and what each tells a script:
+// Success (for --wait / watch: the chain SUCCEEDED).
 inline constexpr int kExitOk = 0;
+// The chain FAILED or was CANCELLED (--wait, watch, retry --wait), some chain
+// of a batch did not succeed, or the confirmation prompt of retry / cancel /
+// purge was answered no.
 inline constexpr int kExitChainFailed = 1;
+// Usage error: a bad flag or value, an unreadable --file/--spec/input.
 inline constexpr int kExitUsage = 2;
+// The RPC failed; stderr has "error: <GRPC_CODE>: <message>".
 inline constexpr int kExitRpcError = 3;
 
 // Chunk size of StreamSubmitChain for --file.

@@ -2,40 +2,22 @@
 // in-memory store (hermetic) and on RedisChainStore with a real
 // redis-server: paging past one page, max_chains, the skip of a chain
 // that changed between being listed and being written.
-#include "orchestrator/chain_api.h"
-#include "tests/testing/callers.h"
-
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
 
 #include "absl/strings/str_format.h"
+#include "orchestrator/chain_api.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/callers.h"
 #include "tests/testing/forwarding_chain_store.h"
 #include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
 namespace {
 
-using conveyor::testing::SystemAdmin;
-using conveyor::testing::TenantUser;
-
 using conveyor::v1::Chain;
-
-// The bulk actions never call a stage; any call is a test failure.
-class NoStages : public StageClient {
- public:
-  std::shared_ptr<StageCallHandle> Start(StageCall,
-                                         absl::AnyInvocable<void(StageReply) &&>) override {
-    ADD_FAILURE() << "a bulk action called a stage";
-    return nullptr;
-  }
-  std::string Target(conveyor::v1::StageKind) const override { return ""; }
-  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return {StageHealth::State::kUnreachable, "no stages here"};
-  }
-};
 
 // The store under test, with a hook that runs after each List (another
 // writer acting between the listing and the action) and a count of writes.
@@ -101,7 +83,7 @@ class ChainApiBulkTest : public ::testing::TestWithParam<testing::Backend> {
   testing::FakeClock clock_;
   testing::FixedRandom random_;
   Scheduler scheduler_{clock_, random_};
-  NoStages stages_;
+  testing::NoCallsStageClient stages_;
   testing::StoreBackend backend_{GetParam(), clock_, absl::Hours(24 * 7)};
   std::unique_ptr<InterleavingStore> store_;
   std::unique_ptr<ChainApi> api_;
@@ -120,10 +102,11 @@ TEST_P(ChainApiBulkTest, ChainThatStoppedMatchingAfterBeingListedIsSkipped) {
   store_->after_list = [&](const ListPage& page) {
     if (raced || page.chains.size() != 3) return;
     raced = true;
-    ASSERT_TRUE(api_->Retry(TenantUser(), names[1]).ok());
-    ASSERT_TRUE(api_->Cancel(TenantUser(), names[1]).ok());
+    ASSERT_TRUE(api_->Retry(testing::TenantUser(), names[1]).ok());
+    ASSERT_TRUE(api_->Cancel(testing::TenantUser(), names[1]).ok());
   };
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->RetryMany(TenantUser(), FailedRequest(false));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r =
+      api_->RetryMany(testing::TenantUser(), FailedRequest(false));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(raced);
   EXPECT_EQ(r->matched_count(), 3);
@@ -144,7 +127,8 @@ TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   const int n = kBulkPageSize * 2 + 50;
   for (int i = 0; i < n; ++i) Failed(i);
   store_->applies = 0;
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api_->RetryMany(TenantUser(), FailedRequest(true));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry =
+      api_->RetryMany(testing::TenantUser(), FailedRequest(true));
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_EQ(dry->matched_count(), n);
   EXPECT_EQ(dry->changed_count(), n);
@@ -153,17 +137,18 @@ TEST_P(ChainApiBulkTest, PagesPastOnePageCountsAndStopsAtMaxChains) {
   EXPECT_EQ(store_->applies, 0);  // a dry run writes nothing
 
   absl::StatusOr<conveyor::v1::BulkChainsResponse> some =
-      api_->RetryMany(TenantUser(), FailedRequest(false, kBulkPageSize + 1));
+      api_->RetryMany(testing::TenantUser(), FailedRequest(false, kBulkPageSize + 1));
   ASSERT_TRUE(some.ok()) << some.status();
   EXPECT_EQ(some->matched_count(), kBulkPageSize + 1);
   EXPECT_EQ(some->changed_count(), kBulkPageSize + 1);
   EXPECT_TRUE(some->truncated());
-  // Newest first: the newest kBulkPageSize + 1 are retried, the rest still FAILED.
+  // Newest first: the newest kBulkPageSize + 1 are retried, the rest still
+  // FAILED.
   EXPECT_EQ(Load(absl::StrFormat("%032x", n - 1)).state(), conveyor::v1::PENDING);
-  EXPECT_EQ(Load(absl::StrFormat("%032x", n - kBulkPageSize - 2)).state(),
-            conveyor::v1::FAILED);
+  EXPECT_EQ(Load(absl::StrFormat("%032x", n - kBulkPageSize - 2)).state(), conveyor::v1::FAILED);
   // Calling again goes on with the rest.
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> rest = api_->RetryMany(TenantUser(), FailedRequest(false));
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> rest =
+      api_->RetryMany(testing::TenantUser(), FailedRequest(false));
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(rest->changed_count(), n - kBulkPageSize - 1);
   EXPECT_FALSE(rest->truncated());
@@ -180,7 +165,7 @@ TEST_P(ChainApiBulkTest, CancelManyLeavesFinishedChainsAloneAndCountsThem) {
   ASSERT_TRUE(backend_.store().Submit(pending, "h", nullptr).ok());
   conveyor::v1::CancelChainsRequest req;
   (*req.mutable_filter()->mutable_labels())["team"] = "web";
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(TenantUser(), req);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> r = api_->CancelMany(testing::TenantUser(), req);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->matched_count(), 2);
   EXPECT_EQ(r->changed_count(), 1);

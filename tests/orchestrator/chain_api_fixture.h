@@ -24,20 +24,6 @@
 
 namespace conveyor::orchestrator {
 
-// ChainApi only asks it for health and targets here.
-class IdleStageClient : public StageClient {
- public:
-  std::shared_ptr<StageCallHandle> Start(StageCall,
-                                         absl::AnyInvocable<void(StageReply) &&>) override {
-    ADD_FAILURE() << "no stage call expected";
-    return nullptr;
-  }
-  std::string Target(conveyor::v1::StageKind) const override { return "idle"; }
-  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return {StageHealth::State::kServing, ""};
-  }
-};
-
 class ChainApiFixture : public ::testing::Test {
  protected:
   explicit ChainApiFixture(testing::Backend backend) : backend_(backend) {}
@@ -77,7 +63,7 @@ class ChainApiFixture : public ::testing::Test {
     return req;
   }
   conveyor::v1::Chain Submit(const conveyor::v1::SubmitChainRequest& req) {
-    absl::StatusOr<conveyor::v1::Chain> c = api_->Submit(conveyor::testing::TenantUser(), req);
+    absl::StatusOr<conveyor::v1::Chain> c = api_->Submit(testing::TenantUser(), req);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : conveyor::v1::Chain();
   }
@@ -140,7 +126,7 @@ class ChainApiFixture : public ::testing::Test {
   }
   int64_t BlobBytes() {
     absl::StatusOr<conveyor::v1::SystemStatus> s =
-        api_->SystemStatus(conveyor::testing::SystemAdmin());
+        api_->SystemStatus(testing::SystemAdmin());
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->blob_bytes() : -1;
   }
@@ -177,7 +163,7 @@ class ChainApiFixture : public ::testing::Test {
   testing::FakeClock clock_;
   testing::FixedRandom random_;
   Scheduler scheduler_{clock_, random_};
-  IdleStageClient stages_;
+  testing::NoCallsStageClient stages_;
   std::unique_ptr<ChainApi> api_;
 
  private:

@@ -1,14 +1,13 @@
 // ChainApi against a real redis-server where the test is about Redis
 // itself: stream ids as watch cursors, a blob deleted by hand, Redis memory
 // in SystemStatus, OOM and other error replies reaching callers.
-#include "orchestrator/chain_api.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "common/status_details.h"
+#include "orchestrator/chain_api.h"
 #include "tests/orchestrator/chain_api_fixture.h"
 #include "tests/testing/callers.h"
 #include "tests/testing/error_details.h"
@@ -17,9 +16,6 @@
 
 namespace conveyor::orchestrator {
 namespace {
-
-using conveyor::testing::SystemAdmin;
-using conveyor::testing::TenantUser;
 
 using conveyor::testing::BadRequestField;
 using conveyor::testing::PaddedPng;
@@ -72,7 +68,7 @@ TEST_F(ChainApiRedisTest, RetryResumesAtAWebhookWhenOnlyALaterStepsInputIsKept) 
   RunStep(c, 1, false);
   // Only the resize output is freed (e.g. by hand): the source remains.
   ASSERT_EQ(Raw({"DEL", ChainBlobKey(ChainIdFromName(c.name()), 1)}), "");
-  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
+  absl::StatusOr<Chain> r = api_->Retry(testing::TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->steps(0).state(), conveyor::v1::PENDING);
   EXPECT_EQ(LastQueuedStep(ChainIdFromName(c.name())), 0);
@@ -83,31 +79,33 @@ TEST_F(ChainApiRedisTest, RetryResumesAtAWebhookWhenOnlyALaterStepsInputIsKept) 
 
 TEST_F(ChainApiRedisTest, SystemStatusReportsRedisMemoryAndBlobBytes) {
   Submit(InlineRequest(500));
-  absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus(SystemAdmin());
+  absl::StatusOr<conveyor::v1::SystemStatus> s = api_->SystemStatus(testing::SystemAdmin());
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->blob_bytes(), 500);
   EXPECT_EQ(s->max_blob_bytes(), int64_t{512} << 20);
   EXPECT_GT(s->redis_used_memory_bytes(), 0);
-  EXPECT_EQ(s->redis_max_memory_bytes(), 0);  // the test server sets no maxmemory
+  EXPECT_EQ(s->redis_max_memory_bytes(),
+            0);  // the test server sets no maxmemory
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "100mb"}), "OK");
-  EXPECT_EQ(api_->SystemStatus(SystemAdmin())->redis_max_memory_bytes(), 100 << 20);
+  EXPECT_EQ(api_->SystemStatus(testing::SystemAdmin())->redis_max_memory_bytes(), 100 << 20);
 }
 
 TEST_F(ChainApiRedisTest, RedisOutOfMemoryIsResourceExhaustedWithoutTheRedisText) {
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "1"}), "OK");
-  absl::Status s = api_->Submit(TenantUser(), InlineRequest()).status();
+  absl::Status s = api_->Submit(testing::TenantUser(), InlineRequest()).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_EQ(ErrorReason(s), "STORE_OUT_OF_MEMORY");
   EXPECT_EQ(s.message().find("user_script"), absl::string_view::npos) << s;
   ASSERT_EQ(Raw({"CONFIG", "SET", "maxmemory", "0"}), "OK");
-  EXPECT_EQ(RawInt({"ZCARD", std::string(kAllIndexKey)}), 0);  // nothing half-written
-  EXPECT_TRUE(api_->Submit(TenantUser(), InlineRequest()).ok());
+  EXPECT_EQ(RawInt({"ZCARD", std::string(kAllIndexKey)}),
+            0);  // nothing half-written
+  EXPECT_TRUE(api_->Submit(testing::TenantUser(), InlineRequest()).ok());
 }
 
 TEST_F(ChainApiRedisTest, OtherRedisErrorsAreInternalNamingOnlyTheErrorClass) {
   Submit(DownloadRequest());
   ASSERT_EQ(Raw({"SET", std::string(kAllIndexKey), "not a zset"}), "OK");
-  absl::Status s = api_->List(TenantUser(), conveyor::v1::ListChainsRequest()).status();
+  absl::Status s = api_->List(testing::TenantUser(), conveyor::v1::ListChainsRequest()).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
   EXPECT_EQ(s.message(), "the chain store failed (Redis WRONGTYPE); see the orchestrator log");
 }

@@ -21,27 +21,11 @@ namespace conveyor::orchestrator {
 namespace {
 
 using conveyor::testing::PaddedPng;
-using conveyor::testing::SystemAdmin;
-using conveyor::testing::TenantUser;
 using conveyor::v1::Chain;
 using conveyor::v1::ChainEvent;
 
-// Nothing here dispatches: no stage is ever called.
-class NoStages : public StageClient {
- public:
-  std::shared_ptr<StageCallHandle> Start(StageCall,
-                                         absl::AnyInvocable<void(StageReply) &&>) override {
-    ADD_FAILURE() << "a stage was called";
-    return nullptr;
-  }
-  std::string Target(conveyor::v1::StageKind) const override { return "nowhere:1"; }
-  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
-    return {StageHealth::State::kServing, ""};
-  }
-};
-
-const Caller kAlice = TenantUser("acme", "alice");
-const Caller kBob = TenantUser("globex", "bob");
+const Caller kAlice = testing::TenantUser("acme", "alice");
+const Caller kBob = testing::TenantUser("globex", "bob");
 
 class ChainApiTenantTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
@@ -100,7 +84,7 @@ class ChainApiTenantTest : public ::testing::TestWithParam<testing::Backend> {
   testing::FakeClock clock_;
   testing::FixedRandom random_;
   Scheduler scheduler_{clock_, random_};
-  NoStages stages_;
+  testing::NoCallsStageClient stages_;
   std::unique_ptr<testing::StoreBackend> backend_;
   std::unique_ptr<ChainApi> api_;
 };
@@ -123,12 +107,13 @@ TEST_P(ChainApiTenantTest, AnotherTenantsChainIsNotFoundInTheWordsOfAnUnknownOne
     EXPECT_EQ(s.message(), absl::StrCat(mine.name(), " not found"));
     EXPECT_EQ(ErrorReason(s), ErrorReason(not_there));
   }
-  // Bob's attempts changed nothing; Alice and an operator of every tenant see it.
+  // Bob's attempts changed nothing; Alice and an operator of every tenant see
+  // it.
   absl::StatusOr<Chain> got = api_->Get(kAlice, mine.name());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), conveyor::v1::PENDING);
   EXPECT_EQ(got->version(), mine.version());
-  EXPECT_TRUE(api_->Get(SystemAdmin(), mine.name()).ok());
+  EXPECT_TRUE(api_->Get(testing::SystemAdmin(), mine.name()).ok());
 }
 
 TEST_P(ChainApiTenantTest, ListsBulkActionsAndPurgeCoverOnlyTheCallersTenant) {
@@ -137,7 +122,7 @@ TEST_P(ChainApiTenantTest, ListsBulkActionsAndPurgeCoverOnlyTheCallersTenant) {
   const Chain b1 = Submit(kBob, DownloadRequest());
   EXPECT_EQ(Listed(kAlice), (std::set<std::string>{a1.name(), a2.name()}));
   EXPECT_EQ(Listed(kBob), (std::set<std::string>{b1.name()}));
-  EXPECT_EQ(Listed(SystemAdmin()).size(), 3u);
+  EXPECT_EQ(Listed(testing::SystemAdmin()).size(), 3u);
 
   conveyor::v1::CancelChainsRequest cancel;
   (*cancel.mutable_filter()->mutable_labels())["team"] = "web";
@@ -180,7 +165,7 @@ TEST_P(ChainApiTenantTest, ChainAndEventsRecordWhoDidWhat) {
   const Chain c = Submit(kAlice, DownloadRequest());
   EXPECT_EQ(c.tenant(), "acme");
   EXPECT_EQ(c.principal(), "alice");
-  const Caller carol = TenantUser("acme", "carol");
+  const Caller carol = testing::TenantUser("acme", "carol");
   ASSERT_TRUE(api_->Cancel(carol, c.name()).ok());
   ASSERT_TRUE(api_->Retry(kAlice, c.name()).ok());
 
@@ -238,9 +223,9 @@ TEST_P(ChainApiTenantTest, StoredBytesQuotaCountsEachTenantsImagesUntilTheyAreFr
 }
 
 TEST_P(ChainApiTenantTest, AnOperatorOfEveryTenantOwnsNoChains) {
-  absl::Status s = api_->Submit(SystemAdmin(), DownloadRequest()).status();
+  absl::Status s = api_->Submit(testing::SystemAdmin(), DownloadRequest()).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
-  EXPECT_EQ(Listed(SystemAdmin()), std::set<std::string>{});
+  EXPECT_EQ(Listed(testing::SystemAdmin()), std::set<std::string>{});
 }
 
 TEST_P(ChainApiTenantTest, SystemStatusDetailsAreForAdminCallers) {
@@ -250,7 +235,7 @@ TEST_P(ChainApiTenantTest, SystemStatusDetailsAreForAdminCallers) {
   EXPECT_EQ(user->stages_size(), static_cast<int>(Stages().size()));
   EXPECT_EQ(user->blob_bytes(), 0);
   EXPECT_TRUE(user->chains_by_state().empty());
-  absl::StatusOr<conveyor::v1::SystemStatus> admin = api_->SystemStatus(SystemAdmin());
+  absl::StatusOr<conveyor::v1::SystemStatus> admin = api_->SystemStatus(testing::SystemAdmin());
   ASSERT_TRUE(admin.ok()) << admin.status();
   EXPECT_GT(admin->blob_bytes(), 0);
   EXPECT_EQ(admin->chains_by_state().at("PENDING"), 1);

@@ -12,9 +12,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_details.h"
 #include "orchestrator/blob_sweeper.h"
 #include "orchestrator/chain_validator.h"
-#include "common/status_details.h"
 #include "tests/orchestrator/chain_api_fixture.h"
 #include "tests/testing/callers.h"
 #include "tests/testing/error_details.h"
@@ -24,8 +24,6 @@
 namespace conveyor::orchestrator {
 namespace {
 
-using conveyor::testing::TenantUser;
-
 using conveyor::testing::BadRequestField;
 using conveyor::v1::Chain;
 
@@ -33,7 +31,7 @@ TEST_P(ChainApiTest, OversizeUrlIsRefusedByFieldAndSizeWithoutTheValue) {
   conveyor::v1::SubmitChainRequest req = DownloadRequest();
   req.mutable_spec()->mutable_steps(0)->mutable_download()->set_url("https://example.com/" +
                                                                     std::string(8 << 20, 'a'));
-  absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
+  absl::StatusOr<Chain> c = api_->Submit(testing::TenantUser(), req);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(c.status()), "spec.steps[0].download.url");
   EXPECT_LT(c.status().message().size(), 120u) << c.status();
@@ -48,37 +46,39 @@ TEST_P(ChainApiTest, UnknownSpecFieldsAreNotStored) {
       ->MutableUnknownFields(req.mutable_spec())
       ->AddLengthDelimited(99, std::string(1 << 20, 'u'));
   Chain c = Submit(req);
-  absl::StatusOr<Chain> got = api_->Get(TenantUser(), c.name());
+  absl::StatusOr<Chain> got = api_->Get(testing::TenantUser(), c.name());
   ASSERT_TRUE(got.ok());
   EXPECT_LT(got->ByteSizeLong(), 4096u);
 }
 
 TEST_P(ChainApiTest, RequestLevelFieldsAreBoundedAndNotEchoed) {
-  absl::StatusOr<Chain> g = api_->Get(TenantUser(), "chains/" + std::string(1 << 20, 'a'));
+  absl::StatusOr<Chain> g = api_->Get(testing::TenantUser(), "chains/" + std::string(1 << 20, 'a'));
   EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(g.status()), "name");
   EXPECT_LT(g.status().message().size(), 120u);
-  EXPECT_EQ(api_->Cancel(TenantUser(), std::string(100, 'z')).status().code(),
+  EXPECT_EQ(api_->Cancel(testing::TenantUser(), std::string(100, 'z')).status().code(),
             absl::StatusCode::kInvalidArgument);
 
   conveyor::v1::ListChainsRequest token;
   token.set_page_token(std::string(4096, 'A'));
-  EXPECT_EQ(BadRequestField(api_->List(TenantUser(), token).status()), "page_token");
+  EXPECT_EQ(BadRequestField(api_->List(testing::TenantUser(), token).status()), "page_token");
   conveyor::v1::ListChainsRequest garbage;
   garbage.set_page_token("not-a-token");
-  EXPECT_EQ(api_->List(TenantUser(), garbage).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(api_->List(testing::TenantUser(), garbage).status().code(),
+            absl::StatusCode::kInvalidArgument);
   conveyor::v1::ListChainsRequest labels;
   (*labels.mutable_labels())[std::string(1 << 16, 'k')] = "v";
-  absl::Status ls = api_->List(TenantUser(), labels).status();
+  absl::Status ls = api_->List(testing::TenantUser(), labels).status();
   EXPECT_EQ(ls.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(ls), "labels");
   conveyor::v1::ListChainsRequest time;
   time.mutable_create_time_before()->set_seconds(std::numeric_limits<int64_t>::max());
-  EXPECT_EQ(BadRequestField(api_->List(TenantUser(), time).status()), "create_time_before");
+  EXPECT_EQ(BadRequestField(api_->List(testing::TenantUser(), time).status()),
+            "create_time_before");
 
   conveyor::v1::SubmitChainRequest idem = DownloadRequest();
   idem.set_idempotency_key(std::string(1 << 20, 'k'));
-  absl::Status is = api_->Submit(TenantUser(), idem).status();
+  absl::Status is = api_->Submit(testing::TenantUser(), idem).status();
   EXPECT_EQ(is.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BadRequestField(is), "idempotency_key");
   EXPECT_LT(is.message().size(), 120u);
@@ -109,7 +109,7 @@ TEST_P(ChainApiTest, ListChainsPagesByBytesWithLargeLegalSpecs) {
     conveyor::v1::ListChainsRequest req;
     req.set_page_size(1000);
     req.set_page_token(token);
-    absl::StatusOr<conveyor::v1::ListChainsResponse> page = api_->List(TenantUser(), req);
+    absl::StatusOr<conveyor::v1::ListChainsResponse> page = api_->List(testing::TenantUser(), req);
     ASSERT_TRUE(page.ok()) << page.status();
     EXPECT_LE(static_cast<int64_t>(page->ByteSizeLong()), kBudget);
     EXPECT_GT(page->chains_size(), 0);
@@ -129,7 +129,7 @@ TEST_P(ChainApiTest, SubmitAtTheBlobCapIsResourceExhaustedUntilBlobsAreFreed) {
   Chain a = Submit(InlineRequest(400));
   Chain b = Submit(InlineRequest(400));
   EXPECT_EQ(BlobBytes(), 800);
-  absl::Status full = api_->Submit(TenantUser(), InlineRequest(400)).status();
+  absl::Status full = api_->Submit(testing::TenantUser(), InlineRequest(400)).status();
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
   EXPECT_EQ(ErrorReason(full), "BLOB_STORE_FULL");
   // Fits exactly.
@@ -139,15 +139,17 @@ TEST_P(ChainApiTest, SubmitAtTheBlobCapIsResourceExhaustedUntilBlobsAreFreed) {
   EXPECT_EQ(BlobBytes(), 1000);
   // At the cap, a chain that stores nothing yet is refused too: its
   // download would add to the store.
-  EXPECT_EQ(ErrorReason(api_->Submit(TenantUser(), DownloadRequest()).status()), "BLOB_STORE_FULL");
+  EXPECT_EQ(ErrorReason(api_->Submit(testing::TenantUser(), DownloadRequest()).status()),
+            "BLOB_STORE_FULL");
   // An idempotent replay still answers with its chain.
-  absl::StatusOr<Chain> replay = api_->Submit(TenantUser(), fits);
+  absl::StatusOr<Chain> replay = api_->Submit(testing::TenantUser(), fits);
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->name(), c.name());
   EXPECT_EQ(StoredChains(), 3);
 
-  ASSERT_TRUE(api_->Cancel(TenantUser(), a.name()).ok());
-  EXPECT_EQ(ErrorReason(api_->Submit(TenantUser(), DownloadRequest()).status()), "BLOB_STORE_FULL");
+  ASSERT_TRUE(api_->Cancel(testing::TenantUser(), a.name()).ok());
+  EXPECT_EQ(ErrorReason(api_->Submit(testing::TenantUser(), DownloadRequest()).status()),
+            "BLOB_STORE_FULL");
   clock_.Advance(absl::Hours(1) + absl::Seconds(1));
   // Submit frees what is due before refusing.
   Submit(DownloadRequest());
@@ -164,7 +166,7 @@ TEST_P(ChainApiTest, FailedChainBlobsAreFreedAfterTheirRetentionRecordStays) {
   RunStep(c, 0, true, std::string(100, 'x'));
   RunStep(c, 1, false);
   EXPECT_EQ(BlobBytes(), 400);
-  EXPECT_EQ(api_->Get(TenantUser(), c.name())->state(), conveyor::v1::FAILED);
+  EXPECT_EQ(api_->Get(testing::TenantUser(), c.name())->state(), conveyor::v1::FAILED);
 
   clock_.Advance(absl::Hours(23));
   BlobSweeper sweeper(store(), clock_, absl::Seconds(1));
@@ -180,16 +182,17 @@ TEST_P(ChainApiTest, FailedChainBlobsAreFreedAfterTheirRetentionRecordStays) {
   EXPECT_EQ(BlobExists(id, 1), 0);
   EXPECT_EQ(BlobBytes(), 0);
   EXPECT_EQ(sweeper.SweepOnce(), 0);  // nothing twice
-  absl::StatusOr<Chain> kept = api_->Get(TenantUser(), c.name());
+  absl::StatusOr<Chain> kept = api_->Get(testing::TenantUser(), c.name());
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->state(), conveyor::v1::FAILED);
 
   // The inline source is gone and nothing can make it again.
-  absl::Status retry = api_->Retry(TenantUser(), c.name()).status();
+  absl::Status retry = api_->Retry(testing::TenantUser(), c.name()).status();
   EXPECT_EQ(retry.code(), absl::StatusCode::kFailedPrecondition) << retry;
   EXPECT_EQ(ErrorReason(retry), "SOURCE_FREED");
   EXPECT_NE(retry.message().find("inline source"), absl::string_view::npos) << retry;
-  EXPECT_EQ(api_->Get(TenantUser(), c.name())->state(), conveyor::v1::FAILED);  // unchanged
+  EXPECT_EQ(api_->Get(testing::TenantUser(), c.name())->state(),
+            conveyor::v1::FAILED);  // unchanged
 }
 
 TEST_P(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIsGone) {
@@ -205,7 +208,7 @@ TEST_P(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIs
   clock_.Advance(absl::Hours(3));
   ASSERT_EQ(store().FreeExpiredBlobs(clock_.Now(), 10).value_or(-1), 1);
 
-  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
+  absl::StatusOr<Chain> r = api_->Retry(testing::TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->state(), conveyor::v1::PENDING);
   // Step 2 (upload) needs step 1's output, which needs step 0's: both gone,
@@ -214,14 +217,16 @@ TEST_P(ChainApiTest, RetryAfterBlobsWereFreedResumesFromTheFirstStepWhoseInputIs
   EXPECT_FALSE(r->steps(0).has_output());
   EXPECT_EQ(r->progress_percent(), 0);
   EXPECT_EQ(r->resume_note(),
-            "resumed from step 0 (download), not step 2 (upload): the output of step 1 (resize), "
-            "input of step 2 (upload), was freed after the chain ended (--failed-blob-retention)");
+            "resumed from step 0 (download), not step 2 "
+            "(upload): the output of step 1 (resize), "
+            "input of step 2 (upload), was freed after the "
+            "chain ended (--failed-blob-retention)");
   EXPECT_EQ(LastQueuedStep(id), 0);
   absl::StatusOr<EventBatch> events = store().Events(id, "0", 100, absl::ZeroDuration());
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->events.back().type(), conveyor::v1::ChainEvent::CHAIN_RESUMED);
   EXPECT_EQ(events->events.back().step_index(), 0);
-  EXPECT_EQ(api_->Get(TenantUser(), c.name())->resume_note(), r->resume_note());
+  EXPECT_EQ(api_->Get(testing::TenantUser(), c.name())->resume_note(), r->resume_note());
 }
 
 TEST_P(ChainApiTest, RetryWithinTheRetentionKeepsBlobsAndResumesWhereItFailed) {
@@ -233,7 +238,7 @@ TEST_P(ChainApiTest, RetryWithinTheRetentionKeepsBlobsAndResumesWhereItFailed) {
   RunStep(c, 0, true, std::string(100, 'x'));
   RunStep(c, 1, false);
   clock_.Advance(absl::Hours(1));
-  absl::StatusOr<Chain> r = api_->Retry(TenantUser(), c.name());
+  absl::StatusOr<Chain> r = api_->Retry(testing::TenantUser(), c.name());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->steps(0).state(), conveyor::v1::SUCCEEDED);
   EXPECT_EQ(r->steps(1).state(), conveyor::v1::PENDING);

@@ -12,16 +12,13 @@
 
 #include "absl/synchronization/mutex.h"
 #include "orchestrator/chain_api.h"
-#include "tests/testing/callers.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/callers.h"
 #include "tests/testing/forwarding_chain_store.h"
 #include "tests/testing/store_backend.h"
 
 namespace conveyor::orchestrator {
 namespace {
-
-using conveyor::testing::SystemAdmin;
-using conveyor::testing::TenantUser;
 
 using conveyor::v1::Chain;
 
@@ -166,8 +163,8 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     api_options.max_intermediate_bytes = max_bytes;
     api_ = std::make_unique<ChainApi>(store(), scheduler_, stages_, clock_, api_options);
     cancels_ = backend_.NewCancelFeed();
-    dispatcher_ = std::make_unique<Dispatcher>(store(), *cancels_, stages_, scheduler_, clock_,
-                                               options);
+    dispatcher_ =
+        std::make_unique<Dispatcher>(store(), *cancels_, stages_, scheduler_, clock_, options);
     dispatcher_->Start();
   }
   void TearDown() override {
@@ -178,7 +175,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     conveyor::v1::SubmitChainRequest req;
     for (auto& s : steps) *req.mutable_spec()->add_steps() = s;
     req.mutable_source()->set_data(source_);
-    absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
+    absl::StatusOr<Chain> c = api_->Submit(testing::TenantUser(), req);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : Chain();
   }
@@ -189,7 +186,7 @@ class DispatcherTest : public ::testing::TestWithParam<testing::Backend> {
     std::string after;
     Chain c;
     while (true) {
-      c = *api_->Get(TenantUser(), name);
+      c = *api_->Get(testing::TenantUser(), name);
       if (done(c) || absl::Now() >= until) break;
       absl::StatusOr<EventBatch> batch =
           store().Events(ChainIdFromName(name), after, 100, absl::Milliseconds(100));
@@ -235,7 +232,8 @@ TEST_P(DispatcherTest, SendsInputBytesAndCheckpointedOutputsToTheWorkers) {
   EXPECT_EQ(first.input.media_type(), "image/jpeg");
   EXPECT_EQ(first.input.width(), 30);
   EXPECT_EQ(first.context.chain(), c.name());
-  EXPECT_EQ(first.context.tenant(), c.tenant());  // the webhook signs with this tenant's secrets
+  EXPECT_EQ(first.context.tenant(),
+            c.tenant());  // the webhook signs with this tenant's secrets
   EXPECT_EQ(first.context.attempt(), 1);
   EXPECT_LT(first.deadline, absl::Now() + absl::Seconds(31));
   stages_.FinishOk(0, "resized-bytes");
@@ -279,7 +277,8 @@ TEST_P(DispatcherTest, OutputOverTheIntermediateCapFailsTheStepForGood) {
   EXPECT_EQ(done.steps(0).attempts(), 1);
   EXPECT_EQ(done.steps(0).error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(done.steps(0).error().message(),
-            "step 0 (resize) produced 4096 bytes, over --max-intermediate-bytes 2048");
+            "step 0 (resize) produced 4096 bytes, over "
+            "--max-intermediate-bytes 2048");
   EXPECT_EQ(stages_.calls(), 1u);
 }
 
@@ -288,7 +287,7 @@ TEST_P(DispatcherTest, InlineSourceOverTheCapIsRejectedAtSubmit) {
   conveyor::v1::SubmitChainRequest req;
   *req.mutable_spec()->add_steps() = Resize();
   req.mutable_source()->set_data(source_);
-  absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
+  absl::StatusOr<Chain> c = api_->Submit(testing::TenantUser(), req);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(c.status().message().substr(0, 12), "source.data:");
 }
@@ -297,16 +296,18 @@ TEST_P(DispatcherTest, CancelChainCancelsTheInFlightCall) {
   Start();
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
-  absl::StatusOr<Chain> cancelled = api_->Cancel(TenantUser(), c.name());
+  absl::StatusOr<Chain> cancelled = api_->Cancel(testing::TenantUser(), c.name());
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), conveyor::v1::CANCELLED);
   // The dispatcher hears of it over pub/sub and cancels its call.
   EXPECT_TRUE(stages_.WaitFinished(0));
   Chain after = WaitTerminal(c.name());
   EXPECT_EQ(after.state(), conveyor::v1::CANCELLED);
-  EXPECT_EQ(api_->Get(TenantUser(), "chains/not-hex").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(api_->Get(TenantUser(), "chains/0123456789abcdef0123456789abcdef").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(api_->Get(testing::TenantUser(), "chains/not-hex").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      api_->Get(testing::TenantUser(), "chains/0123456789abcdef0123456789abcdef").status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_P(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
@@ -314,8 +315,8 @@ TEST_P(DispatcherTest, LateResultOfAnAttemptFromBeforeRetryChainIsDropped) {
   stages_.ignore_cancel_ = true;
   Chain c = Submit({Resize()});
   ASSERT_TRUE(stages_.WaitForCalls(1));
-  ASSERT_TRUE(api_->Cancel(TenantUser(), c.name()).ok());
-  absl::StatusOr<Chain> resumed = api_->Retry(TenantUser(), c.name());
+  ASSERT_TRUE(api_->Cancel(testing::TenantUser(), c.name()).ok());
+  absl::StatusOr<Chain> resumed = api_->Retry(testing::TenantUser(), c.name());
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   ASSERT_TRUE(stages_.WaitForCalls(2));  // the resumed run, attempt 1 again
   EXPECT_EQ(stages_.CallAt(1).context.attempt(), 1);
@@ -376,7 +377,7 @@ TEST_P(DispatcherTest, WaitingStepsOfTwoPrioritiesAreAllHeldAndRun) {
     *req.mutable_spec()->add_steps() = Resize();
     req.mutable_spec()->set_priority(p);
     req.mutable_source()->set_data(source_);
-    absl::StatusOr<Chain> c = api_->Submit(TenantUser(), req);
+    absl::StatusOr<Chain> c = api_->Submit(testing::TenantUser(), req);
     ASSERT_TRUE(c.ok()) << c.status();
     names.push_back(c->name());
   }

@@ -1,8 +1,13 @@
-// Deterministic time and randomness for orchestrator unit tests.
+// Deterministic time, randomness and stage health for orchestrator unit
+// tests, and a StageClient for tests that must never reach a stage.
 #ifndef CONVEYOR_TESTS_ORCHESTRATOR_FAKES_H_
 #define CONVEYOR_TESTS_ORCHESTRATOR_FAKES_H_
 
+#include <gtest/gtest.h>
+
 #include <map>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
@@ -56,6 +61,21 @@ class ScriptedHealth {
  private:
   mutable absl::Mutex mu_;
   std::map<conveyor::v1::StageKind, StageHealth> health_ ABSL_GUARDED_BY(mu_);
+};
+
+// For tests of ChainApi, which asks stages only for health and targets: every
+// stage serves, and a stage call is a test failure.
+class NoCallsStageClient : public StageClient {
+ public:
+  std::shared_ptr<StageCallHandle> Start(StageCall,
+                                         absl::AnyInvocable<void(StageReply) &&>) override {
+    ADD_FAILURE() << "a stage was called where none should be";
+    return nullptr;
+  }
+  std::string Target(conveyor::v1::StageKind) const override { return "nowhere:1"; }
+  StageHealth CheckHealth(conveyor::v1::StageKind, absl::Duration) override {
+    return {StageHealth::State::kServing, ""};
+  }
 };
 
 }  // namespace conveyor::orchestrator::testing

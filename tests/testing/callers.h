@@ -7,21 +7,17 @@
 
 #include "orchestrator/caller.h"
 
-namespace conveyor::testing {
+namespace conveyor::orchestrator::testing {
 
 // A user of `tenant` with every chain scope (submit, read, cancel), not admin.
-inline orchestrator::Caller TenantUser(std::string tenant = "default",
-                                       std::string principal = "user") {
-  using orchestrator::Scope;
+inline Caller TenantUser(std::string tenant = "default", std::string principal = "user") {
   return {std::move(principal), std::move(tenant),
-          orchestrator::Scopes().Add(Scope::kSubmit).Add(Scope::kRead).Add(Scope::kCancel)};
+          Scopes().Add(Scope::kSubmit).Add(Scope::kRead).Add(Scope::kCancel)};
 }
 
 // An operator of the whole system: every scope, every tenant.
-inline orchestrator::Caller SystemAdmin() {
-  return {"admin", std::string(orchestrator::kAllTenants), orchestrator::Scopes::All()};
-}
+inline Caller SystemAdmin() { return {"admin", std::string(kAllTenants), Scopes::All()}; }
 
-}  // namespace conveyor::testing
+}  // namespace conveyor::orchestrator::testing
 
 #endif  // CONVEYOR_TESTS_TESTING_CALLERS_H_

@@ -16,19 +16,16 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "orchestrator/chain_api.h"
-#include "tests/testing/callers.h"
-#include "orchestrator/redis_chain_store.h"
 #include "common/status_details.h"
+#include "orchestrator/chain_api.h"
+#include "orchestrator/redis_chain_store.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/testing/callers.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/run_steps.h"
 
 namespace conveyor::orchestrator {
 namespace {
-
-using conveyor::testing::SystemAdmin;
-using conveyor::testing::TenantUser;
 
 // ChainApi's bulk methods never call a stage.
 class NoStages : public StageClient {
@@ -86,8 +83,8 @@ int Run(int chains) {
         break;
       case 9:
         fail_step = 0;
-        error = WithErrorReason(absl::PermissionDeniedError("private address"),
-                                "DESTINATION_BLOCKED");
+        error =
+            WithErrorReason(absl::PermissionDeniedError("private address"), "DESTINATION_BLOCKED");
         break;
     }
     absl::StatusOr<conveyor::v1::Chain> ran =
@@ -118,7 +115,8 @@ int Run(int chains) {
     const double first = ms.front();
     std::sort(ms.begin(), ms.end());
     std::printf(
-        "list %-52s first page %6.2f ms, median %6.2f ms, max %6.2f ms; %zu pages, %lld chains, "
+        "list %-52s first page %6.2f ms, median %6.2f ms, max %6.2f "
+        "ms; %zu pages, %lld chains, "
         "%lld index entries read, all pages %.1f ms\n",
         what, first, ms[ms.size() / 2], ms.back(), ms.size(), static_cast<long long>(returned),
         static_cast<long long>(scanned), Ms(all_start));
@@ -151,22 +149,28 @@ int Run(int chains) {
   retry.mutable_filter()->set_stage(conveyor::v1::STAGE_KIND_RESIZE);
   retry.set_dry_run(true);
   absl::Time start = absl::Now();
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry = api.RetryMany(TenantUser(), retry);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> dry =
+      api.RetryMany(testing::TenantUser(), retry);
   if (!dry.ok()) return 1;
   const double dry_ms = Ms(start);
-  std::printf("RetryChains dry run state=FAILED stage=resize: %lld matched in %.1f ms (%.3f ms "
-              "per chain)\n",
-              static_cast<long long>(dry->matched_count()), dry_ms,
-              dry_ms / std::max<int64_t>(1, dry->matched_count()));
+  std::printf(
+      "RetryChains dry run state=FAILED stage=resize: %lld matched in "
+      "%.1f ms (%.3f ms "
+      "per chain)\n",
+      static_cast<long long>(dry->matched_count()), dry_ms,
+      dry_ms / std::max<int64_t>(1, dry->matched_count()));
   retry.set_dry_run(false);
   start = absl::Now();
-  absl::StatusOr<conveyor::v1::BulkChainsResponse> real = api.RetryMany(TenantUser(), retry);
+  absl::StatusOr<conveyor::v1::BulkChainsResponse> real =
+      api.RetryMany(testing::TenantUser(), retry);
   if (!real.ok()) return 1;
   const double real_ms = Ms(start);
-  std::printf("RetryChains state=FAILED stage=resize: %lld retried in %.1f ms (%.3f ms per "
-              "chain)\n",
-              static_cast<long long>(real->changed_count()), real_ms,
-              real_ms / std::max<int64_t>(1, real->changed_count()));
+  std::printf(
+      "RetryChains state=FAILED stage=resize: %lld retried in %.1f ms "
+      "(%.3f ms per "
+      "chain)\n",
+      static_cast<long long>(real->changed_count()), real_ms,
+      real_ms / std::max<int64_t>(1, real->changed_count()));
   return 0;
 }
 
