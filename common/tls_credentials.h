@@ -53,9 +53,10 @@ struct ChannelTlsOptions {
   std::string ca_flag = "--tls-ca";
   std::string cert_flag = "--tls-cert";
   std::string key_flag = "--tls-key";
-  // Without ca_file: true = the system roots (the CLI), false = refuse
-  // plaintext-or-roots ambiguity: a CA is required unless insecure (the
-  // orchestrator's worker channels, which never talk to a public CA).
+  // Without ca_file: true = trust the system roots (the CLI, whose server may
+  // have a public certificate); false = a CA file is required unless
+  // insecure (the orchestrator's worker channels: workers never have a
+  // publicly signed certificate, and a missing flag must not mean plaintext).
   bool system_roots_allowed = true;
 };
 
