@@ -34,7 +34,6 @@ using ::conveyor::testing::ServerProcess;
 using ::conveyor::testing::TestCa;
 using ::conveyor::testing::TestCert;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
 const std::vector<std::string> kLocalSans = {"DNS:localhost", "IP:127.0.0.1"};
@@ -264,6 +263,16 @@ TEST_F(TlsTest, WorkerNameCheckNeedsAClientCa) {
   EXPECT_EQ(worker.Wait(absl::Seconds(10)), 2);
   EXPECT_THAT(conveyor::testing::ReadFile(worker.log_path()),
               HasSubstr("--tls-client-name needs --tls-client-ca"));
+}
+
+TEST_F(TlsTest, OrchestratorWithoutWorkerCaOrInsecureRefusesToStart) {
+  conveyor::testing::ScopedProcess orchestrator(
+      {kBin + "/conveyor-orchestrator", "--listen", "127.0.0.1:0", "--tls-cert",
+       orchestrator_.cert, "--tls-key", orchestrator_.key},
+      Log("orchestrator"), {"CONVEYOR_INSECURE=0"});
+  EXPECT_EQ(orchestrator.Wait(absl::Seconds(10)), 2);
+  EXPECT_THAT(conveyor::testing::ReadFile(orchestrator.log_path()),
+              HasSubstr("worker channels: no TLS: pass --worker-tls-ca"));
 }
 
 // The whole stack on mTLS: five workers that serve only the orchestrator,
