@@ -146,11 +146,6 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
                  std::string(credentials.status().message()).c_str());
     return 2;
   }
-  if (!ServerUsesTls(options.tls)) {
-    LogLine(LogLevel::kWarning)
-        .Add("msg", "--insecure: serving plaintext gRPC without TLS; anyone who can reach the "
-                    "port can call it and read the traffic");
-  }
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -205,6 +200,12 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
                  options.port_file.c_str(), std::strerror(errno));
     server->Shutdown(std::chrono::system_clock::now());
     return 1;
+  }
+  // Once listening: a server that fails to bind says only that.
+  if (!ServerUsesTls(options.tls)) {
+    LogLine(LogLevel::kWarning)
+        .Add("msg", "--insecure: serving plaintext gRPC without TLS; anyone who can reach the "
+                    "port can call it and read the traffic");
   }
   LogLine(LogLevel::kInfo).Add("msg", "serving").Add("listen", options.listen)
       .Add("port", bound_port)
