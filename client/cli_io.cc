@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/chain_filter_flags.h"
+#include "client/connection_hint.h"
 #include "client/flag_values.h"
 #include "client/format.h"
 #include "google/rpc/error_details.pb.h"
@@ -36,6 +37,11 @@ std::string RpcErrorText(const grpc::Status& status) {
         if (absl::StrContains(status.error_message(), violation.description())) continue;
         absl::StrAppend(&text, "\n  ", violation.field(), ": ", violation.description());
       }
+    }
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    if (std::string hint = ConnectionHint(status.error_message()); !hint.empty()) {
+      absl::StrAppend(&text, "\n", hint);
     }
   }
   return text;

@@ -34,6 +34,13 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:50051";  // --server / CONVEYOR_SERVER
   std::string timeout = "30s";             // --timeout / CONVEYOR_TIMEOUT, per unary RPC
   bool json = false;                       // --json
+  // TLS to the orchestrator (session.cc): --tls-ca (CA of its certificate;
+  // default the system roots), --tls-cert/--tls-key (client certificate for
+  // mTLS), --tls-server-name (name to verify), --insecure (plaintext, only
+  // when no --tls-* flag is given). Env: CONVEYOR_TLS_CA, _CERT, _KEY,
+  // _SERVER_NAME, CONVEYOR_INSECURE.
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  bool insecure = false;
 };
 
 struct SubmitOptions {

@@ -1,6 +1,9 @@
 // conveyor: the command-line client of the Conveyor orchestrator.
 // Flags -> options structs -> one Run* function per verb (commands.h).
+#include <grpc/support/log.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <type_traits>
@@ -105,6 +108,10 @@ CLI::App* AddMaxWait(CLI::App& cmd, std::string& max_wait) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // gRPC logs a failed TLS handshake itself ("E ... Handshake failed ..."),
+  // before the call fails; the CLI says it once, in its error line and hint.
+  // Setting GRPC_VERBOSITY keeps gRPC's own log, for debugging.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
   CLI::App app{
       "conveyor: submit image chains to a Conveyor orchestrator and follow them.\n"
       "Exit codes: 0 ok; 1 chain failed or cancelled (--wait, watch) or a batch item failed;\n"
@@ -121,6 +128,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", global.json,
                "Print the proto's JSON form instead of tables (watch: one event per line)");
+  app.add_option("--tls-ca", global.tls_ca, "PEM CA of the orchestrator's certificate "
+                 "(default: the system roots)")->envname("CONVEYOR_TLS_CA")->group("TLS");
+  app.add_option("--tls-cert", global.tls_cert, "PEM client certificate (mTLS)")
+      ->envname("CONVEYOR_TLS_CERT")->group("TLS");
+  app.add_option("--tls-key", global.tls_key, "PEM private key of --tls-cert")
+      ->envname("CONVEYOR_TLS_KEY")->group("TLS");
+  app.add_option("--tls-server-name", global.tls_server_name,
+                 "Name to verify in the orchestrator's certificate (default: --server's host)")
+      ->envname("CONVEYOR_TLS_SERVER_NAME")->group("TLS");
+  app.add_flag("--insecure", global.insecure, "Plaintext, no TLS (only without --tls-* flags)")
+      ->envname("CONVEYOR_INSECURE")->group("TLS");
 
   int exit_code = conveyor::client::kExitOk;
 

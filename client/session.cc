@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "client/flag_values.h"
+#include "common/tls_credentials.h"
 
 namespace conveyor::client {
 
@@ -10,13 +11,22 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalOptions& glob
   absl::StatusOr<absl::Duration> timeout = ParseDurationFlag("--timeout", global.timeout);
   if (!timeout.ok()) return timeout.status();
   if (global.server.empty()) return absl::InvalidArgumentError("--server: must not be empty");
-  return std::unique_ptr<Session>(new Session(global.server, *timeout));
+  ChannelTlsOptions tls;
+  tls.ca_file = global.tls_ca;
+  tls.cert_file = global.tls_cert;
+  tls.key_file = global.tls_key;
+  tls.server_name = global.tls_server_name;
+  tls.insecure = global.insecure;
+  absl::StatusOr<ChannelSecurity> security = MakeChannelSecurity(tls);
+  if (!security.ok()) return security.status();
+  grpc::ChannelArguments args;
+  security->ApplyTo(args);
+  return std::unique_ptr<Session>(new Session(
+      grpc::CreateCustomChannel(global.server, security->credentials, args), *timeout));
 }
 
-Session::Session(const std::string& server, absl::Duration timeout)
-    : stub_(conveyor::v1::Orchestrator::NewStub(
-          grpc::CreateChannel(server, grpc::InsecureChannelCredentials()))),
-      timeout_(timeout) {}
+Session::Session(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+    : stub_(conveyor::v1::Orchestrator::NewStub(std::move(channel))), timeout_(timeout) {}
 
 std::unique_ptr<grpc::ClientContext> Session::UnaryContext() const {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -19,7 +19,8 @@ namespace conveyor::client {
 
 class Session {
  public:
-  // INVALID_ARGUMENT for a bad --timeout or an empty --server.
+  // INVALID_ARGUMENT for a bad --timeout, an empty --server, or bad TLS
+  // flags or files (common/tls_credentials.h).
   static absl::StatusOr<std::unique_ptr<Session>> Open(const GlobalOptions& global);
 
   conveyor::v1::Orchestrator::Stub& stub() { return *stub_; }
@@ -39,7 +40,7 @@ class Session {
   }
 
  private:
-  Session(const std::string& server, absl::Duration timeout);
+  Session(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
 
   std::unique_ptr<conveyor::v1::Orchestrator::Stub> stub_;
   absl::Duration timeout_;

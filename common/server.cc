@@ -139,9 +139,17 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   SetMinLogLevel(ParseLogLevel(options.log_level));
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program_invocation_short_name,
+                 std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(options.listen, *credentials, &bound_port);
   // gRPC sets SO_REUSEPORT on Linux by default: a second server on a taken
   // port then binds "successfully" and the kernel splits connections between
   // two different services. Off, a clash fails the start instead.
@@ -193,8 +201,17 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
     server->Shutdown(std::chrono::system_clock::now());
     return 1;
   }
+  // Once listening: a server that fails to bind says only that.
+  if (!ServerUsesTls(options.tls)) {
+    LogLine(LogLevel::kWarning)
+        .Add("msg", "--insecure: serving plaintext gRPC without TLS; anyone who can reach the "
+                    "port can call it and read the traffic");
+  }
   LogLine(LogLevel::kInfo).Add("msg", "serving").Add("listen", options.listen)
-      .Add("port", bound_port);
+      .Add("port", bound_port)
+      .Add("tls", !ServerUsesTls(options.tls)           ? "off"
+                  : options.tls.client_ca_file.empty() ? "tls"
+                                                        : "mtls");
   if (hooks.on_started) hooks.on_started(*server);
 
   sigset_t signals = TerminationSignals();

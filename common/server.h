@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/tls_credentials.h"
 
 namespace grpc {
 class Server;
@@ -52,6 +53,9 @@ struct ServerOptions {
   absl::Duration max_connection_age = absl::Minutes(5);
   // debug, info, warn or error.
   std::string log_level = "info";
+  // --tls-cert, --tls-key, --tls-client-ca, --insecure (and on workers
+  // --tls-client-name): common/tls_credentials.h.
+  ServerTlsOptions tls;
 };
 
 struct ServerHooks {
@@ -73,9 +77,12 @@ void BlockTerminationSignals();
 // and server reflection until SIGTERM or SIGINT, then: health NOT_SERVING,
 // stop accepting, wait up to options.shutdown_grace for in-flight calls,
 // exit. SO_REUSEPORT is off, so a port already in use is an error, not a
-// silent split of connections between two processes. Returns the process
-// exit code: 0 after a clean shutdown; 1 if it could not listen (one line on
-// stderr: "<program>: cannot listen on <address>: <reason>") or could not
+// silent split of connections between two processes. Serves TLS (mTLS with
+// a client CA) from options.tls, plaintext only with --insecure (a warning
+// line at start). Returns the process exit code: 0 after a clean shutdown;
+// 2 for bad TLS flags or files, or neither TLS nor --insecure (one line on
+// stderr: "<program>: <what is wrong>"); 1 if it could not listen (one line
+// on stderr: "<program>: cannot listen on <address>: <reason>") or could not
 // write options.port_file.
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
               const ServerHooks& hooks = {});

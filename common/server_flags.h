@@ -52,6 +52,25 @@ inline absl::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv
   return absl::nullopt;
 }
 
+// The TLS flags of every server (docs/security.md, "TLS and mTLS").
+inline void AddServerTlsFlags(CLI::App& app, ServerTlsOptions& tls) {
+  app.add_option("--tls-cert", tls.cert_file,
+                 "PEM certificate chain to serve TLS with (reloaded when the file changes)")
+      ->envname("CONVEYOR_TLS_CERT");
+  app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert")
+      ->envname("CONVEYOR_TLS_KEY");
+  app.add_option("--tls-client-ca", tls.client_ca_file,
+                 "PEM CA certificates: require client certificates signed by them (mTLS)")
+      ->envname("CONVEYOR_TLS_CLIENT_CA");
+  app.add_flag("--insecure", tls.insecure,
+               "serve plaintext when no --tls-* flag is given (logs a warning); without TLS "
+               "flags or this the server refuses to start")
+      ->envname("CONVEYOR_INSECURE");
+  AddDurationFlag(app, "--tls-reload-interval", tls.reload_interval,
+                  "how often certificate, key and CA files are checked for changes",
+                  "CONVEYOR_TLS_RELOAD_INTERVAL");
+}
+
 inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--listen", options.listen, "host:port to serve gRPC on")
       ->envname("CONVEYOR_LISTEN")
@@ -89,6 +108,16 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
       ->envname("CONVEYOR_LOG_LEVEL")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
+  AddServerTlsFlags(app, options.tls);
+}
+
+// --tls-client-name, for the stage workers only (common/allowed_peer.h).
+inline void AddClientNameFlag(CLI::App& app, ServerTlsOptions& tls) {
+  app.add_option("--tls-client-name", tls.allowed_client_name,
+                 "with --tls-client-ca: serve the stage method only to the client certificate "
+                 "carrying this name (SAN DNS or URI, or CN), e.g. orchestrator; others get "
+                 "PERMISSION_DENIED (health and reflection stay open)")
+      ->envname("CONVEYOR_TLS_CLIENT_NAME");
 }
 
 }  // namespace conveyor

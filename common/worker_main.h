@@ -38,6 +38,7 @@ class WorkerMain {
       options_.listen = absl::StrCat("127.0.0.1:", stage->default_port);
     }
     AddServerFlags(app_, options_);
+    AddClientNameFlag(app_, options_.tls);
   }
 
   // For the stage's own flags, added before Parse.

@@ -179,8 +179,11 @@ GrpcStageClient::GrpcStageClient(const StageTargets& targets) : targets_(targets
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(static_cast<int>(targets.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(targets.max_message_bytes));
+  if (!targets.server_name.empty()) args.SetSslTargetNameOverride(targets.server_name);
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      targets.credentials != nullptr ? targets.credentials : grpc::InsecureChannelCredentials();
   for (const auto& [kind, target] : targets.targets) {
-    channels_[kind] = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    channels_[kind] = grpc::CreateCustomChannel(target, credentials, args);
   }
   for (const StageInfo& stage : Stages()) {
     absl::StatusOr<StageMethod> method = FindMethod(stage);

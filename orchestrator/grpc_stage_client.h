@@ -18,13 +18,20 @@ class Message;
 }
 namespace grpc {
 class Channel;
-}
+class ChannelCredentials;
+}  // namespace grpc
 
 namespace conveyor::orchestrator {
 
 struct StageTargets {
   std::map<conveyor::v1::StageKind, std::string> targets;
   int64_t max_message_bytes = 64 << 20;
+  // The worker channels' credentials (--worker-tls-*: common/tls_credentials.h);
+  // null = plaintext (--insecure, and tests).
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The name to verify in every worker's certificate (--worker-tls-server-name);
+  // "" = each target's own host name.
+  std::string server_name;
 };
 
 // A stage's unary method, as the registry names it: its path and its

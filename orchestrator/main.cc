@@ -24,6 +24,7 @@
 #include "common/stage_registry.h"
 #include "common/server.h"
 #include "common/server_flags.h"
+#include "common/tls_credentials.h"
 #include "common/worker_pool.h"
 
 namespace {
@@ -133,6 +134,24 @@ int main(int argc, char** argv) {
                  "this replica's consumer name in the dispatch group (unique per replica)")
       ->envname("CONVEYOR_REPLICA_NAME")
       ->capture_default_str();
+  // The worker channels: TLS with a CA (mTLS with a client certificate),
+  // plaintext only with --insecure and no --worker-tls-* flag.
+  ChannelTlsOptions worker_tls;
+  worker_tls.ca_flag = "--worker-tls-ca";
+  worker_tls.cert_flag = "--worker-tls-cert";
+  worker_tls.key_flag = "--worker-tls-key";
+  worker_tls.system_roots_allowed = false;
+  app.add_option("--worker-tls-ca", worker_tls.ca_file,
+                 "PEM CA certificates that sign the workers' server certificates")
+      ->envname("CONVEYOR_WORKER_TLS_CA");
+  app.add_option("--worker-tls-cert", worker_tls.cert_file,
+                 "PEM client certificate presented to workers (mTLS; reloaded on change)")
+      ->envname("CONVEYOR_WORKER_TLS_CERT");
+  app.add_option("--worker-tls-key", worker_tls.key_file, "PEM private key of --worker-tls-cert")
+      ->envname("CONVEYOR_WORKER_TLS_KEY");
+  app.add_option("--worker-tls-server-name", worker_tls.server_name,
+                 "name to verify in every worker's certificate instead of each target's host")
+      ->envname("CONVEYOR_WORKER_TLS_SERVER_NAME");
   OrchestratorServiceOptions service_options;
   app.add_option("--max-watches", service_options.max_watches,
                  "concurrent WatchChain streams; beyond that RESOURCE_EXHAUSTED")
@@ -167,6 +186,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "conveyor-orchestrator: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  worker_tls.insecure = server.tls.insecure;
+  worker_tls.reload_interval = server.tls.reload_interval;
+  absl::StatusOr<ChannelSecurity> worker_security = MakeChannelSecurity(worker_tls);
+  if (!worker_security.ok()) {
+    std::fprintf(stderr, "conveyor-orchestrator: worker channels: %s\n",
+                 std::string(worker_security.status().message()).c_str());
+    return 2;
+  }
+  if (!worker_security->tls) {
+    LogLine(LogLevel::kWarning)
+        .Add("msg", "--insecure: calling the stage workers over plaintext gRPC without TLS");
+  }
   dispatch.address = server.listen;
   service_options.max_source_bytes = dispatch.max_intermediate_bytes;
 
@@ -182,6 +213,8 @@ int main(int argc, char** argv) {
   StageTargets stage_targets;
   stage_targets.targets = targets;
   stage_targets.max_message_bytes = server.max_message_bytes;
+  stage_targets.credentials = worker_security->credentials;
+  stage_targets.server_name = worker_security->server_name;
   GrpcStageClient stages(stage_targets);
   ChainApiOptions api_options;
   api_options.max_intermediate_bytes = dispatch.max_intermediate_bytes;

@@ -4,7 +4,8 @@
 #      (cmake + ninja into build/);
 #   2. starts, in a temporary directory, a private redis-server, the five stage
 #      workers, the orchestrator, an HTTP server with a sample photo and a
-#      webhook receiver that verifies signatures (tools/dev-up.sh);
+#      webhook receiver that verifies signatures (tools/dev-up.sh), with TLS +
+#      mTLS on every gRPC hop from a throwaway CA (tools/tls-certs.sh);
 #   3. runs download -> resize -> filter -> upload -> webhook on the photo with
 #      live progress, then shows the output image and what the webhook got;
 #   4. stops every process it started (also on Ctrl-C).
@@ -50,12 +51,15 @@ trap 'stop_stack' EXIT
 trap 'stop_stack; exit 130' INT
 trap 'stop_stack; exit 143' TERM
 
-step "Starting redis-server, 5 workers, the orchestrator, a photo server and a webhook receiver"
+step "Starting redis-server, 5 workers, the orchestrator (TLS + mTLS), a photo server and a webhook receiver"
 "$root/tools/dev-up.sh" --build-dir "$build" --state-dir "$state" --out-dir "$out" \
   --photo-dir "$photo_dir" --quiet
 # shellcheck disable=SC1091
 source "$state/env"
 conveyor="$build/bin/conveyor"
+echo "TLS: CA and certificates in $CONVEYOR_DEV_TLS; the CLI's come from the env file"
+echo "  (CONVEYOR_TLS_CA, CONVEYOR_TLS_CERT, CONVEYOR_TLS_KEY = --tls-ca, --tls-cert, --tls-key)."
+echo "  grpcurl -cacert $CONVEYOR_TLS_CA -cert $CONVEYOR_TLS_CERT -key $CONVEYOR_TLS_KEY $CONVEYOR_SERVER list"
 "$conveyor" status
 
 step "conveyor submit: download -> resize 800x -> sepia -> upload -> webhook"

@@ -6,11 +6,15 @@
 # (each server binds port 0 and writes the port it got to a port file).
 #
 #   tools/dev-up.sh [--build-dir DIR] [--state-dir DIR] [--out-dir DIR]
-#                   [--photo-dir DIR] [--quiet]
+#                   [--photo-dir DIR] [--insecure] [--quiet]
 #
+# TLS + mTLS on every hop by default: tools/tls-certs.sh makes a throwaway CA
+# and certificates in <state>/tls; the workers serve only the orchestrator's
+# client certificate, the orchestrator the CLI's. --insecure: plaintext.
 # Pids, ports and logs go to the state dir (default /tmp/conveyor-dev);
 # `source <state>/env` sets CONVEYOR_SERVER for the CLI and CONVEYOR_DEV_*
-# (photo server, webhook receiver, upload folder, each worker's address).
+# (photo server, webhook receiver, upload folder, each worker's address) and
+# CONVEYOR_TLS_CA/_CERT/_KEY (the CLI's certificate).
 # Stop it all with tools/dev-down.sh [--state-dir DIR]. Needs the binaries in
 # <build>/bin (tools/demo.sh builds them; or: ninja -C build conveyor
 # conveyor-orchestrator conveyor-download conveyor-resize conveyor-filter
@@ -24,7 +28,8 @@ out=""
 photos="/usr/share/backgrounds/mate/nature"
 quiet=0
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+insecure=0
 while (($#)); do
   case "$1" in
     --build-dir) build="$2"; shift 2 ;;
@@ -32,6 +37,7 @@ while (($#)); do
     --out-dir) out="$2"; shift 2 ;;
     --photo-dir) photos="$2"; shift 2 ;;
     --quiet) quiet=1; shift ;;
+    --insecure) insecure=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "dev-up: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -49,6 +55,7 @@ for b in conveyor conveyor-orchestrator conveyor-download conveyor-resize convey
 done
 command -v redis-server >/dev/null || die "redis-server not found; run tools/setup.sh"
 command -v python3 >/dev/null || die "python3 not found; run tools/setup.sh"
+command -v openssl >/dev/null || die "openssl not found; run tools/setup.sh"
 [[ -d "$photos" ]] || die "no photo directory $photos (Debian package mate-backgrounds)"
 
 if [[ -f "$state/pids" ]]; then
@@ -58,6 +65,30 @@ mkdir -p "$state/logs" "$state/redis" "$out"
 state="$(cd "$state" && pwd)"
 out="$(cd "$out" && pwd)"
 : > "$state/pids"
+
+# TLS: only what this script passes counts, not a CONVEYOR_TLS_* left in the
+# shell by an earlier `source <state>/env` (the servers read those names too).
+unset CONVEYOR_TLS_CERT CONVEYOR_TLS_KEY CONVEYOR_TLS_CLIENT_CA CONVEYOR_TLS_CLIENT_NAME \
+  CONVEYOR_TLS_CA CONVEYOR_TLS_SERVER_NAME CONVEYOR_WORKER_TLS_CA CONVEYOR_WORKER_TLS_CERT \
+  CONVEYOR_WORKER_TLS_KEY CONVEYOR_WORKER_TLS_SERVER_NAME CONVEYOR_INSECURE
+tls="$state/tls"
+# Paths under the state dir go unquoted through server_tls: no spaces there.
+[[ "$state" != *" "* ]] || die "the state dir must not contain spaces: $state"
+# server_tls NAME: the TLS flags of server NAME (its certificate, mTLS; the
+# workers serve only the orchestrator's certificate).
+server_tls() {
+  if ((insecure)); then echo "--insecure"; return; fi
+  echo "--tls-cert $tls/$1.pem --tls-key $tls/$1.key --tls-client-ca $tls/ca.pem"
+  [[ "$1" == orchestrator ]] || echo "--tls-client-name orchestrator"
+}
+if ((insecure)); then
+  worker_tls="--insecure"
+  cli_tls=(--insecure)
+else
+  "$root/tools/tls-certs.sh" "$tls" || die "tools/tls-certs.sh failed"
+  worker_tls="--worker-tls-ca $tls/ca.pem --worker-tls-cert $tls/orchestrator.pem --worker-tls-key $tls/orchestrator.key"
+  cli_tls=(--tls-ca "$tls/ca.pem" --tls-cert "$tls/cli.pem" --tls-key "$tls/cli.key")
+fi
 
 # If anything below fails, stop what was already started.
 started_ok=0
@@ -160,19 +191,25 @@ rm -f "$state/webhook-secret" "$state/webhook-secrets"
  echo "default $secret" > "$state/webhook-secrets")
 
 declare -A port
-start_server conveyor-download "$bin/conveyor-download" --allow-private-networks
+# shellcheck disable=SC2046
+start_server conveyor-download "$bin/conveyor-download" $(server_tls download) --allow-private-networks
 port[download]=$started_port
-start_server conveyor-resize "$bin/conveyor-resize"
+# shellcheck disable=SC2046
+start_server conveyor-resize "$bin/conveyor-resize" $(server_tls resize)
 port[resize]=$started_port
-start_server conveyor-filter "$bin/conveyor-filter"
+# shellcheck disable=SC2046
+start_server conveyor-filter "$bin/conveyor-filter" $(server_tls filter)
 port[filter]=$started_port
-start_server conveyor-upload "$bin/conveyor-upload" --file-root "$out"
+# shellcheck disable=SC2046
+start_server conveyor-upload "$bin/conveyor-upload" $(server_tls upload) --file-root "$out"
 port[upload]=$started_port
-start_server conveyor-webhook "$bin/conveyor-webhook" \
+# shellcheck disable=SC2046
+start_server conveyor-webhook "$bin/conveyor-webhook" $(server_tls webhook) \
   --secrets-file "$state/webhook-secrets" --allow-private-networks
 port[webhook]=$started_port
 
-start_server conveyor-orchestrator "$bin/conveyor-orchestrator" \
+# shellcheck disable=SC2046,SC2086
+start_server conveyor-orchestrator "$bin/conveyor-orchestrator" $(server_tls orchestrator) $worker_tls \
   --redis-url "redis://127.0.0.1:$redis_port" \
   --download-target "127.0.0.1:${port[download]}" \
   --resize-target "127.0.0.1:${port[resize]}" \
@@ -261,7 +298,7 @@ hook_port=$started_port
 
 # The orchestrator answers once it reached Redis and its stages.
 for _ in $(seq 1 100); do
-  if "$bin/conveyor" --server "127.0.0.1:$orchestrator_port" --timeout 2s status \
+  if "$bin/conveyor" --server "127.0.0.1:$orchestrator_port" "${cli_tls[@]}" --timeout 2s status \
        >/dev/null 2>&1; then
     break
   fi
@@ -293,6 +330,16 @@ export CONVEYOR_DEV_WEBHOOK_STAGE=127.0.0.1:${port[webhook]}
 export CONVEYOR_DEV_REDIS=redis://127.0.0.1:$redis_port
 export PATH=$bin:\$PATH
 EOF
+if ((insecure)); then
+  echo "export CONVEYOR_INSECURE=1" >> "$state/env"
+else
+  cat >> "$state/env" <<EOF
+export CONVEYOR_DEV_TLS=$tls
+export CONVEYOR_TLS_CA=$tls/ca.pem
+export CONVEYOR_TLS_CERT=$tls/cli.pem
+export CONVEYOR_TLS_KEY=$tls/cli.key
+EOF
+fi
 started_ok=1
 trap - EXIT
 
@@ -308,11 +355,23 @@ Conveyor is running (state: $state).
   conveyor list --since 1h
   ls $state/webhooks/        # what the webhook receiver got (signature checked)
 
+$(if ((insecure)); then
+    echo "Plaintext (--insecure): nothing is encrypted or authenticated."
+  else
+    echo "TLS + mTLS on every hop (certificates in $tls, tools/tls-certs.sh): the CLI's"
+    echo "certificate is in the env file; the workers serve only orchestrator.pem."
+  fi)
 With grpcurl (reflection is on; after the source line above; README.md has more):
-  grpcurl -plaintext \$CONVEYOR_SERVER list
-  grpcurl -plaintext \$CONVEYOR_SERVER describe conveyor.v1.Orchestrator
-  grpcurl -plaintext -d '{"service": "conveyor.v1.ResizeStage"}' \$CONVEYOR_DEV_RESIZE grpc.health.v1.Health/Check
-  grpcurl -plaintext \$CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus
+$(if ((insecure)); then
+    g="grpcurl -plaintext"; w="grpcurl -plaintext"
+  else
+    g="grpcurl -cacert $tls/ca.pem -cert $tls/cli.pem -key $tls/cli.key"
+    w="grpcurl -cacert $tls/ca.pem -cert $tls/orchestrator.pem -key $tls/orchestrator.key"
+  fi
+  echo "  $g \$CONVEYOR_SERVER list"
+  echo "  $g \$CONVEYOR_SERVER describe conveyor.v1.Orchestrator"
+  echo "  $g \$CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus"
+  echo "  $w -d '{\"service\": \"conveyor.v1.ResizeStage\"}' \$CONVEYOR_DEV_RESIZE grpc.health.v1.Health/Check")
 Workers: \$CONVEYOR_DEV_DOWNLOAD \$CONVEYOR_DEV_RESIZE \$CONVEYOR_DEV_FILTER \$CONVEYOR_DEV_UPLOAD \$CONVEYOR_DEV_WEBHOOK_STAGE
 
 Logs: $state/logs/   Stop: tools/dev-down.sh --state-dir $state

@@ -202,24 +202,12 @@ def certificate_names(cert_file):
 # binaries. A name counts as accepted when the binary's --help has it, or
 # while it is in this table; once every branch is merged each binary has them
 # all and this table can go (main() prints which are still only agreed).
-_SERVER_TLS_FLAGS = {"--tls-cert", "--tls-key", "--tls-client-ca", "--tls-client-name", "--insecure"}
-_SERVER_TLS_ENVS = {"CONVEYOR_TLS_CERT", "CONVEYOR_TLS_KEY", "CONVEYOR_TLS_CLIENT_CA",
-                    "CONVEYOR_TLS_CLIENT_NAME", "CONVEYOR_INSECURE"}
 AGREED_NOT_YET_IN_HELP = {
-    "conveyor-orchestrator": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS | {
+    "conveyor-orchestrator": {
         "--tokens-file", "CONVEYOR_TOKENS_FILE", "--allow-anonymous", "--redis-user",
-        "CONVEYOR_REDIS_USER", "--redis-password-file", "CONVEYOR_REDIS_PASSWORD_FILE",
-        "--worker-tls-ca", "--worker-tls-cert", "--worker-tls-key", "--worker-tls-server-name",
-        "CONVEYOR_WORKER_TLS_CA", "CONVEYOR_WORKER_TLS_CERT", "CONVEYOR_WORKER_TLS_KEY",
-        "CONVEYOR_WORKER_TLS_SERVER_NAME"},
-    "conveyor-download": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS,
-    "conveyor-resize": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS,
-    "conveyor-filter": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS,
-    "conveyor-upload": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS,
-    "conveyor-webhook": _SERVER_TLS_FLAGS | _SERVER_TLS_ENVS | {
-        "--secrets-file", "CONVEYOR_WEBHOOK_SECRETS_FILE"},
-    "conveyor": {"--tls-ca", "--tls-server-name", "--tls-cert", "--tls-key", "--token",
-                 "--insecure", "CONVEYOR_TOKEN"},
+        "CONVEYOR_REDIS_USER", "--redis-password-file", "CONVEYOR_REDIS_PASSWORD_FILE"},
+    "conveyor-webhook": {"--secrets-file", "CONVEYOR_WEBHOOK_SECRETS_FILE"},
+    "conveyor": {"--token", "CONVEYOR_TOKEN"},
 }
 _ONLY_AGREED = set()  # (binary, name) accepted only through the table above
 

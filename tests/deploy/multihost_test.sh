@@ -44,6 +44,11 @@ fail() { log "FAILED: $*"; exit 1; }
 
 case "$scenario" in failover | rolling) ;; *) fail "unknown scenario '$scenario'" ;; esac
 
+# This test is about placement, failover and rolling restarts across hosts,
+# not gRPC TLS (tests/integration/tls_test.cc): every server and the CLI run
+# plaintext, which they do only when told.
+export CONVEYOR_INSECURE=1
+
 # ------------------------------------------------------------ preconditions --
 [[ $(id -u) -eq 0 ]] || skip "needs root to create network namespaces (ip netns); run as root"
 command -v ip >/dev/null || skip "iproute2 ('ip') is not installed"

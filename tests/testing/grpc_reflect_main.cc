@@ -5,6 +5,10 @@
 //   grpc-reflect -plaintext ADDRESS describe [SYMBOL]
 //   grpc-reflect -plaintext [-d JSON | -d @] [-max-time SECONDS] ADDRESS METHOD
 //
+// TLS instead of -plaintext, with grpcurl's flags: -cacert FILE (default the
+// system roots), -cert FILE -key FILE (client certificate for mTLS),
+// -servername NAME (name to verify).
+//
 // Same arguments and, for these, the same behaviour as grpcurl: `-d @` reads
 // the request JSON from stdin; each response is printed as JSON; an RPC error
 // prints "ERROR:" with its code and message and exits 64 + the gRPC code.
@@ -24,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/tls_credentials.h"
 #include "tests/testing/reflection_client.h"
 
 namespace {
@@ -33,7 +38,8 @@ constexpr int kExitFailed = 1;
 
 int Usage(const std::string& why) {
   std::cerr << "grpc-reflect: " << why << "\n"
-            << "usage: grpc-reflect -plaintext [-d JSON|@] [-max-time SECONDS] ADDRESS "
+            << "usage: grpc-reflect (-plaintext | [-cacert F] [-cert F -key F] "
+               "[-servername N]) [-d JSON|@] [-max-time SECONDS] ADDRESS "
                "(list [SERVICE] | describe [SYMBOL] | METHOD)\n";
   return kExitUsage;
 }
@@ -62,6 +68,10 @@ int main(int argc, char** argv) {
   std::string data;
   bool have_data = false;
   double max_time_s = 30;
+  conveyor::ChannelTlsOptions tls;
+  tls.ca_flag = "-cacert";
+  tls.cert_flag = "-cert";
+  tls.key_flag = "-key";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     // grpcurl takes flags with one dash or two, "-d x" or "-d=x".
@@ -81,8 +91,18 @@ int main(int argc, char** argv) {
         value = argv[++i];
         return true;
       };
-      if (name == "plaintext") continue;
-      if (name == "d") {
+      if (name == "plaintext") {
+        tls.insecure = true;
+        continue;
+      }
+      if (name == "cacert" || name == "cert" || name == "key" || name == "servername") {
+        if (!take_value()) return Usage("-" + name + " needs a value");
+        std::string& field = name == "cacert" ? tls.ca_file
+                             : name == "cert" ? tls.cert_file
+                             : name == "key"  ? tls.key_file
+                                              : tls.server_name;
+        field = value;
+      } else if (name == "d") {
         if (!take_value()) return Usage("-d needs a value");
         data = value;
         have_data = true;
@@ -91,7 +111,7 @@ int main(int argc, char** argv) {
           return Usage("-" + name + " needs a positive number of seconds");
         }
       } else {
-        return Usage("unsupported flag -" + name + " (only plaintext gRPC is supported)");
+        return Usage("unsupported flag -" + name);
       }
       continue;
     }
@@ -103,7 +123,11 @@ int main(int argc, char** argv) {
   }
 
   const absl::Duration timeout = absl::Seconds(max_time_s);
-  auto channel = grpc::CreateChannel(positional[0], grpc::InsecureChannelCredentials());
+  absl::StatusOr<conveyor::ChannelSecurity> security = conveyor::MakeChannelSecurity(tls);
+  if (!security.ok()) return Usage(std::string(security.status().message()));
+  grpc::ChannelArguments args;
+  security->ApplyTo(args);
+  auto channel = grpc::CreateCustomChannel(positional[0], security->credentials, args);
   conveyor::testing::ReflectionClient client(channel, timeout);
   const std::string& verb = positional[1];
 

@@ -65,6 +65,10 @@ ScopedProcess::ScopedProcess(std::vector<std::string> argv, std::string log_path
         ::close(fd);
       }
     }
+    // Servers refuse to start without TLS flags or --insecure: tests run
+    // plaintext unless they ask for TLS (TLS flags win over it; a test of
+    // the refusal passes CONVEYOR_INSECURE=0 in extra_env).
+    ::setenv("CONVEYOR_INSECURE", "1", /*overwrite=*/0);
     for (auto& kv : extra_env) ::putenv(kv.data());
     ::execv(args[0], args.data());
     ::_exit(127);

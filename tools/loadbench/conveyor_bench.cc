@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "client/chain_builder.h"
 #include "common/stage_registry.h"
+#include "common/tls_credentials.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "tools/common/proc_stats.h"
 #include "tools/loadbench/load_run.h"
@@ -74,6 +75,18 @@ int Main(int argc, char** argv) {
   app.add_option("--server", options.server, "Orchestrator address")
       ->envname("CONVEYOR_SERVER")
       ->capture_default_str();
+  // TLS as the CLI has it (same flags and env, so `source <dev-up state>/env`
+  // is enough): common/tls_credentials.h.
+  conveyor::ChannelTlsOptions tls;
+  app.add_option("--tls-ca", tls.ca_file, "PEM CA of the orchestrator's certificate")
+      ->envname("CONVEYOR_TLS_CA");
+  app.add_option("--tls-cert", tls.cert_file, "PEM client certificate (mTLS)")
+      ->envname("CONVEYOR_TLS_CERT");
+  app.add_option("--tls-key", tls.key_file, "PEM key of --tls-cert")->envname("CONVEYOR_TLS_KEY");
+  app.add_option("--tls-server-name", tls.server_name, "name to verify in its certificate")
+      ->envname("CONVEYOR_TLS_SERVER_NAME");
+  app.add_flag("--insecure", tls.insecure, "plaintext (only without --tls-* flags)")
+      ->envname("CONVEYOR_INSECURE");
   app.add_option("--scenario", options.scenario,
                  "tiny (a: 64x48 image, cheap steps), 2mp (b: 2 MP photo), 12mp (c: 12 MP photo)")
       ->check(CLI::IsMember({"tiny", "2mp", "12mp"}))
@@ -131,7 +144,15 @@ int Main(int argc, char** argv) {
   }
   std::jthread http_thread([&] { http.listen_after_bind(); });
 
-  auto channel = grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  absl::StatusOr<conveyor::ChannelSecurity> security = conveyor::MakeChannelSecurity(tls);
+  if (!security.ok()) {
+    std::cerr << "error: " << security.status().message() << "\n";
+    return 2;
+  }
+  grpc::ChannelArguments channel_args;
+  security->ApplyTo(channel_args);
+  auto channel =
+      grpc::CreateCustomChannel(options.server, security->credentials, channel_args);
   auto stub = Orchestrator::NewStub(channel);
   const SubmitChainRequest request = ScenarioRequest(options, *image, http_port);
 
