@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/allowed_peer.h"
 
 namespace conveyor {
@@ -48,31 +49,31 @@ UniqueBio BioOf(const std::string& text) {
   return UniqueBio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
 
-// The first certificate of the PEM file at `path` (a chain's leaf).
-absl::StatusOr<UniqueX509> ReadCertificate(const std::string& flag, const std::string& path) {
+// The first object `read` (a PEM_read_bio_* function) finds in the PEM file
+// at `path`, or an error saying it holds no `what`.
+template <typename Unique, typename Reader>
+absl::StatusOr<Unique> ReadPemObject(const std::string& flag, const std::string& path,
+                                     Reader read, absl::string_view what) {
   absl::StatusOr<std::string> text = ReadPemFile(flag, path);
   if (!text.ok()) return text.status();
   UniqueBio bio = BioOf(*text);
-  UniqueX509 cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  Unique object(read(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
-  if (cert == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": \"", path, "\" holds no PEM certificate (BEGIN CERTIFICATE)"));
+  if (object == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": \"", path, "\" holds no ", what));
   }
-  return cert;
+  return object;
+}
+
+// The first certificate of the file (a chain's leaf).
+absl::StatusOr<UniqueX509> ReadCertificate(const std::string& flag, const std::string& path) {
+  return ReadPemObject<UniqueX509>(flag, path, PEM_read_bio_X509,
+                                   "PEM certificate (BEGIN CERTIFICATE)");
 }
 
 absl::StatusOr<UniqueKey> ReadPrivateKey(const std::string& flag, const std::string& path) {
-  absl::StatusOr<std::string> text = ReadPemFile(flag, path);
-  if (!text.ok()) return text.status();
-  UniqueBio bio = BioOf(*text);
-  UniqueKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, ": \"", path, "\" holds no unencrypted PEM private key (BEGIN PRIVATE KEY)"));
-  }
-  return key;
+  return ReadPemObject<UniqueKey>(flag, path, PEM_read_bio_PrivateKey,
+                                  "unencrypted PEM private key (BEGIN PRIVATE KEY)");
 }
 
 // Cert and key both given, both parse, and the key is the certificate's.

@@ -8,7 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/types/optional.h"
+#include "common/secret_file.h"
 #include "common/worker_main.h"
 #include "stages/upload/file_store.h"
 #include "stages/upload/s3_store.h"
@@ -54,10 +56,13 @@ int main(int argc, char** argv) {
   app.add_option("--s3-access-key-id", s3.access_key_id,
                  "S3 access key id (else AWS_ACCESS_KEY_ID)")
       ->envname("CONVEYOR_S3_ACCESS_KEY_ID");
-  app.add_option("--s3-secret-access-key", s3.secret_access_key,
-                 "S3 secret key (else AWS_SECRET_ACCESS_KEY); prefer the environment: "
-                 "command lines show in ps")
-      ->envname("CONVEYOR_S3_SECRET_ACCESS_KEY");
+  // The secret key never comes from argv (ps shows command lines): a file,
+  // else the environment.
+  std::string secret_access_key_file;
+  app.add_option("--s3-secret-access-key-file", secret_access_key_file,
+                 "file holding the S3 secret key (else CONVEYOR_S3_SECRET_ACCESS_KEY, then "
+                 "AWS_SECRET_ACCESS_KEY, from the environment)")
+      ->envname("CONVEYOR_S3_SECRET_ACCESS_KEY_FILE");
   app.add_flag("--s3-virtual-host", s3.virtual_host_style,
                "address buckets as bucket.host instead of host/bucket (path style)")
       ->envname("CONVEYOR_S3_VIRTUAL_HOST");
@@ -81,9 +86,21 @@ int main(int argc, char** argv) {
   if (auto exit_code = worker.Parse(argc, argv)) return *exit_code;
 
   // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
-  // names every S3 tool understands.
+  // names every S3 tool understands; the secret key from its file or the
+  // environment.
   if (s3.access_key_id.empty()) s3.access_key_id = FirstEnv({"AWS_ACCESS_KEY_ID"});
-  if (s3.secret_access_key.empty()) s3.secret_access_key = FirstEnv({"AWS_SECRET_ACCESS_KEY"});
+  if (!secret_access_key_file.empty()) {
+    absl::StatusOr<std::string> secret = conveyor::ReadSecretFile(secret_access_key_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "conveyor-upload: --s3-secret-access-key-file: %s\n",
+                   std::string(secret.status().message()).c_str());
+      return 2;
+    }
+    s3.secret_access_key = *std::move(secret);
+  } else {
+    s3.secret_access_key =
+        FirstEnv({"CONVEYOR_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"});
+  }
 
   absl::optional<upload::FileStore> files;
   if (!file_root.empty()) {

@@ -112,7 +112,7 @@ absl::Status ValidateS3Options(const S3Options& options) {
   }
   if (options.access_key_id.empty() || options.secret_access_key.empty()) {
     return absl::InvalidArgumentError(
-        "--s3-endpoint needs credentials: --s3-access-key-id and --s3-secret-access-key "
+        "--s3-endpoint needs credentials: --s3-access-key-id and --s3-secret-access-key-file "
         "(or CONVEYOR_S3_* / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
   }
   if (options.access_key_id.find(':') != std::string::npos) {

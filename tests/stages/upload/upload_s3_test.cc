@@ -2,6 +2,7 @@
 // (s3rver) on loopback.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -190,6 +191,28 @@ TEST_F(UploadS3Test, BucketOutsideTheAllowListIsRefusedWithoutARequest) {
   EXPECT_EQ(ErrorReason(refused), "BUCKET_NOT_ALLOWED");
   EXPECT_TRUE(worker->Upload(MakeRequest(absl::StrCat("s3://", kBucket), png), &response).ok())
       << worker->Log();
+}
+
+// The secret key from --s3-secret-access-key-file (never argv), the
+// environment's empty: without the file the worker would exit 2 at start
+// ("needs credentials"). s3rver checks the access key id, not the signature.
+TEST_F(UploadS3Test, SecretKeyFromAFileSignsRequests) {
+  const std::string secret_file = file_root_.path() + "/s3-secret";
+  std::ofstream(secret_file) << kSecret << "\n";
+  auto worker = std::make_unique<UploadWorker>(
+      std::vector<std::string>{"--file-root", file_root_.path() + "/objects", "--s3-endpoint",
+                               s3rver_->endpoint(), "--s3-secret-access-key-file", secret_file},
+      std::vector<std::string>{absl::StrCat("AWS_ACCESS_KEY_ID=", S3rver::kAccessKeyId),
+                               "AWS_SECRET_ACCESS_KEY=", "CONVEYOR_S3_SECRET_ACCESS_KEY="});
+  ASSERT_TRUE(worker->ready().ok()) << worker->ready() << "\n" << worker->Log();
+  conveyor::v1::UploadResponse response;
+  EXPECT_TRUE(worker
+                  ->Upload(MakeRequest(absl::StrCat("s3://", kBucket, "/from-file"),
+                                       EncodedImage(".png", 6, 6)),
+                           &response)
+                  .ok())
+      << worker->Log();
+  EXPECT_EQ(worker->Log().find(kSecret), std::string::npos);
 }
 
 TEST_F(UploadS3Test, UnknownAccessKeyIsPermissionDenied) {

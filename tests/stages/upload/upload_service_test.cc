@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -280,6 +281,21 @@ TEST(UploadWorkerFlagsTest, RelativeFileRootIsRefusedAtStartUp) {
       logs.path() + "/log");
   EXPECT_EQ(process.Wait(absl::Seconds(20)), 2);
   EXPECT_NE(ReadFile(logs.path() + "/log").find("--file-root"), std::string::npos);
+}
+
+TEST(UploadWorkerFlagsTest, PlaceholderS3SecretFileIsRefusedAtStartUp) {
+  conveyor::testing::TempDir dir;
+  std::ofstream(dir.path() + "/secret") << "change-me\n";
+  conveyor::testing::ScopedProcess process(
+      {CONVEYOR_BIN_DIR "/conveyor-upload", "--listen",
+       conveyor::testing::LoopbackAddress(conveyor::testing::PickFreePort()), "--file-root",
+       dir.path() + "/objects", "--s3-endpoint", "http://127.0.0.1:1", "--s3-access-key-id",
+       "key", "--s3-secret-access-key-file", dir.path() + "/secret"},
+      dir.path() + "/log");
+  EXPECT_EQ(process.Wait(absl::Seconds(20)), 2);
+  const std::string log = ReadFile(dir.path() + "/log");
+  EXPECT_NE(log.find("--s3-secret-access-key-file"), std::string::npos) << log;
+  EXPECT_NE(log.find("placeholder"), std::string::npos) << log;
 }
 
 TEST(UploadWorkerFlagsTest, S3EndpointWithoutCredentialsIsRefusedAtStartUp) {
