@@ -41,7 +41,12 @@ struct GlobalOptions {
   // _SERVER_NAME, CONVEYOR_INSECURE.
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
   bool insecure = false;
+  // The bearer token sent on every call: --token, else CONVEYOR_TOKEN, else
+  // the file --token-file / CONVEYOR_TOKEN_FILE, else the default token file
+  // (token_source.h resolves them; these hold only the flags).
+  std::string token, token_file;
 };
+
 
 struct SubmitOptions {
   ChainFlags chain;

@@ -139,6 +139,18 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_TLS_SERVER_NAME")->group("TLS");
   app.add_flag("--insecure", global.insecure, "Plaintext, no TLS (only without --tls-* flags)")
       ->envname("CONVEYOR_INSECURE")->group("TLS");
+  // No envname: token_source.h reads CONVEYOR_TOKEN and CONVEYOR_TOKEN_FILE
+  // itself, to keep their place in the order and name the source in hints.
+  // No default shown: --help must never print a token.
+  app.add_option("--token", global.token,
+                 "Bearer token sent on every call; env CONVEYOR_TOKEN. Other local users can "
+                 "read a command line (ps): prefer a token file")
+      ->group("Auth");
+  app.add_option("--token-file", global.token_file,
+                 "File holding the token, mode 0600; env CONVEYOR_TOKEN_FILE; default "
+                 "$XDG_CONFIG_HOME/conveyor/token or ~/.config/conveyor/token if it exists. "
+                 "Order: --token, CONVEYOR_TOKEN, --token-file, the default file")
+      ->group("Auth");
 
   int exit_code = conveyor::client::kExitOk;
 
