@@ -47,6 +47,10 @@ struct GlobalOptions {
   std::string token, token_file;
 };
 
+struct TokenNewOptions {
+  std::string principal, tenant, scopes;  // the tokens-file line's fields
+  bool write = false;                     // --write: save to the token file instead of printing
+};
 
 struct SubmitOptions {
   ChainFlags chain;
@@ -105,6 +109,9 @@ int RunList(const GlobalOptions& global, const ListOptions& options);
 int RunStatus(const GlobalOptions& global);
 int RunBatch(const GlobalOptions& global, const BatchOptions& options);
 int RunPurge(const GlobalOptions& global, const PurgeOptions& options);
+// `token new`: no server involved. Prints the token on stdout (unless
+// --write saved it) and the tokens-file line on stderr.
+int RunTokenNew(const GlobalOptions& global, const TokenNewOptions& options);
 
 }  // namespace conveyor::client
 

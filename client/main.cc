@@ -284,6 +284,39 @@ int main(int argc, char** argv) {
       "  conveyor purge --older-than 30d --yes");
   purge_cmd->callback([&] { exit_code = conveyor::client::RunPurge(global, purge); });
 
+  // token new
+  conveyor::client::TokenNewOptions token_new;
+  const char* user = std::getenv("USER");
+  token_new.principal = user != nullptr && *user != '\0' ? user : "cli";
+  token_new.tenant = "default";
+  token_new.scopes = "chains.submit,chains.read,chains.cancel";
+  CLI::App* token_cmd =
+      app.add_subcommand("token", "Bearer tokens for this CLI (no server involved)");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_new_cmd = token_cmd->add_subcommand(
+      "new", "Make a random token (32 bytes, hex) and the orchestrator's tokens-file line for it");
+  token_new_cmd->add_option("--principal", token_new.principal, "Who the token speaks for")
+      ->capture_default_str();
+  token_new_cmd
+      ->add_option("--tenant", token_new.tenant, "Whose chains it reaches (* = every tenant)")
+      ->capture_default_str();
+  token_new_cmd
+      ->add_option("--scopes", token_new.scopes,
+                   "Comma-separated: chains.submit, chains.read, chains.cancel, admin")
+      ->capture_default_str();
+  token_new_cmd->add_flag(
+      "--write,--save", token_new.write,
+      "Save it 0600 to the token file (--token-file, CONVEYOR_TOKEN_FILE, else the default) "
+      "instead of printing it; never replaces a file");
+  token_new_cmd->footer(
+      "stdout: the token (unless --write); stderr: the line to append to the orchestrator's\n"
+      "--tokens-file, \"sha256:<hex of the token> <principal> <tenant> <scopes>\".\n"
+      "Examples:\n"
+      "  conveyor token new --write                 # then send the printed line to the operator\n"
+      "  conveyor token new --principal ci --tenant web --scopes chains.submit,chains.read \\\n"
+      "      2>>tokens.txt   # the operator's side: the token on stdout, for the CI secret");
+  token_new_cmd->callback([&] { exit_code = conveyor::client::RunTokenNew(global, token_new); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
