@@ -121,12 +121,12 @@ int FollowAndReport(Session& session, const GlobalOptions& global, const Chain& 
     std::cout << view.OnEvent(event) << std::flush;
   });
   if (!global.json) std::cout << view.Finish() << std::flush;
-  if (!result.status.ok()) return RpcError(result.status);
+  if (!result.status.ok()) return RpcError(result.status, session.token_source());
   Chain final_chain;
   if (grpc::Status status =
           GetChainRetrying(session, chain.name(), absl::Now() + kMaxWatchOutage, &final_chain);
       !status.ok()) {
-    return RpcError(status);
+    return RpcError(status, session.token_source());
   }
   PrintResult(global, final_chain, FinalSummary(final_chain));
   return final_chain.state() == conveyor::v1::SUCCEEDED ? kExitOk : kExitChainFailed;

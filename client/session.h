@@ -29,7 +29,7 @@ class Session {
 
   conveyor::v1::Orchestrator::Stub& stub() { return *stub_; }
 
-  // Where the token came from (never the token), for messages about it.
+  // Where the token came from (never the token), for error hints (cli_io.h RpcError).
   const TokenSource& token_source() const { return token_.source; }
 
   // A context with the token, whose deadline is --timeout from now.

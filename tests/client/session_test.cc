@@ -229,6 +229,50 @@ TEST_F(SessionTest, NoTokenSendsNoHeader) {
   ExpectEveryCallCarried("");
 }
 
+TEST_F(SessionTest, RefusedCallPrintsTheHintAndExitsRpcError) {
+  Start("right");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunGet(global_, "chains/x"), kExitRpcError);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, AllOf(HasSubstr("error: UNAUTHENTICATED: missing or unknown bearer token"),
+                         HasSubstr("hint: no token was sent"),
+                         HasSubstr(dir_.path() + "/.config/conveyor/token")));
+
+  global_.token = "wrong";
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunGet(global_, "chains/x"), kExitRpcError);
+  err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, AllOf(HasSubstr("hint: the server did not accept the token from --token "),
+                         Not(HasSubstr("wrong"))));
+}
+
+TEST_F(SessionTest, MissingScopeGetsTheScopeHint) {
+  Start("tok");
+  global_.token = "tok";
+  BulkOptions cancel;
+  cancel.chain = "chains/x";
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunCancel(global_, cancel), kExitRpcError);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              AllOf(HasSubstr("error: PERMISSION_DENIED: caller tester lacks scope chains.cancel"),
+                    HasSubstr("hint: the token from --token lacks scope chains.cancel")));
+}
+
+TEST_F(SessionTest, BatchSaysTheHintOnce) {
+  Start("right");
+  const std::string items = dir_.path() + "/items.txt";
+  std::ofstream(items) << "http://127.0.0.1:9/a.jpg\nhttp://127.0.0.1:9/b.jpg\n";
+  BatchOptions batch;
+  batch.input = items;
+  batch.concurrency = 2;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunBatch(global_, batch), kExitChainFailed);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const size_t first = err.find("hint: no token was sent");
+  ASSERT_NE(first, std::string::npos) << err;
+  EXPECT_EQ(err.find("hint:", first + 1), std::string::npos) << err;
+}
+
 TEST_F(SessionTest, TooOpenTokenFileIsAUsageErrorAndCallsNothing) {
   Start("");
   const std::string path = dir_.path() + "/token";
