@@ -39,9 +39,10 @@ class ScopedFd {
   int fd_;
 };
 
+// "cannot <what> "<path>": <strerror>", with the errno's code (ErrnoToStatus
+// appends the strerror text).
 absl::Status Errno(int error, absl::string_view what, const std::string& path) {
-  return absl::ErrnoToStatus(
-      error, absl::StrCat("cannot ", what, " \"", path, "\": ", std::strerror(error)));
+  return absl::ErrnoToStatus(error, absl::StrCat("cannot ", what, " \"", path, "\""));
 }
 
 // The missing directories above a new token file, outermost first, 0700:
@@ -65,11 +66,11 @@ absl::Status MakePrivateDirectories(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteAll(int fd, absl::string_view bytes) {
+absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::ErrnoToStatus(errno, std::strerror(errno));
+    if (n <= 0) return Errno(n < 0 ? errno : EIO, "write", path);
     bytes.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
@@ -161,11 +162,7 @@ absl::Status WriteNewTokenFile(const std::string& path, absl::string_view token)
   // The umask may have taken bits off 0600 (0400 under umask 0277): the CLI
   // must be able to read it back, and only the owner.
   if (::fchmod(fd.get(), 0600) != 0) written = Errno(errno, "chmod", path);
-  if (written.ok()) {
-    if (absl::Status w = WriteAll(fd.get(), absl::StrCat(token, "\n")); !w.ok()) {
-      written = absl::Status(w.code(), absl::StrCat("cannot write \"", path, "\": ", w.message()));
-    }
-  }
+  if (written.ok()) written = WriteAll(fd.get(), absl::StrCat(token, "\n"), path);
   if (written.ok() && ::fsync(fd.get()) != 0) written = Errno(errno, "sync", path);
   if (fd.Close() != 0 && written.ok()) written = Errno(errno, "close", path);
   if (!written.ok()) ::unlink(path.c_str());

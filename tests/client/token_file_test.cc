@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -133,6 +135,17 @@ TEST_F(TokenFileTest, NeverReplacesAFileOrFollowsALink) {
   ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
   EXPECT_EQ(WriteNewTokenFile(link, "new").code(), absl::StatusCode::kAlreadyExists);
   EXPECT_FALSE(std::filesystem::exists(target));
+}
+
+TEST_F(TokenFileTest, WriteFailureNamesThePathAndTheReasonOnce) {
+  const std::string file = Write(Path("file"), "x", 0600);
+  const absl::Status written = WriteNewTokenFile(file + "/conveyor/token", "tok");
+  EXPECT_FALSE(written.ok());
+  const std::string message(written.message());
+  EXPECT_THAT(message, HasSubstr("cannot create directory \"" + file + "/conveyor\": "));
+  const std::string reason = std::strerror(ENOTDIR);
+  ASSERT_NE(message.find(reason), std::string::npos) << message;
+  EXPECT_EQ(message.find(reason), message.rfind(reason)) << message;
 }
 
 TEST_F(TokenFileTest, WriteRefusesABadToken) {
