@@ -55,9 +55,10 @@ absl::StatusOr<std::vector<std::string>> BatchItems(const std::string& input) {
 }
 
 // Submits the chain of one item (a URL, or a file streamed as the source)
-// and follows it to its end. Never fails: what went wrong is the reason.
+// and follows it to its end. Never fails: what went wrong is the reason, and
+// a failed submit or watch call's status goes to `*call_status`.
 BatchItemResult RunItem(Session& session, const ChainFlags& chain_flags, absl::Duration max_wait,
-                        const std::string& source) {
+                        const std::string& source, grpc::Status* call_status) {
   BatchItemResult item;
   item.source = source;
   const absl::Time start = absl::Now();
@@ -83,6 +84,7 @@ BatchItemResult RunItem(Session& session, const ChainFlags& chain_flags, absl::D
     }
   }
   if (item.reason.empty() && !status.ok()) {
+    *call_status = status;
     item.reason = absl::StrCat(CodeName(status.error_code()), ": ", status.error_message());
   }
   if (item.reason.empty()) {
@@ -90,6 +92,7 @@ BatchItemResult RunItem(Session& session, const ChainFlags& chain_flags, absl::D
     FollowResult result =
         Follow(session, chain.name(), max_wait, [](const conveyor::v1::ChainEvent&) {});
     if (!result.status.ok()) {
+      *call_status = result.status;
       item.reason = absl::StrCat("watch: ", CodeName(result.status.error_code()), ": ",
                                  result.status.error_message());
     } else if (result.state == conveyor::v1::SUCCEEDED) {
@@ -105,6 +108,11 @@ BatchItemResult RunItem(Session& session, const ChainFlags& chain_flags, absl::D
   return item;
 }
 
+bool IsCredentialFailure(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+}
+
 // Runs every item, printing each result as it finishes (on a terminal only
 // the failures, above a progress bar), then the summary. The exit code.
 int RunItems(Session& session, const BatchOptions& options, absl::Duration max_wait,
@@ -114,6 +122,7 @@ int RunItems(Session& session, const BatchOptions& options, absl::Duration max_w
   std::vector<BatchItemResult> results(items.size());
   absl::Mutex mu;
   int done = 0, succeeded = 0, failed = 0, running = 0;  // guarded by mu
+  grpc::Status credential_failure;                       // guarded by mu
   std::atomic<int> next{0};
 
   const auto print_progress = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -135,8 +144,13 @@ int RunItems(Session& session, const BatchOptions& options, absl::Duration max_w
             ++running;
             print_progress();
           }
-          BatchItemResult item = RunItem(session, options.chain, max_wait, items[index]);
+          grpc::Status call_status;
+          BatchItemResult item =
+              RunItem(session, options.chain, max_wait, items[index], &call_status);
           absl::MutexLock lock(&mu);
+          if (credential_failure.ok() && IsCredentialFailure(call_status)) {
+            credential_failure = call_status;
+          }
           --running;
           ++done;
           item.succeeded ? ++succeeded : ++failed;
@@ -155,6 +169,10 @@ int RunItems(Session& session, const BatchOptions& options, absl::Duration max_w
   const absl::Duration wall = absl::Now() - start;
   if (tty) std::cout << "\n";
   std::cout << FormatBatchSummary(results, wall) << std::flush;
+  // The summary lists each item's code; what to do about a token is said once.
+  if (std::string hint = RpcErrorHint(credential_failure, session.token_source()); !hint.empty()) {
+    std::cerr << hint << "\n";
+  }
   return failed == 0 ? kExitOk : kExitChainFailed;
 }
 

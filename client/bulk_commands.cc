@@ -37,7 +37,7 @@ int RunBulk(Session& session, const GlobalOptions& global, const BulkOptions& op
   request.set_dry_run(true);
   BulkChainsResponse preview;
   if (grpc::Status status = session.Call(call, request, &preview); !status.ok()) {
-    return RpcError(status);
+    return RpcError(status, session.token_source());
   }
   if (options.dry_run || preview.changed_count() == 0) {
     // Nothing to change: nothing to ask.
@@ -53,7 +53,7 @@ int RunBulk(Session& session, const GlobalOptions& global, const BulkOptions& op
   request.set_max_chains(static_cast<int32_t>(preview.matched_count()));
   BulkChainsResponse response;
   if (grpc::Status status = session.Call(call, request, &response); !status.ok()) {
-    return RpcError(status);
+    return RpcError(status, session.token_source());
   }
   PrintResult(global, response, FormatBulkResult(response, verb, false));
   return response.failed_count() == 0 ? kExitOk : kExitChainFailed;
@@ -95,7 +95,7 @@ int RunOneOrMatching(
     request.set_name(options.chain);
     Chain chain;
     if (grpc::Status status = session.Call(one, request, &chain); !status.ok()) {
-      return RpcError(status);
+      return RpcError(status, session.token_source());
     }
     return then(session, chain);
   });

@@ -25,7 +25,20 @@ int UsageError(const absl::Status& status) {
   return kExitUsage;
 }
 
-std::string RpcErrorText(const grpc::Status& status) {
+std::string RpcErrorHint(const grpc::Status& status, const TokenSource& sent) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return ConnectionHint(status.error_message());
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return UnauthenticatedHint(sent);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return PermissionDeniedHint(status.error_message(), sent);
+    default:
+      return "";
+  }
+}
+
+std::string RpcErrorText(const grpc::Status& status, const TokenSource& sent) {
   std::string text =
       absl::StrCat("error: ", CodeName(status.error_code()), ": ", status.error_message());
   google::rpc::Status details;
@@ -39,16 +52,14 @@ std::string RpcErrorText(const grpc::Status& status) {
       }
     }
   }
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    if (std::string hint = ConnectionHint(status.error_message()); !hint.empty()) {
-      absl::StrAppend(&text, "\n", hint);
-    }
+  if (std::string hint = RpcErrorHint(status, sent); !hint.empty()) {
+    absl::StrAppend(&text, "\n", hint);
   }
   return text;
 }
 
-int RpcError(const grpc::Status& status) {
-  std::cerr << RpcErrorText(status) << "\n";
+int RpcError(const grpc::Status& status, const TokenSource& sent) {
+  std::cerr << RpcErrorText(status, sent) << "\n";
   return kExitRpcError;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
+#include "client/token_source.h"
 #include "conveyor/v1/chain.pb.h"
 #include "google/protobuf/message.h"
 
@@ -22,11 +23,16 @@ namespace conveyor::client {
 // Prints "error: <message>" and the --help hint to stderr; returns kExitUsage.
 int UsageError(const absl::Status& status);
 
+// The "hint: " line (connection_hint.h) for a failed call, or "": for an
+// UNAVAILABLE from a TLS failure, and for UNAUTHENTICATED / PERMISSION_DENIED
+// naming the token `sent` (its source, never the token).
+std::string RpcErrorHint(const grpc::Status& status, const TokenSource& sent);
+
 // "error: CODE: message", then any BadRequest field violations the message
-// does not already spell out, one per line.
-std::string RpcErrorText(const grpc::Status& status);
+// does not already spell out, one per line, then RpcErrorHint's line.
+std::string RpcErrorText(const grpc::Status& status, const TokenSource& sent);
 // Prints RpcErrorText to stderr; returns kExitRpcError.
-int RpcError(const grpc::Status& status);
+int RpcError(const grpc::Status& status, const TokenSource& sent);
 
 // The whole of `path` ("-": stdin). INVALID_ARGUMENT naming `flag` when it
 // cannot be read.

@@ -41,6 +41,15 @@ struct GlobalOptions {
   // _SERVER_NAME, CONVEYOR_INSECURE.
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
   bool insecure = false;
+  // The bearer token sent on every call: --token, else CONVEYOR_TOKEN, else
+  // the file --token-file / CONVEYOR_TOKEN_FILE, else the default token file
+  // (token_source.h resolves them; these hold only the flags).
+  std::string token, token_file;
+};
+
+struct TokenNewOptions {
+  std::string principal, tenant, scopes;  // the tokens-file line's fields
+  bool write = false;                     // --write: save to the token file instead of printing
 };
 
 struct SubmitOptions {
@@ -100,6 +109,9 @@ int RunList(const GlobalOptions& global, const ListOptions& options);
 int RunStatus(const GlobalOptions& global);
 int RunBatch(const GlobalOptions& global, const BatchOptions& options);
 int RunPurge(const GlobalOptions& global, const PurgeOptions& options);
+// `token new`: no server involved. Prints the token on stdout (unless
+// --write saved it) and the tokens-file line on stderr.
+int RunTokenNew(const GlobalOptions& global, const TokenNewOptions& options);
 
 }  // namespace conveyor::client
 

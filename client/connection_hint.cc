@@ -4,6 +4,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/new_token.h"
 
 namespace conveyor::client {
 namespace {
@@ -13,6 +15,37 @@ bool ContainsAny(absl::string_view text, std::initializer_list<absl::string_view
     if (absl::StrContains(text, needle)) return true;
   }
   return false;
+}
+
+// A byte that may continue a scope name: "chains.read" is not found in
+// "chains.readers".
+bool IsScopeChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'; }
+
+// The first of kTokenScopes that `message` names as a whole word, or "".
+absl::string_view NamedScope(absl::string_view message) {
+  absl::string_view first;
+  size_t first_at = absl::string_view::npos;
+  for (absl::string_view scope : kTokenScopes) {
+    for (size_t at = message.find(scope); at != absl::string_view::npos;
+         at = message.find(scope, at + 1)) {
+      const size_t end = at + scope.size();
+      if ((at == 0 || !IsScopeChar(message[at - 1])) &&
+          (end == message.size() || !IsScopeChar(message[end]))) {
+        if (at < first_at) {
+          first = scope;
+          first_at = at;
+        }
+        break;
+      }
+    }
+  }
+  return first;
+}
+
+// The default file for hints: the path looked at, or its usual spelling.
+std::string DefaultFileForHint(const TokenSource& sent) {
+  return sent.origin == TokenOrigin::kNone && !sent.path.empty() ? sent.path
+                                                                 : "~/.config/conveyor/token";
 }
 
 }  // namespace
@@ -48,6 +81,32 @@ std::string ConnectionHint(absl::string_view message) {
            "--insecure to a plaintext one";
   }
   return "";
+}
+
+std::string UnauthenticatedHint(const TokenSource& sent) {
+  if (sent.origin == TokenOrigin::kNone) {
+    return absl::StrCat(
+        "hint: no token was sent, and the server wants one: pass --token, set CONVEYOR_TOKEN, "
+        "pass --token-file (CONVEYOR_TOKEN_FILE), or save it in ",
+        DefaultFileForHint(sent), " (mode 0600); `conveyor token new` makes one");
+  }
+  return absl::StrCat("hint: the server did not accept the token from ", DescribeTokenSource(sent),
+                      " (unknown, revoked or expired): check that the server's tokens file "
+                      "has its sha256 line (`conveyor token new` prints it), or give another");
+}
+
+std::string PermissionDeniedHint(absl::string_view message, const TokenSource& sent) {
+  const absl::string_view scope = NamedScope(message);
+  if (scope.empty()) return "";
+  if (sent.origin == TokenOrigin::kNone) {
+    return absl::StrCat("hint: no token was sent, and anonymous callers lack scope ", scope,
+                        ": pass a token that has it (--token, CONVEYOR_TOKEN, --token-file or ",
+                        DefaultFileForHint(sent), ")");
+  }
+  return absl::StrCat("hint: the token from ", DescribeTokenSource(sent), " lacks scope ", scope,
+                      ": add ", scope,
+                      " to the scopes (last field) of its line in the server's tokens file, "
+                      "or use a token that has it");
 }
 
 }  // namespace conveyor::client

@@ -62,13 +62,12 @@ FollowResult Follow(Session& session, const std::string& name, absl::Duration ma
   absl::Duration backoff = kWatchBackoffInitial;
   absl::Time unavailable_since = absl::InfiniteFuture();
   while (true) {
-    grpc::ClientContext context;
-    if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
+    std::unique_ptr<grpc::ClientContext> context = session.StreamContext(deadline);
     conveyor::v1::WatchChainRequest request;
     request.set_name(name);
     request.set_after_event_id(after_event_id);
     std::unique_ptr<grpc::ClientReader<ChainEvent>> reader =
-        session.stub().WatchChain(&context, request);
+        session.stub().WatchChain(context.get(), request);
     ChainEvent event;
     bool progressed = false;
     while (reader->Read(&event)) {
@@ -122,12 +121,12 @@ int FollowAndReport(Session& session, const GlobalOptions& global, const Chain& 
     std::cout << view.OnEvent(event) << std::flush;
   });
   if (!global.json) std::cout << view.Finish() << std::flush;
-  if (!result.status.ok()) return RpcError(result.status);
+  if (!result.status.ok()) return RpcError(result.status, session.token_source());
   Chain final_chain;
   if (grpc::Status status =
           GetChainRetrying(session, chain.name(), absl::Now() + kMaxWatchOutage, &final_chain);
       !status.ok()) {
-    return RpcError(status);
+    return RpcError(status, session.token_source());
   }
   PrintResult(global, final_chain, FinalSummary(final_chain));
   return final_chain.state() == conveyor::v1::SUCCEEDED ? kExitOk : kExitChainFailed;

@@ -20,7 +20,7 @@ int RunGet(const GlobalOptions& global, const std::string& name) {
     conveyor::v1::Chain chain;
     if (grpc::Status status = session.Call(&Orchestrator::Stub::GetChain, request, &chain);
         !status.ok()) {
-      return RpcError(status);
+      return RpcError(status, session.token_source());
     }
     PrintResult(global, chain, FormatChain(chain, absl::Now()));
     return kExitOk;
@@ -43,7 +43,7 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
     conveyor::v1::ListChainsResponse response;
     if (grpc::Status status = session.Call(&Orchestrator::Stub::ListChains, request, &response);
         !status.ok()) {
-      return RpcError(status);
+      return RpcError(status, session.token_source());
     }
     PrintResult(global, response, FormatChainList(response, now));
     return kExitOk;

@@ -139,6 +139,18 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_TLS_SERVER_NAME")->group("TLS");
   app.add_flag("--insecure", global.insecure, "Plaintext, no TLS (only without --tls-* flags)")
       ->envname("CONVEYOR_INSECURE")->group("TLS");
+  // No envname: token_source.h reads CONVEYOR_TOKEN and CONVEYOR_TOKEN_FILE
+  // itself, to keep their place in the order and name the source in hints.
+  // No default shown: --help must never print a token.
+  app.add_option("--token", global.token,
+                 "Bearer token sent on every call; env CONVEYOR_TOKEN. Other local users can "
+                 "read a command line (ps): prefer a token file")
+      ->group("Auth");
+  app.add_option("--token-file", global.token_file,
+                 "File holding the token, mode 0600; env CONVEYOR_TOKEN_FILE; default "
+                 "$XDG_CONFIG_HOME/conveyor/token or ~/.config/conveyor/token if it exists. "
+                 "Order: --token, CONVEYOR_TOKEN, --token-file, the default file")
+      ->group("Auth");
 
   int exit_code = conveyor::client::kExitOk;
 
@@ -271,6 +283,39 @@ int main(int argc, char** argv) {
       "Examples:\n  conveyor purge --state succeeded --older-than 7d --dry-run\n"
       "  conveyor purge --older-than 30d --yes");
   purge_cmd->callback([&] { exit_code = conveyor::client::RunPurge(global, purge); });
+
+  // token new
+  conveyor::client::TokenNewOptions token_new;
+  const char* user = std::getenv("USER");
+  token_new.principal = user != nullptr && *user != '\0' ? user : "cli";
+  token_new.tenant = "default";
+  token_new.scopes = "chains.submit,chains.read,chains.cancel";
+  CLI::App* token_cmd =
+      app.add_subcommand("token", "Bearer tokens for this CLI (no server involved)");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_new_cmd = token_cmd->add_subcommand(
+      "new", "Make a random token (32 bytes, hex) and the orchestrator's tokens-file line for it");
+  token_new_cmd->add_option("--principal", token_new.principal, "Who the token speaks for")
+      ->capture_default_str();
+  token_new_cmd
+      ->add_option("--tenant", token_new.tenant, "Whose chains it reaches (* = every tenant)")
+      ->capture_default_str();
+  token_new_cmd
+      ->add_option("--scopes", token_new.scopes,
+                   "Comma-separated: chains.submit, chains.read, chains.cancel, admin")
+      ->capture_default_str();
+  token_new_cmd->add_flag(
+      "--write,--save", token_new.write,
+      "Save it 0600 to the token file (--token-file, CONVEYOR_TOKEN_FILE, else the default) "
+      "instead of printing it; never replaces a file");
+  token_new_cmd->footer(
+      "stdout: the token (unless --write); stderr: the line to append to the orchestrator's\n"
+      "--tokens-file, \"sha256:<hex of the token> <principal> <tenant> <scopes>\".\n"
+      "Examples:\n"
+      "  conveyor token new --write                 # then send the printed line to the operator\n"
+      "  conveyor token new --principal ci --tenant web --scopes chains.submit,chains.read \\\n"
+      "      2>>tokens.txt   # the operator's side: the token on stdout, for the CI secret");
+  token_new_cmd->callback([&] { exit_code = conveyor::client::RunTokenNew(global, token_new); });
 
   try {
     app.parse(argc, argv);

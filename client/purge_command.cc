@@ -35,7 +35,7 @@ int RunPurge(const GlobalOptions& global, const PurgeOptions& options) {
       PurgeChainsResponse preview;
       if (grpc::Status status = session.Call(&Orchestrator::Stub::PurgeChains, request, &preview);
           !status.ok()) {
-        return RpcError(status);
+        return RpcError(status, session.token_source());
       }
       if (preview.purged_count() == 0) {
         PrintResult(global, preview, "No chains to purge.\n");
@@ -47,7 +47,7 @@ int RunPurge(const GlobalOptions& global, const PurgeOptions& options) {
     PurgeChainsResponse response;
     if (grpc::Status status = session.Call(&Orchestrator::Stub::PurgeChains, request, &response);
         !status.ok()) {
-      return RpcError(status);
+      return RpcError(status, session.token_source());
     }
     PrintResult(global, response, FormatPurge(response, options.dry_run));
     return kExitOk;

@@ -16,7 +16,7 @@ int RunStatus(const GlobalOptions& global) {
     if (grpc::Status rpc = session.Call(&conveyor::v1::Orchestrator::Stub::GetSystemStatus,
                                         conveyor::v1::GetSystemStatusRequest(), &status);
         !rpc.ok()) {
-      return RpcError(rpc);
+      return RpcError(rpc, session.token_source());
     }
     PrintResult(global, status, FormatSystemStatus(status, absl::Now()));
     // Non-zero when anything is not healthy, so scripts and probes can use

@@ -94,7 +94,7 @@ int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
     absl::StatusOr<grpc::Status> status =
         SubmitFrom(session, *request, "--file", options.file, &chain);
     if (!status.ok()) return UsageError(status.status());
-    if (!status->ok()) return RpcError(*status);
+    if (!status->ok()) return RpcError(*status, session.token_source());
 
     if (!options.wait) {
       PrintResult(global, chain, chain.name() + "\n");

@@ -22,7 +22,7 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
         *max_wait == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + *max_wait;
     if (grpc::Status status = GetChainRetrying(session, options.chain, deadline, &chain);
         !status.ok()) {
-      return RpcError(status);
+      return RpcError(status, session.token_source());
     }
     WatchView view(KindsOf(chain.spec()), !global.json && StdoutIsTerminal());
     FollowResult result =
@@ -32,7 +32,7 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
                     << std::flush;
         });
     std::cout << view.Finish() << std::flush;
-    if (!result.status.ok()) return RpcError(result.status);
+    if (!result.status.ok()) return RpcError(result.status, session.token_source());
     if (!global.json) {
       std::cout << chain.name() << " " << StateName(result.state);
       if (result.error.code() != 0) std::cout << ": " << FormatRpcStatus(result.error);

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "tests/client/no_token_env.h"
 #include "tests/testing/command_runner.h"
 #include "tests/testing/process_fixture.h"
 
@@ -123,7 +124,7 @@ class CliBulkTest : public ::testing::Test {
   CommandResult Cli(std::vector<std::string> args, const std::string& stdin_path = "") {
     std::vector<std::string> argv = {kBin + "/conveyor", "--server", orchestrator_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, absl::Seconds(60), {}, stdin_path);
+    return RunCommand(argv, absl::Seconds(60), NoTokenEnv(), stdin_path);
   }
 
   // Submits a one-step chain (resize or filter, one attempt) on the test

@@ -22,6 +22,7 @@
 #include "conveyor/v1/orchestrator.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
+#include "tests/client/no_token_env.h"
 #include "tests/testing/command_runner.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/process_fixture.h"
@@ -145,7 +146,7 @@ class CliTest : public ::testing::Test {
                                               const std::string& stdin_path = "") {
     std::vector<std::string> argv = {kBin + "/conveyor", "--server", stack_->orchestrator};
     argv.insert(argv.end(), args.begin(), args.end());
-    return conveyor::testing::RunCommand(argv, absl::Seconds(60), {}, stdin_path);
+    return conveyor::testing::RunCommand(argv, absl::Seconds(60), NoTokenEnv(), stdin_path);
   }
 
   static std::string Url(const std::string& path) { return stack_->http.Url(path); }

@@ -107,14 +107,14 @@ TEST_F(CliTest, WatchReconnectsWhenItsReplicaRestarts) {
 
   std::vector<std::string> submit = cli;
   submit.insert(submit.end(), {"submit", "--url", Url("/slow2.jpg"), "--resize", "10x"});
-  CommandResult submitted = RunCommand(submit);
+  CommandResult submitted = RunCommand(submit, absl::Seconds(60), NoTokenEnv());
   ASSERT_EQ(submitted.exit_code, 0) << Describe(submitted);
   const std::string name = FirstLine(submitted.out);
 
   CommandResult watch;
   std::vector<std::string> watch_argv = cli;
   watch_argv.insert(watch_argv.end(), {"watch", name});
-  std::thread watcher([&] { watch = RunCommand(watch_argv, absl::Seconds(90)); });
+  std::thread watcher([&] { watch = RunCommand(watch_argv, absl::Seconds(90), NoTokenEnv()); });
   // The download takes 1.5 s; by 0.5 s the watch is streaming.
   absl::SleepFor(absl::Milliseconds(500));
   replica->process().Kill();

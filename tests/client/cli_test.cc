@@ -155,7 +155,8 @@ TEST_F(CliTest, RpcErrorsExitThreeWithCodeAndMessage) {
   EXPECT_EQ(r.out, "");
 
   CommandResult dead = RunCommand({kBin + "/conveyor", "--server", LoopbackAddress(PickFreePort()),
-                                   "--timeout", "2s", "status"});
+                                   "--timeout", "2s", "status"},
+                                  absl::Seconds(60), NoTokenEnv());
   EXPECT_EQ(dead.exit_code, 3) << Describe(dead);
   EXPECT_THAT(dead.err, StartsWith("error: UNAVAILABLE: "));
 }
