@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -87,6 +88,8 @@ int Main(int argc, char** argv) {
       ->envname("CONVEYOR_TLS_SERVER_NAME");
   app.add_flag("--insecure", tls.insecure, "plaintext (only without --tls-* flags)")
       ->envname("CONVEYOR_INSECURE");
+  // The bearer token from the environment only, never argv (as the CLI).
+  if (const char* token = std::getenv("CONVEYOR_TOKEN"); token != nullptr) options.token = token;
   app.add_option("--scenario", options.scenario,
                  "tiny (a: 64x48 image, cheap steps), 2mp (b: 2 MP photo), 12mp (c: 12 MP photo)")
       ->check(CLI::IsMember({"tiny", "2mp", "12mp"}))
@@ -110,6 +113,7 @@ int Main(int argc, char** argv) {
   app.add_option("--photo", options.photo, "Photo scaled for the 2mp/12mp scenarios")
       ->capture_default_str();
   app.footer(
+      "Calls send CONVEYOR_TOKEN as a bearer token (the env file sets it).\n"
       "Example (after tools/dev-up.sh; source <state>/env):\n"
       "  conveyor-bench --scenario tiny --chains 2000 --concurrency 64 --runs 5 \\\n"
       "      --pids-file $CONVEYOR_DEV_STATE/pids");

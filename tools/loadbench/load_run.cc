@@ -68,13 +68,18 @@ SubmitChainRequest ScenarioRequest(const LoadOptions& options, const std::string
   return request;
 }
 
-Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request) {
+Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request,
+                const std::string& token) {
+  const auto authorize = [&token](grpc::ClientContext& context) {
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+  };
   Sample sample;
   const absl::Time start = absl::Now();
   Chain chain;
   {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(start + absl::Seconds(30)));
+    authorize(context);
     grpc::Status status = stub.SubmitChain(&context, request, &chain);
     if (!status.ok()) {
       sample.failure = absl::StrCat("submit: ", client::CodeName(status.error_code()), ": ",
@@ -85,6 +90,7 @@ Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request) {
   {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(start + absl::Seconds(120)));
+    authorize(context);
     conveyor::v1::WatchChainRequest watch;
     watch.set_name(chain.name());
     auto reader = stub.WatchChain(&context, watch);
@@ -101,6 +107,7 @@ Sample RunChain(Orchestrator::Stub& stub, const SubmitChainRequest& request) {
   }
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  authorize(context);
   conveyor::v1::GetChainRequest get;
   get.set_name(chain.name());
   grpc::Status status = stub.GetChain(&context, get, &chain);
@@ -130,7 +137,7 @@ absl::Duration Percentile(const std::vector<absl::Duration>& sorted, double p) {
 RunResult RunOnce(Orchestrator::Stub& stub, const SubmitChainRequest& request,
                   const LoadOptions& options) {
   // Warm-up: connections, caches, the coordinator's first dispatches.
-  for (int i = 0; i < options.warmup; ++i) RunChain(stub, request);
+  for (int i = 0; i < options.warmup; ++i) RunChain(stub, request, options.token);
 
   std::vector<Sample> samples(options.chains);
   std::atomic<int> next{0};
@@ -139,7 +146,8 @@ RunResult RunOnce(Orchestrator::Stub& stub, const SubmitChainRequest& request,
     std::vector<std::jthread> threads;
     for (int t = 0; t < std::min(options.concurrency, options.chains); ++t) {
       threads.emplace_back([&] {
-        for (int i = next++; i < options.chains; i = next++) samples[i] = RunChain(stub, request);
+        for (int i = next++; i < options.chains; i = next++)
+          samples[i] = RunChain(stub, request, options.token);
       });
     }
   }

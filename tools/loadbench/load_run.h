@@ -28,6 +28,9 @@ struct LoadOptions {
   std::string pids_file;
   std::vector<std::string> pids;
   std::string photo = kPhoto;
+  // The bearer token every call sends (CONVEYOR_TOKEN, as the CLI's);
+  // none if empty.
+  std::string token;
 };
 
 // The source image of a scenario, encoded once.
@@ -44,9 +47,10 @@ struct Sample {
 };
 
 // Submits `request`, follows it with WatchChain to its end, then reads the
-// steps' durations with GetChain.
+// steps' durations with GetChain; each call sends `token` as
+// "authorization: Bearer <token>" unless it is empty.
 Sample RunChain(conveyor::v1::Orchestrator::Stub& stub,
-                const conveyor::v1::SubmitChainRequest& request);
+                const conveyor::v1::SubmitChainRequest& request, const std::string& token);
 
 // Nearest-rank percentile of sorted values.
 absl::Duration Percentile(const std::vector<absl::Duration>& sorted, double p);
