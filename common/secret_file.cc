@@ -58,6 +58,8 @@ constexpr size_t kMaxSecretFileBytes = 1 << 20;
 
 }  // namespace
 
+absl::Span<const absl::string_view> PlaceholderSecrets() { return kPlaceholderSecrets; }
+
 bool IsPlaceholderSecret(absl::string_view secret) {
   const absl::string_view trimmed = absl::StripAsciiWhitespace(secret);
   for (absl::string_view placeholder : kPlaceholderSecrets) {

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace conveyor {
 
@@ -26,6 +27,11 @@ namespace conveyor {
 // "replace-me" (also after base64-decoding a "whsec_" value, which is how
 // the shipped webhook placeholders hide theirs).
 bool IsPlaceholderSecret(absl::string_view secret);
+
+// Every exact placeholder value of kPlaceholderSecrets, for checks that only
+// see digests (the orchestrator's tokens file holds SHA-256 digests of
+// tokens, never tokens, so IsPlaceholderSecret cannot see the value).
+absl::Span<const absl::string_view> PlaceholderSecrets();
 
 // OK, or FAILED_PRECONDITION "<what> is empty" / "<what> is a placeholder
 // ...; generate a real one" without the value.

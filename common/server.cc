@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -72,6 +73,22 @@ class ServiceNamesOption : public grpc::ServerBuilderOption {
 
  private:
   std::vector<std::string>* names_;
+};
+
+// Takes gRPC's reflection plugin out of one server's builder. Linking
+// grpc++_reflection registers the plugin for every server by a static
+// initializer, so not calling InitProtoReflectionServerBuilderPlugin() does
+// not turn it off; removing it here does.
+class NoReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+                                    return plugin->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
 };
 
 // gRPC reports a failed bind only through its own log, as a multi-line error
@@ -163,6 +180,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
       std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(std::move(owned_health)));
   std::vector<std::string> service_names;
   builder.SetOption(std::make_unique<ServiceNamesOption>(&service_names));
+  if (!options.reflection) builder.SetOption(std::make_unique<NoReflectionOption>());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {

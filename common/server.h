@@ -53,6 +53,10 @@ struct ServerOptions {
   absl::Duration max_connection_age = absl::Minutes(5);
   // debug, info, warn or error.
   std::string log_level = "info";
+  // Serve gRPC server reflection (what grpcurl lists and describes with). It
+  // tells any caller who reached the port every method and message; off
+  // (--reflection=false) where callers need not discover the API.
+  bool reflection = true;
   // --tls-cert, --tls-key, --tls-client-ca, --insecure (and on workers
   // --tls-client-name): common/tls_credentials.h.
   ServerTlsOptions tls;
@@ -74,15 +78,16 @@ void BlockTerminationSignals();
 
 // Serves `services` plus grpc.health.v1 (common/health_service.h:
 // status "" and one per registered service, e.g. "conveyor.v1.ResizeStage")
-// and server reflection until SIGTERM or SIGINT, then: health NOT_SERVING,
-// stop accepting, wait up to options.shutdown_grace for in-flight calls,
-// exit. SO_REUSEPORT is off, so a port already in use is an error, not a
-// silent split of connections between two processes. Serves TLS (mTLS with
-// a client CA) from options.tls, plaintext only with --insecure (a warning
-// line at start). Returns the process exit code: 0 after a clean shutdown;
-// 2 for bad TLS flags or files, or neither TLS nor --insecure (one line on
-// stderr: "<program>: <what is wrong>"); 1 if it could not listen (one line
-// on stderr: "<program>: cannot listen on <address>: <reason>") or could not
+// and server reflection (unless options.reflection is false) until SIGTERM
+// or SIGINT, then: health NOT_SERVING, stop accepting, wait up to
+// options.shutdown_grace for in-flight calls, exit. SO_REUSEPORT is off, so
+// a port already in use is an error, not a silent split of connections
+// between two processes. Serves TLS (mTLS with a client CA) from
+// options.tls, plaintext only with --insecure (a warning line at start).
+// Returns the process exit code: 0 after a clean shutdown; 2 for bad TLS
+// flags or files, or neither TLS nor --insecure (one line on stderr:
+// "<program>: <what is wrong>"); 1 if it could not listen (one line on
+// stderr: "<program>: cannot listen on <address>: <reason>") or could not
 // write options.port_file.
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
               const ServerHooks& hooks = {});

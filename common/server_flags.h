@@ -104,6 +104,11 @@ inline void AddServerFlags(CLI::App& app, ServerOptions& options) {
                   "close client connections after this long (they reconnect at once), so "
                   "clients re-resolve DNS and spread over new replicas; 0 disables",
                   "CONVEYOR_MAX_CONNECTION_AGE");
+  app.add_option("--reflection", options.reflection,
+                 "serve gRPC server reflection (grpcurl list/describe); --reflection=false "
+                 "turns it off")
+      ->envname("CONVEYOR_REFLECTION")
+      ->capture_default_str();
   app.add_option("--log-level", options.log_level, "debug, info, warn or error")
       ->envname("CONVEYOR_LOG_LEVEL")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))

@@ -10,6 +10,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/log.h"
+#include "common/server.h"
+#include "common/server_flags.h"
+#include "common/stage_registry.h"
+#include "common/tls_credentials.h"
+#include "common/worker_pool.h"
+#include "orchestrator/auth/authenticator.h"
+#include "orchestrator/auth/scope_check.h"
 #include "orchestrator/blob_sweeper.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/dispatcher.h"
@@ -20,12 +28,6 @@
 #include "orchestrator/redis_cancel_feed.h"
 #include "orchestrator/redis_chain_store.h"
 #include "orchestrator/scheduler.h"
-#include "common/log.h"
-#include "common/stage_registry.h"
-#include "common/server.h"
-#include "common/server_flags.h"
-#include "common/tls_credentials.h"
-#include "common/worker_pool.h"
 
 namespace {
 
@@ -158,7 +160,61 @@ int main(int argc, char** argv) {
       ->envname("CONVEYOR_MAX_WATCHES")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  // Caller identity (docs/security.md, "Caller identity"): at least one
+  // source, or the server refuses to start.
+  auth::AuthOptions auth_options;
+  app.add_option("--tokens-file", auth_options.tokens_file,
+                 "bearer tokens and client certificates of callers: lines \"sha256:<hex> "
+                 "<principal> <tenant> <scopes>\" or \"cert:<identity> ...\" (reloaded when "
+                 "it changes)")
+      ->envname("CONVEYOR_TOKENS_FILE");
+  app.add_option("--jwt-keys", auth_options.jwt_keys_file,
+                 "PEM public keys or a JWKS that sign JWT bearer tokens (RS256, ES256; "
+                 "reloaded when it changes); needs --jwt-issuer and --jwt-audience")
+      ->envname("CONVEYOR_JWT_KEYS");
+  app.add_option("--jwt-issuer", auth_options.jwt_issuer, "the `iss` every JWT must carry")
+      ->envname("CONVEYOR_JWT_ISSUER");
+  app.add_option("--jwt-audience", auth_options.jwt_audience,
+                 "the `aud` every JWT must carry (or list)")
+      ->envname("CONVEYOR_JWT_AUDIENCE");
+  app.add_flag("--allow-anonymous", auth_options.allow_anonymous,
+               "admit calls without credentials as principal \"anonymous\" of tenant "
+               "\"default\" with --anonymous-scopes (a bad token is still refused)")
+      ->envname("CONVEYOR_ALLOW_ANONYMOUS");
+  std::string anonymous_scopes = auth::DescribeScopes(auth_options.anonymous_scopes);
+  app.add_option("--anonymous-scopes", anonymous_scopes,
+                 "with --allow-anonymous: what anonymous callers may do, comma-separated from "
+                 "chains.submit, chains.read, chains.cancel, admin")
+      ->envname("CONVEYOR_ANONYMOUS_SCOPES")
+      ->capture_default_str();
   if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
+
+  if (absl::StatusOr<Scopes> scopes = auth::ParseScopeList(anonymous_scopes); scopes.ok()) {
+    auth_options.anonymous_scopes = *scopes;
+  } else {
+    std::fprintf(stderr, "conveyor-orchestrator: --anonymous-scopes: %s\n",
+                 std::string(scopes.status().message()).c_str());
+    return 2;
+  }
+  RealClock clock;
+  absl::StatusOr<std::unique_ptr<auth::Authenticator>> authenticator =
+      auth::Authenticator::Create(auth_options, clock);
+  if (!authenticator.ok()) {
+    std::fprintf(stderr, "conveyor-orchestrator: %s\n",
+                 std::string(authenticator.status().message()).c_str());
+    return 2;
+  }
+  if ((*authenticator)->has_certificate_lines() && server.tls.client_ca_file.empty()) {
+    LogLine(LogLevel::kWarning)
+        .Add("msg",
+             "--tokens-file has cert: lines, but without --tls-client-ca no client "
+             "certificate is asked for: they match no caller");
+  }
+  if (auth_options.allow_anonymous) {
+    LogLine(LogLevel::kWarning)
+        .Add("msg", "--allow-anonymous: calls without credentials are admitted")
+        .Add("scopes", auth::DescribeScopes(auth_options.anonymous_scopes));
+  }
 
   if (dispatch.lease_timeout < absl::Milliseconds(300)) {
     std::fprintf(stderr, "--lease-timeout: want at least 300ms\n");
@@ -207,7 +263,6 @@ int main(int argc, char** argv) {
     LogLine(LogLevel::kWarning).Add("msg", "redis not reachable at start; will keep trying")
         .Add("error", s.ToString());
   }
-  RealClock clock;
   RealRandomSource random;
   Scheduler scheduler(clock, random, scheduler_options);
   StageTargets stage_targets;
@@ -229,7 +284,7 @@ int main(int argc, char** argv) {
   ChainApi api(store, scheduler, stages, clock, api_options);
   WorkerPool pool(static_cast<size_t>(server.worker_threads),
                   static_cast<size_t>(server.max_queued));
-  OrchestratorService service(api, store, pool, service_options);
+  OrchestratorService service(api, store, pool, **authenticator, service_options);
   RedisCancelFeed cancels(redis);
   Dispatcher dispatcher(store, cancels, stages, scheduler, clock, dispatch);
   BlobSweeper blob_sweeper(store, clock,
@@ -261,8 +316,11 @@ int main(int argc, char** argv) {
     dispatcher.Stop(server.shutdown_grace / 2);
     blob_sweeper.Stop();
   };
-  LogLine(LogLevel::kInfo).Add("msg", "orchestrator starting").Add("replica", dispatch.replica_name)
-      .Add("redis", endpoint->Describe());
+  LogLine(LogLevel::kInfo)
+      .Add("msg", "orchestrator starting")
+      .Add("replica", dispatch.replica_name)
+      .Add("redis", endpoint->Describe())
+      .Add("auth", (*authenticator)->Describe());
   int code = RunServer(server, {&service}, hooks);
   if (!stop_health.HasBeenNotified()) stop_health.Notify();
   if (health_thread.joinable()) health_thread.join();

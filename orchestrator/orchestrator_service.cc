@@ -1,10 +1,14 @@
 #include "orchestrator/orchestrator_service.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "orchestrator/auth/scope_check.h"
 
 namespace conveyor::orchestrator {
 
@@ -29,8 +33,8 @@ grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServer
                                  Identify identify, Call call) {
   return runner.Run(ctx, request, response, rpc,
                     [ctx, identify = std::move(identify), call = std::move(call)](
-                        const Request& req, Response& resp, CallScope&) {
-                      absl::StatusOr<Caller> caller = identify(*ctx);
+                        const Request& req, Response& resp, CallScope& scope) {
+                      absl::StatusOr<Caller> caller = identify(*ctx, scope);
                       if (!caller.ok()) return caller.status();
                       return FillResponse(call(*caller, req), resp);
                     });
@@ -41,11 +45,13 @@ grpc::ServerUnaryReactor* Answer(const UnaryRunner& runner, grpc::CallbackServer
 class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk> {
  public:
   // Finishes at once with the caller's error if it could not be identified.
+  // `scope` carries the caller's log fields.
   StreamSubmitReactor(ChainApi& api, WorkerPool& pool, absl::StatusOr<Caller> caller,
-                      Chain* response, int64_t max_bytes)
+                      CallScope scope, Chain* response, int64_t max_bytes)
       : api_(api),
         pool_(pool),
         caller_(caller.ok() ? *std::move(caller) : Caller{}),
+        scope_(std::move(scope)),
         response_(response),
         max_bytes_(max_bytes) {
     if (!caller.ok()) {
@@ -85,7 +91,7 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
  private:
   void Finished(const absl::Status& status, CallSubject subject) {
     LogCall(kStreamSubmitRpc, subject, status, absl::Now() - start_, request_.ByteSizeLong(),
-            status.ok() ? response_->ByteSizeLong() : 0, CallScope{});
+            status.ok() ? response_->ByteSizeLong() : 0, scope_);
     Finish(ToGrpcStatus(status));
   }
   void Fail(const absl::Status& status) { Finished(status, CallSubject{}); }
@@ -100,6 +106,7 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
   ChainApi& api_;
   WorkerPool& pool_;
   const Caller caller_;
+  const CallScope scope_;
   Chain* response_;
   const int64_t max_bytes_;
   const absl::Time start_ = absl::Now();
@@ -108,17 +115,56 @@ class StreamSubmitReactor : public grpc::ServerReadReactor<conveyor::v1::SubmitC
   conveyor::v1::SubmitChainRequest request_;
 };
 
+// The names of the verified client certificate, SAN DNS and URI names
+// first (what a deployment names its clients by), then the CN; none
+// without mTLS (the handshake verified the certificate against
+// --tls-client-ca, so these are the CA's word).
+std::vector<std::string> PeerIdentities(const grpc::CallbackServerContext& ctx) {
+  std::vector<std::string> names;
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return names;
+  const auto add = [&names](const grpc::string_ref& value) {
+    std::string name(value.data(), value.size());
+    if (!name.empty() && !absl::c_linear_search(names, name)) names.push_back(std::move(name));
+  };
+  for (const char* property :
+       {GRPC_PEER_DNS_PROPERTY_NAME, GRPC_PEER_URI_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME}) {
+    for (const grpc::string_ref& value : auth->FindPropertyValues(property)) add(value);
+  }
+  for (const grpc::string_ref& value : auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+    add(value);
+  }
+  return names;
+}
+
+auth::Credentials CredentialsOf(const grpc::CallbackServerContext& ctx) {
+  auth::Credentials credentials;
+  auto [begin, end] = ctx.client_metadata().equal_range("authorization");
+  for (auto it = begin; it != end; ++it) {
+    credentials.authorization.emplace_back(it->second.data(), it->second.size());
+  }
+  credentials.peer_identities = PeerIdentities(ctx);
+  return credentials;
+}
+
 }  // namespace
 
-absl::StatusOr<Caller> OrchestratorService::Identify(const grpc::CallbackServerContext& /*ctx*/,
-                                                     Scope /*needed*/) const {
-  // Until callers authenticate, every call is the one anonymous operator.
-  return Caller{"anonymous", "default", Scopes::All()};
+absl::StatusOr<Caller> OrchestratorService::Identify(const grpc::CallbackServerContext& ctx,
+                                                     Scope needed, CallScope& scope) const {
+  absl::StatusOr<Caller> caller = authenticator_.Authenticate(CredentialsOf(ctx));
+  if (!caller.ok()) return caller.status();
+  // Known from here on, so a refused call's line names who was refused.
+  scope.log_fields.emplace_back("principal", caller->principal);
+  scope.log_fields.emplace_back("tenant", caller->tenant);
+  if (absl::Status allowed = auth::CheckScope(*caller, needed); !allowed.ok()) return allowed;
+  return caller;
 }
 
 OrchestratorService::OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
+                                         const auth::Authenticator& authenticator,
                                          OrchestratorServiceOptions options)
     : api_(api),
+      authenticator_(authenticator),
       pool_(pool),
       options_(options),
       runner_(pool, OrchestratorBusyError()),
@@ -134,7 +180,9 @@ grpc::ServerUnaryReactor* OrchestratorService::SubmitChain(
 
 grpc::ServerReadReactor<conveyor::v1::SubmitChainChunk>* OrchestratorService::StreamSubmitChain(
     grpc::CallbackServerContext* ctx, Chain* response) {
-  return new StreamSubmitReactor(api_, pool_, Identify(*ctx, Scope::kSubmit), response,
+  CallScope scope;
+  absl::StatusOr<Caller> caller = Identify(*ctx, Scope::kSubmit, scope);
+  return new StreamSubmitReactor(api_, pool_, std::move(caller), std::move(scope), response,
                                  options_.max_source_bytes);
 }
 
@@ -156,7 +204,8 @@ grpc::ServerUnaryReactor* OrchestratorService::ListChains(
 
 grpc::ServerWriteReactor<conveyor::v1::ChainEvent>* OrchestratorService::WatchChain(
     grpc::CallbackServerContext* ctx, const conveyor::v1::WatchChainRequest* request) {
-  return watcher_.Start(Identify(*ctx, Scope::kRead), *request);
+  CallScope scope;  // WatchChain writes no per-call line
+  return watcher_.Start(Identify(*ctx, Scope::kRead, scope), *request);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelChain(

@@ -7,9 +7,11 @@
 #ifndef CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define CONVEYOR_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 
+#include "common/call_scope.h"
 #include "common/unary_call.h"
 #include "common/worker_pool.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
+#include "orchestrator/auth/authenticator.h"
 #include "orchestrator/caller.h"
 #include "orchestrator/chain_api.h"
 #include "orchestrator/chain_store.h"
@@ -24,9 +26,12 @@ struct OrchestratorServiceOptions {
 
 class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackService {
  public:
-  // `api`, `store` and `pool` must outlive the service.
+  // `api`, `store`, `pool` and `authenticator` must outlive the service.
+  // Every call is authenticated by `authenticator` and needs one scope
+  // (caller.h says which); health and reflection are other services and
+  // stay open.
   OrchestratorService(ChainApi& api, ChainStore& store, WorkerPool& pool,
-                      OrchestratorServiceOptions options);
+                      const auth::Authenticator& authenticator, OrchestratorServiceOptions options);
 
   grpc::ServerUnaryReactor* SubmitChain(grpc::CallbackServerContext* ctx,
                                         const conveyor::v1::SubmitChainRequest* request,
@@ -61,14 +66,20 @@ class OrchestratorService final : public conveyor::v1::Orchestrator::CallbackSer
                                         conveyor::v1::BulkChainsResponse* response) override;
 
  private:
-  // The caller of `ctx`, if it may do what `needed` allows.
-  absl::StatusOr<Caller> Identify(const grpc::CallbackServerContext& ctx, Scope needed) const;
+  // The caller of `ctx` (UNAUTHENTICATED if it is none), if it has `needed`
+  // (PERMISSION_DENIED otherwise). Adds principal= and tenant= to the
+  // call's log line once the caller is known.
+  absl::StatusOr<Caller> Identify(const grpc::CallbackServerContext& ctx, Scope needed,
+                                  CallScope& scope) const;
   // Identify as a callable for one RPC's scope.
   auto Identifier(Scope needed) const {
-    return [this, needed](const grpc::CallbackServerContext& ctx) { return Identify(ctx, needed); };
+    return [this, needed](const grpc::CallbackServerContext& ctx, CallScope& scope) {
+      return Identify(ctx, needed, scope);
+    };
   }
 
   ChainApi& api_;
+  const auth::Authenticator& authenticator_;
   WorkerPool& pool_;
   const OrchestratorServiceOptions options_;
   const UnaryRunner runner_;

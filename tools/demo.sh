@@ -59,7 +59,11 @@ source "$state/env"
 conveyor="$build/bin/conveyor"
 echo "TLS: CA and certificates in $CONVEYOR_DEV_TLS; the CLI's come from the env file"
 echo "  (CONVEYOR_TLS_CA, CONVEYOR_TLS_CERT, CONVEYOR_TLS_KEY = --tls-ca, --tls-cert, --tls-key)."
+echo "Callers need a bearer token: CONVEYOR_TOKEN, from $CONVEYOR_DEV_STATE/token (mode 0600),"
+echo "  made at start; the orchestrator's tokens file holds only its SHA-256 ($CONVEYOR_DEV_TOKENS)."
 echo "  grpcurl -cacert $CONVEYOR_TLS_CA -cert $CONVEYOR_TLS_CERT -key $CONVEYOR_TLS_KEY $CONVEYOR_SERVER list"
+echo "  grpcurl -cacert $CONVEYOR_TLS_CA -cert $CONVEYOR_TLS_CERT -key $CONVEYOR_TLS_KEY \\"
+echo "    -H \"authorization: Bearer \$CONVEYOR_TOKEN\" $CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus"
 "$conveyor" status
 
 step "conveyor submit: download -> resize 800x -> sepia -> upload -> webhook"

@@ -13,8 +13,12 @@
 # client certificate, the orchestrator the CLI's. --insecure: plaintext.
 # Pids, ports and logs go to the state dir (default /tmp/conveyor-dev);
 # `source <state>/env` sets CONVEYOR_SERVER for the CLI and CONVEYOR_DEV_*
-# (photo server, webhook receiver, upload folder, each worker's address) and
-# CONVEYOR_TLS_CA/_CERT/_KEY (the CLI's certificate).
+# (photo server, webhook receiver, upload folder, each worker's address),
+# CONVEYOR_TLS_CA/_CERT/_KEY (the CLI's certificate) and CONVEYOR_TOKEN (a
+# random bearer token made at each start: principal "dev" of tenant
+# "default" with every scope; <state>/token, mode 0600). <state>/tokens is
+# the orchestrator's --tokens-file: the SHA-256 of that token, and of
+# <state>/operator-token (principal "operator" of every tenant, "*").
 # Stop it all with tools/dev-down.sh [--state-dir DIR]. Needs the binaries in
 # <build>/bin (tools/demo.sh builds them; or: ninja -C build conveyor
 # conveyor-orchestrator conveyor-download conveyor-resize conveyor-filter
@@ -28,7 +32,7 @@ out=""
 photos="/usr/share/backgrounds/mate/nature"
 quiet=0
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 insecure=0
 while (($#)); do
   case "$1" in
@@ -71,6 +75,9 @@ out="$(cd "$out" && pwd)"
 unset CONVEYOR_TLS_CERT CONVEYOR_TLS_KEY CONVEYOR_TLS_CLIENT_CA CONVEYOR_TLS_CLIENT_NAME \
   CONVEYOR_TLS_CA CONVEYOR_TLS_SERVER_NAME CONVEYOR_WORKER_TLS_CA CONVEYOR_WORKER_TLS_CERT \
   CONVEYOR_WORKER_TLS_KEY CONVEYOR_WORKER_TLS_SERVER_NAME CONVEYOR_INSECURE
+# Caller identity likewise: only the tokens file below.
+unset CONVEYOR_TOKENS_FILE CONVEYOR_JWT_KEYS CONVEYOR_JWT_ISSUER CONVEYOR_JWT_AUDIENCE \
+  CONVEYOR_ALLOW_ANONYMOUS CONVEYOR_ANONYMOUS_SCOPES CONVEYOR_TOKEN CONVEYOR_TOKEN_FILE
 tls="$state/tls"
 # Paths under the state dir go unquoted through server_tls: no spaces there.
 [[ "$state" != *" "* ]] || die "the state dir must not contain spaces: $state"
@@ -190,6 +197,23 @@ rm -f "$state/webhook-secret" "$state/webhook-secrets"
 (umask 077; echo "$secret" > "$state/webhook-secret"
  echo "default $secret" > "$state/webhook-secrets")
 
+# Bearer tokens for the orchestrator's callers, new at each start: only
+# their SHA-256 goes into the tokens file; the tokens themselves into 0600
+# files the env file reads (never argv, never the env file itself).
+token="$(openssl rand -hex 32)"
+operator_token="$(openssl rand -hex 32)"
+digest_of() { printf %s "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
+rm -f "$state/token" "$state/operator-token" "$state/tokens"
+(umask 077
+ printf '%s\n' "$token" > "$state/token"
+ printf '%s\n' "$operator_token" > "$state/operator-token"
+ {
+   echo "# tools/dev-up.sh: <credential> <principal> <tenant> <scopes> (docs/security.md)"
+   echo "sha256:$(digest_of "$token") dev default chains.submit,chains.read,chains.cancel,admin"
+   echo "sha256:$(digest_of "$operator_token") operator * chains.read,chains.cancel,admin"
+ } > "$state/tokens")
+export CONVEYOR_TOKEN="$token"
+
 declare -A port
 # shellcheck disable=SC2046
 start_server conveyor-download "$bin/conveyor-download" $(server_tls download) --allow-private-networks
@@ -210,7 +234,7 @@ port[webhook]=$started_port
 
 # shellcheck disable=SC2046,SC2086
 start_server conveyor-orchestrator "$bin/conveyor-orchestrator" $(server_tls orchestrator) $worker_tls \
-  --redis-url "redis://127.0.0.1:$redis_port" \
+  --redis-url "redis://127.0.0.1:$redis_port" --tokens-file "$state/tokens" \
   --download-target "127.0.0.1:${port[download]}" \
   --resize-target "127.0.0.1:${port[resize]}" \
   --filter-target "127.0.0.1:${port[filter]}" \
@@ -296,10 +320,12 @@ start webhook-receiver python3 "$state/webhook_receiver.py" "$state/ports.d/webh
   "$state/webhook-secret" "$state/webhooks"
 hook_port=$started_port
 
-# The orchestrator answers once it reached Redis and its stages.
+# The orchestrator answers once it reached Redis and its stages (the CLI
+# sends CONVEYOR_TOKEN). UNAUTHENTICATED is an answer too: a CLI that does
+# not send tokens yet.
 for _ in $(seq 1 100); do
-  if "$bin/conveyor" --server "127.0.0.1:$orchestrator_port" "${cli_tls[@]}" --timeout 2s status \
-       >/dev/null 2>&1; then
+  if status_out="$("$bin/conveyor" --server "127.0.0.1:$orchestrator_port" "${cli_tls[@]}" \
+       --timeout 2s status 2>&1)" || [[ "$status_out" == *UNAUTHENTICATED* ]]; then
     break
   fi
   sleep 0.1
@@ -328,6 +354,8 @@ export CONVEYOR_DEV_FILTER=127.0.0.1:${port[filter]}
 export CONVEYOR_DEV_UPLOAD=127.0.0.1:${port[upload]}
 export CONVEYOR_DEV_WEBHOOK_STAGE=127.0.0.1:${port[webhook]}
 export CONVEYOR_DEV_REDIS=redis://127.0.0.1:$redis_port
+export CONVEYOR_DEV_TOKENS=$state/tokens
+export CONVEYOR_TOKEN=\$(cat $state/token)
 export PATH=$bin:\$PATH
 EOF
 if ((insecure)); then
@@ -347,7 +375,7 @@ if ((quiet == 0)); then
   cat <<EOF
 
 Conveyor is running (state: $state).
-  source $state/env          # sets CONVEYOR_SERVER, PATH and the URLs below
+  source $state/env          # sets CONVEYOR_SERVER, CONVEYOR_TOKEN, PATH and the URLs below
 
   conveyor status
   conveyor submit --url \$CONVEYOR_DEV_PHOTOS/Storm.jpg --resize 800x --filter sepia \\
@@ -361,6 +389,9 @@ $(if ((insecure)); then
     echo "TLS + mTLS on every hop (certificates in $tls, tools/tls-certs.sh): the CLI's"
     echo "certificate is in the env file; the workers serve only orchestrator.pem."
   fi)
+Callers of the orchestrator need a bearer token: CONVEYOR_TOKEN (from $state/token:
+principal "dev", tenant "default", every scope); $state/operator-token is "operator" of
+every tenant ("*"). Tokens file: $state/tokens (docs/security.md, "Caller identity").
 With grpcurl (reflection is on; after the source line above; README.md has more):
 $(if ((insecure)); then
     g="grpcurl -plaintext"; w="grpcurl -plaintext"
@@ -370,7 +401,7 @@ $(if ((insecure)); then
   fi
   echo "  $g \$CONVEYOR_SERVER list"
   echo "  $g \$CONVEYOR_SERVER describe conveyor.v1.Orchestrator"
-  echo "  $g \$CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus"
+  echo "  $g -H \"authorization: Bearer \$CONVEYOR_TOKEN\" \$CONVEYOR_SERVER conveyor.v1.Orchestrator/GetSystemStatus"
   echo "  $w -d '{\"service\": \"conveyor.v1.ResizeStage\"}' \$CONVEYOR_DEV_RESIZE grpc.health.v1.Health/Check")
 Workers: \$CONVEYOR_DEV_DOWNLOAD \$CONVEYOR_DEV_RESIZE \$CONVEYOR_DEV_FILTER \$CONVEYOR_DEV_UPLOAD \$CONVEYOR_DEV_WEBHOOK_STAGE
 

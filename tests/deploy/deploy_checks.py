@@ -203,9 +203,6 @@ def certificate_names(cert_file):
 # while it is in this table; once every branch is merged each binary has them
 # all and this table can go (main() prints which are still only agreed).
 AGREED_NOT_YET_IN_HELP = {
-    "conveyor-orchestrator": {
-        "--tokens-file", "CONVEYOR_TOKENS_FILE", "--allow-anonymous", "--redis-user",
-        "CONVEYOR_REDIS_USER", "--redis-password-file", "CONVEYOR_REDIS_PASSWORD_FILE"},
     "conveyor-webhook": {"--secrets-file", "CONVEYOR_WEBHOOK_SECRETS_FILE"},
     "conveyor": {"--token", "CONVEYOR_TOKEN"},
 }

@@ -135,7 +135,9 @@ for case in bad_ca bad_name; do
 done
 
 # ------------------------------------ a real chain, Redis only via the tunnel --
-has_flag() { "$bin/$1" --help 2>/dev/null | grep -q -- "$2"; }
+# Not `--help | grep -q`: grep exits at the first match, the binary then
+# dies of SIGPIPE, and pipefail makes the flag look missing.
+has_flag() { grep -q -- "$2" <<<"$("$bin/$1" --help 2>/dev/null)"; }
 server_flags=()
 has_flag conveyor-filter --insecure && server_flags+=(--insecure)
 orchestrator_flags=("${server_flags[@]}")

@@ -188,6 +188,27 @@ INSTANTIATE_TEST_SUITE_P(
       return info.param.binary.substr(std::string("conveyor-").size());
     });
 
+// --reflection=false (or CONVEYOR_REFLECTION=false): no reflection service,
+// so a caller cannot list the methods; health still answers.
+TEST(ReflectionFlagTest, ReflectionOffHidesTheServicesAndHealthStays) {
+  testing::TempDir temp;
+  testing::ServerProcess flag({kBin + "/conveyor-resize", "--reflection=false"},
+                              temp.path() + "/resize.log");
+  testing::ServerProcess env({kBin + "/conveyor-filter"}, temp.path() + "/filter.log",
+                             {"CONVEYOR_REFLECTION=false"});
+  for (testing::ServerProcess* server : {&flag, &env}) {
+    ASSERT_TRUE(server->started().ok()) << server->started();
+    ASSERT_TRUE(server->WaitUntilServing().ok());
+    testing::ReflectionClient client(
+        grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::vector<std::string>> listed = client.ListServices();
+    EXPECT_EQ(listed.status().code(), absl::StatusCode::kUnimplemented) << listed.status();
+    HealthCheckResponse response;
+    EXPECT_TRUE(CheckHealth(server->address(), "", &response).ok());
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  }
+}
+
 // Two servers on one port: gRPC's default SO_REUSEPORT let the second bind
 // and the kernel split connections between them (issue 9). Now the second
 // exits 1 with one line, and the first keeps the port to itself.

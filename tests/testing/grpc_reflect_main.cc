@@ -3,7 +3,8 @@
 //
 //   grpc-reflect -plaintext ADDRESS list [SERVICE]
 //   grpc-reflect -plaintext ADDRESS describe [SYMBOL]
-//   grpc-reflect -plaintext [-d JSON | -d @] [-max-time SECONDS] ADDRESS METHOD
+//   grpc-reflect -plaintext [-H "name: value"]... [-d JSON | -d @] [-max-time SECONDS]
+//                ADDRESS METHOD
 //
 // TLS instead of -plaintext, with grpcurl's flags: -cacert FILE (default the
 // system roots), -cert FILE -key FILE (client certificate for mTLS),
@@ -22,8 +23,10 @@
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   std::string data;
   bool have_data = false;
+  std::vector<std::pair<std::string, std::string>> headers;
   double max_time_s = 30;
   conveyor::ChannelTlsOptions tls;
   tls.ca_flag = "-cacert";
@@ -102,6 +106,17 @@ int main(int argc, char** argv) {
                              : name == "key"  ? tls.key_file
                                               : tls.server_name;
         field = value;
+      } else if (name == "H" || name == "rpc-header") {
+        // "name: value", as grpcurl takes it; sent with the RPC (reflection
+        // needs no credentials here).
+        if (!take_value()) return Usage("-" + name + " needs a value");
+        const size_t colon = value.find(':');
+        if (colon == std::string::npos || colon == 0) {
+          return Usage("-" + name + " wants \"name: value\"");
+        }
+        headers.emplace_back(
+            absl::AsciiStrToLower(absl::StripAsciiWhitespace(value.substr(0, colon))),
+            std::string(absl::StripAsciiWhitespace(value.substr(colon + 1))));
       } else if (name == "d") {
         if (!take_value()) return Usage("-d needs a value");
         data = value;
@@ -186,7 +201,8 @@ int main(int argc, char** argv) {
   if (positional.size() != 2) return Usage("unexpected arguments after the method");
   std::vector<std::string> requests;
   if (have_data) requests.push_back(data);
-  absl::StatusOr<std::vector<std::string>> responses = client.Call(verb, requests, timeout);
+  absl::StatusOr<std::vector<std::string>> responses =
+      client.Call(verb, requests, timeout, headers);
   if (!responses.ok()) {
     if (responses.status().code() == absl::StatusCode::kInvalidArgument &&
         absl::StartsWith(responses.status().message(), "request for ")) {

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/stage_registry.h"
 
@@ -34,9 +36,26 @@ OrchestratorProcess::OrchestratorProcess(const std::string& redis_url,
     argv.push_back(absl::StrCat("--", stage.name, "-target"));
     argv.push_back(it == targets.end() ? nowhere : it->second);
   }
+  // Callers are anonymous with every scope unless the test configures
+  // authentication itself; then only its flags count, not the fixture's
+  // anonymous default (process_fixture.cc).
+  const bool configures_auth = absl::c_any_of(extra_flags, [](const std::string& flag) {
+    for (absl::string_view auth_flag :
+         {"--tokens-file", "--jwt-keys", "--allow-anonymous", "--anonymous-scopes"}) {
+      if (absl::StartsWith(flag, auth_flag)) return true;
+    }
+    return false;
+  });
+  std::vector<std::string> env;
+  if (configures_auth) {
+    env.push_back("CONVEYOR_ALLOW_ANONYMOUS=0");
+  } else {
+    argv.insert(argv.end(), {"--allow-anonymous", "--anonymous-scopes",
+                             "chains.submit,chains.read,chains.cancel,admin"});
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  server_ = std::make_unique<ServerProcess>(std::move(argv), std::move(log_path),
-                                            std::vector<std::string>{}, port);
+  server_ =
+      std::make_unique<ServerProcess>(std::move(argv), std::move(log_path), std::move(env), port);
   ready_ = server_->started().ok() ? server_->WaitUntilServing() : server_->started();
   stub_ = NewOrchestratorStub(server_->address());
 }

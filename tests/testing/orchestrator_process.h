@@ -25,6 +25,10 @@ std::unique_ptr<v1::Orchestrator::Stub> NewOrchestratorStub(
 // clients expect it) against `redis_url`. Each stage's --<name>-target comes
 // from `targets` (keyed by the registry's stage name, "resize"); a stage left
 // out points at a loopback port where nothing listens. `extra_flags` follow.
+// Callers are anonymous with every scope (--allow-anonymous --anonymous-scopes
+// ...,admin) unless `extra_flags` configure caller authentication
+// (--tokens-file, --jwt-keys, --allow-anonymous, --anonymous-scopes): then
+// those alone decide.
 // The constructor returns once it serves, or failed to (ready()).
 class OrchestratorProcess {
  public:

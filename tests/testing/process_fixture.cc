@@ -69,6 +69,14 @@ ScopedProcess::ScopedProcess(std::vector<std::string> argv, std::string log_path
     // plaintext unless they ask for TLS (TLS flags win over it; a test of
     // the refusal passes CONVEYOR_INSECURE=0 in extra_env).
     ::setenv("CONVEYOR_INSECURE", "1", /*overwrite=*/0);
+    // The orchestrator refuses to start without a source of caller
+    // identity: tests call it as an anonymous caller with every scope unless
+    // they configure authentication (OrchestratorProcess passes
+    // CONVEYOR_ALLOW_ANONYMOUS=0 when its flags do; so should any test of
+    // a refusal).
+    ::setenv("CONVEYOR_ALLOW_ANONYMOUS", "1", /*overwrite=*/0);
+    ::setenv("CONVEYOR_ANONYMOUS_SCOPES", "chains.submit,chains.read,chains.cancel,admin",
+             /*overwrite=*/0);
     for (auto& kv : extra_env) ::putenv(kv.data());
     ::execv(args[0], args.data());
     ::_exit(127);

@@ -134,7 +134,7 @@ absl::StatusOr<const google::protobuf::FileDescriptor*> ReflectionClient::FileCo
 
 absl::StatusOr<std::vector<std::string>> ReflectionClient::Call(
     const std::string& method_name, const std::vector<std::string>& json_requests,
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::vector<std::pair<std::string, std::string>>& metadata) {
   // "pkg.Service/Method" or "pkg.Service.Method".
   size_t split = method_name.find('/');
   if (split == std::string::npos) split = method_name.rfind('.');
@@ -172,6 +172,7 @@ absl::StatusOr<std::vector<std::string>> ReflectionClient::Call(
   grpc::GenericStub stub(channel_);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  for (const auto& [name, value] : metadata) context.AddMetadata(name, value);
   grpc::CompletionQueue cq;
   const std::string path = absl::StrCat("/", service->full_name(), "/", method->name());
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =

@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -80,9 +81,12 @@ class ReflectionClient {
   // returns every response as JSON (protobuf's mapping, as grpcurl prints).
   // Unary and streaming alike. A non-OK call returns its status (as
   // absl::Status: code and message), responses before it are lost.
-  absl::StatusOr<std::vector<std::string>> Call(const std::string& method,
-                                                const std::vector<std::string>& json_requests,
-                                                absl::Duration timeout);
+  // `metadata` (name, value) pairs go with the call, e.g. ("authorization",
+  // "Bearer ...").
+  absl::StatusOr<std::vector<std::string>> Call(
+      const std::string& method, const std::vector<std::string>& json_requests,
+      absl::Duration timeout,
+      const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
