@@ -99,9 +99,13 @@ std::string PermissionDeniedHint(absl::string_view message, const TokenSource& s
   const absl::string_view scope = NamedScope(message);
   if (scope.empty()) return "";
   if (sent.origin == TokenOrigin::kNone) {
-    return absl::StrCat("hint: no token was sent, and anonymous callers lack scope ", scope,
-                        ": pass a token that has it (--token, CONVEYOR_TOKEN, --token-file or ",
-                        DefaultFileForHint(sent), ")");
+    // Without a token the server took the caller for anonymous, or for the
+    // client certificate's cert: line.
+    return absl::StrCat(
+        "hint: no token was sent, and the caller the server took this for "
+        "(anonymous, or your client certificate) lacks scope ",
+        scope, ": pass a token that has it (--token, CONVEYOR_TOKEN, --token-file or ",
+        DefaultFileForHint(sent), ")");
   }
   return absl::StrCat("hint: the token from ", DescribeTokenSource(sent), " lacks scope ", scope,
                       ": add ", scope,

@@ -16,6 +16,8 @@
 namespace conveyor::client {
 namespace {
 
+constexpr size_t kMaxPrincipalBytes = 256;
+
 // A field of the whitespace-separated tokens file: non-empty, printable
 // ASCII, no spaces.
 absl::Status CheckField(absl::string_view flag, absl::string_view value) {
@@ -27,6 +29,20 @@ absl::Status CheckField(absl::string_view flag, absl::string_view value) {
           flag, ": want printable ASCII without spaces (the tokens file's separator), got \"",
           absl::CEscape(value), "\""));
     }
+  }
+  return absl::OkStatus();
+}
+
+// The orchestrator's principal rule: a tokens-file field that goes into log
+// lines and the chains' audit trail, so no quotes or backslashes either.
+absl::Status CheckPrincipal(absl::string_view principal) {
+  if (absl::Status field = CheckField("--principal", principal); !field.ok()) return field;
+  if (principal.size() > kMaxPrincipalBytes ||
+      principal.find_first_of("\"\\") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--principal: want 1..", kMaxPrincipalBytes,
+                     " printable characters without spaces, quotes or backslashes, got \"",
+                     absl::CEscape(principal.substr(0, 64)), "\""));
   }
   return absl::OkStatus();
 }
@@ -74,7 +90,7 @@ absl::StatusOr<std::string> NewToken() {
 }
 
 absl::StatusOr<std::string> TokensFileLine(absl::string_view token, const TokenOwner& owner) {
-  if (absl::Status s = CheckField("--principal", owner.principal); !s.ok()) return s;
+  if (absl::Status s = CheckPrincipal(owner.principal); !s.ok()) return s;
   if (absl::Status s = CheckTenant(owner.tenant); !s.ok()) return s;
   if (absl::Status s = CheckScopes(owner.scopes); !s.ok()) return s;
   return absl::StrCat("sha256:", Sha256Hex(token), " ", owner.principal, " ", owner.tenant, " ",

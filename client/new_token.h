@@ -34,8 +34,9 @@ struct TokenOwner {
 
 // "sha256:<hex of token> principal tenant scopes" (no newline).
 // INVALID_ARGUMENT naming the flag (--principal, --tenant, --scopes) for an
-// empty value or one with whitespace (the file's separator), a tenant
-// outside the orchestrator's rule (1..64 of [A-Za-z0-9_-], or `*`), and a
+// empty value or one with whitespace (the file's separator), a principal
+// over 256 bytes or with a quote or backslash, a tenant outside the
+// orchestrator's rule (1..64 of [A-Za-z0-9_-], or `*`), and a
 // scope outside kTokenScopes or given twice: a typo would mint a token
 // that can do nothing.
 absl::StatusOr<std::string> TokensFileLine(absl::string_view token, const TokenOwner& owner);

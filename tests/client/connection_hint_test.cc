@@ -75,8 +75,14 @@ TEST(PermissionDeniedHintTest, NamesTheScopeTheServerNamed) {
   EXPECT_THAT(PermissionDeniedHint("scope \"admin\" required", {TokenOrigin::kFlag, ""}),
               HasSubstr("lacks scope admin"));
   EXPECT_THAT(PermissionDeniedHint("missing scope chains.submit", {TokenOrigin::kNone, ""}),
-              AllOf(StartsWith("hint: no token was sent"), HasSubstr("scope chains.submit"),
-                    HasSubstr("--token")));
+              AllOf(StartsWith("hint: no token was sent"), HasSubstr("client certificate"),
+                    HasSubstr("scope chains.submit"), HasSubstr("--token")));
+  // The orchestrator's own words (orchestrator/auth/scope_check.cc): the
+  // scope needed first, then the caller's.
+  EXPECT_THAT(PermissionDeniedHint("this call needs scope \"chains.cancel\"; principal \"bob\" has "
+                                   "chains.submit,chains.read",
+                                   {TokenOrigin::kFlag, ""}),
+              HasSubstr("lacks scope chains.cancel"));
 }
 
 TEST(PermissionDeniedHintTest, NoScopeNamedNoHint) {

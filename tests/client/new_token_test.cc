@@ -45,6 +45,10 @@ TEST(TokensFileLineTest, RefusesWhatTheServerCouldNotParseOrUse) {
   };
   EXPECT_THAT(error({"", "acme", "admin"}), HasSubstr("--principal: must not be empty"));
   EXPECT_THAT(error({"al ice", "acme", "admin"}), HasSubstr("--principal: want printable"));
+  EXPECT_THAT(error({"al\"ice", "acme", "admin"}), HasSubstr("--principal: want 1..256"));
+  EXPECT_THAT(error({"al\\ice", "acme", "admin"}), HasSubstr("--principal: want 1..256"));
+  EXPECT_THAT(error({std::string(257, 'p'), "acme", "admin"}), HasSubstr("--principal"));
+  EXPECT_TRUE(TokensFileLine("t", {std::string(256, 'p'), "acme", "admin"}).ok());
   EXPECT_THAT(error({"alice", "ac me", "admin"}), HasSubstr("--tenant: want 1..64"));
   EXPECT_THAT(error({"alice", std::string(65, 'a'), "admin"}), HasSubstr("--tenant"));
   EXPECT_THAT(error({"alice", "acme", "chains.red"}), HasSubstr("got \"chains.red\""));
