@@ -1,5 +1,6 @@
-// Who calls the Orchestrator: the principal the authenticator established
-// at the gRPC edge (a bearer token, a JWT or an mTLS client certificate),
+// Who calls the Orchestrator: the principal the authenticator
+// (orchestrator/auth/authenticator.h) established at the gRPC edge (a
+// bearer token, a JWT or an mTLS client certificate),
 // the tenant its chains belong to, and what it may do. ChainApi takes one on
 // every call: it scopes what a caller sees to its tenant and records it in
 // the chain and its events (the audit trail). Plain data, no gRPC.
@@ -55,7 +56,8 @@ inline bool IsTenantName(absl::string_view name) {
 }
 
 struct Caller {
-  // Who: e.g. "alice" (tokens file), the JWT `sub`, or "cert:<identity>".
+  // Who: e.g. "alice" (a tokens-file line, for a token or a client
+  // certificate's cert: identity), the JWT `sub`, or "anonymous".
   std::string principal;
   // Whose chains: every chain records the tenant that submitted it, and a
   // caller sees only its own tenant's chains; kAllTenants sees every one.
