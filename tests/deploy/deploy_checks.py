@@ -197,27 +197,10 @@ def certificate_names(cert_file):
     return names
 
 
-# Names the security work of issue 12 agreed on (docs/security.md) and that
-# the deploy files already use, while other branches add them to the
-# binaries. A name counts as accepted when the binary's --help has it, or
-# while it is in this table; once every branch is merged each binary has them
-# all and this table can go (main() prints which are still only agreed).
-AGREED_NOT_YET_IN_HELP = {
-    "conveyor-webhook": {"--secrets-file", "CONVEYOR_WEBHOOK_SECRETS_FILE"},
-    "conveyor": {"--token", "CONVEYOR_TOKEN"},
-}
-_ONLY_AGREED = set()  # (binary, name) accepted only through the table above
-
-
 def accepts(help_, name):
     """True if `name` (a --flag or CONVEYOR_* variable) is one the binary takes."""
     known = help_.flags if name.startswith("--") else help_.envs
-    if name in known:
-        return True
-    if name in AGREED_NOT_YET_IN_HELP.get(help_.binary, set()):
-        _ONLY_AGREED.add((help_.binary, name))
-        return True
-    return False
+    return name in known
 
 
 def main(module_name="__main__"):
@@ -229,7 +212,4 @@ def main(module_name="__main__"):
     SOURCE_DIR = os.path.abspath(args.source_dir)
     BIN_DIR = os.path.abspath(args.bin_dir)
     program = unittest.main(module=module_name, argv=[sys.argv[0], "-v"] + rest, exit=False)
-    for binary in sorted({b for b, _ in _ONLY_AGREED}):
-        names = " ".join(sorted(n for b, n in _ONLY_AGREED if b == binary))
-        print(f"note: accepted as agreed in issue 12, not yet in {binary} --help: {names}")
     sys.exit(0 if program.result.wasSuccessful() else 1)
