@@ -207,9 +207,13 @@ for port in 6379 6380 50051 50052 50061 50062 50063 50064 50065; do
 done
 
 # ------------------------------------------------------------- 5. chain ----
-cli=(podman run --rm --network host --read-only --cap-drop ALL
-     -v "$work/secrets:/run/secrets:ro" conveyor/cli:latest --server 127.0.0.1:50051
-     --timeout 10s)
+# The CLI's files one by one, as compose mounts secrets: the secrets
+# directory itself is 0700 root, which the CLI's user cannot enter.
+cli=(podman run --rm --network host --read-only --cap-drop ALL)
+for file in ca.crt cli.crt cli.key; do
+  cli+=(-v "$work/secrets/$file:/run/secrets/$file:ro")
+done
+cli+=(conveyor/cli:latest --server 127.0.0.1:50051 --timeout 10s)
 if capability cli --tls-ca; then
   cli+=(--tls-ca /run/secrets/ca.crt --tls-cert /run/secrets/cli.crt
         --tls-key /run/secrets/cli.key --tls-server-name orchestrator)
