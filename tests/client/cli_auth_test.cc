@@ -24,6 +24,7 @@ namespace conveyor::client {
 namespace {
 
 using ::conveyor::testing::CommandResult;
+using ::conveyor::testing::Describe;
 using ::conveyor::testing::OrchestratorProcess;
 using ::conveyor::testing::RedisServer;
 using ::conveyor::testing::RunCommand;
@@ -35,10 +36,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Describe(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n", r.err);
-}
 
 // One orchestrator for the suite, admitting two tokens of tenant acme:
 // `full` (saved in the home's default token file, every chains.* scope)

@@ -32,6 +32,7 @@ namespace conveyor::client {
 namespace {
 
 using ::conveyor::testing::CommandResult;
+using ::conveyor::testing::Describe;
 using ::conveyor::testing::LoopbackAddress;
 using ::conveyor::testing::PickFreePort;
 using ::conveyor::testing::RedisServer;
@@ -43,10 +44,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Describe(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n", r.err);
-}
 
 // A pseudo-terminal whose slave is the command's stdin, with `answer`
 // already typed on it.

@@ -170,9 +170,7 @@ class CliTest : public ::testing::Test {
   }
 };
 
-inline std::string Describe(const conveyor::testing::CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n", r.err);
-}
+using ::conveyor::testing::Describe;
 
 }  // namespace conveyor::client
 

@@ -19,6 +19,7 @@ namespace conveyor::client {
 namespace {
 
 using ::conveyor::testing::CommandResult;
+using ::conveyor::testing::Describe;
 using ::conveyor::testing::RunCommand;
 using ::conveyor::testing::TempDir;
 using ::testing::AllOf;
@@ -27,10 +28,6 @@ using ::testing::MatchesRegex;
 using ::testing::Not;
 
 const std::string kBin = CONVEYOR_BIN_DIR;
-
-std::string Describe(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n", r.err);
-}
 
 mode_t ModeOf(const std::string& path) {
   struct stat info {};

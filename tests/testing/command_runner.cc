@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace conveyor::testing {
@@ -77,6 +78,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration ti
   ::unlink(out_template);
   ::unlink(err_template);
   return result;
+}
+
+std::string Describe(const CommandResult& result) {
+  return absl::StrCat("exit ", result.exit_code, "\nstdout:\n", result.out, "\nstderr:\n",
+                      result.err);
 }
 
 }  // namespace conveyor::testing

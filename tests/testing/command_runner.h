@@ -16,6 +16,9 @@ struct CommandResult {
   std::string err;
 };
 
+// "exit N", then stdout and stderr: what an assertion on a command prints.
+std::string Describe(const CommandResult& result);
+
 // Runs argv[0] (a path) with `argv`, stdin from `stdin_path` (or /dev/null),
 // plus `extra_env` ("K=V") on top of this process's environment. Kills it
 // (SIGKILL, whole process group) after `timeout`.
