@@ -48,9 +48,7 @@ inline std::string MakeJpeg(int width, int height, bool noise) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-inline void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using ::conveyor::testing::WriteFile;
 
 // One stack for the whole suite: starting it takes a second or two.
 class CliTest : public ::testing::Test {

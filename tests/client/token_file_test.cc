@@ -18,15 +18,10 @@ namespace conveyor::client {
 namespace {
 
 using ::conveyor::testing::TempDir;
+using ::conveyor::testing::WriteFile;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Write(const std::string& path, const std::string& text, mode_t mode) {
-  std::ofstream(path, std::ios::binary) << text;
-  EXPECT_EQ(::chmod(path.c_str(), mode), 0);
-  return path;
-}
 
 mode_t ModeOf(const std::string& path) {
   struct stat info {};
@@ -41,19 +36,20 @@ class TokenFileTest : public ::testing::Test {
 };
 
 TEST_F(TokenFileTest, StripsTrailingWhitespaceAndNewline) {
-  absl::StatusOr<std::string> token = ReadTokenFile(Write(Path("t"), "s3cr3t-T0k\r\n \t\n", 0600));
+  absl::StatusOr<std::string> token =
+      ReadTokenFile(WriteFile(Path("t"), "s3cr3t-T0k\r\n \t\n", 0600));
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(*token, "s3cr3t-T0k");
 }
 
 TEST_F(TokenFileTest, AcceptsOwnerOnlyModes) {
-  EXPECT_TRUE(ReadTokenFile(Write(Path("a"), "tok\n", 0600)).ok());
-  EXPECT_TRUE(ReadTokenFile(Write(Path("b"), "tok\n", 0400)).ok());
+  EXPECT_TRUE(ReadTokenFile(WriteFile(Path("a"), "tok\n", 0600)).ok());
+  EXPECT_TRUE(ReadTokenFile(WriteFile(Path("b"), "tok\n", 0400)).ok());
 }
 
 TEST_F(TokenFileTest, RefusesFilesGroupOrOthersCanAccess) {
   for (const mode_t mode : {0644, 0640, 0604, 0660, 0620, 0601}) {
-    const std::string path = Write(Path("t"), "tok-value\n", mode);
+    const std::string path = WriteFile(Path("t"), "tok-value\n", mode);
     absl::StatusOr<std::string> token = ReadTokenFile(path);
     EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition) << std::oct << mode;
     char octal[8];
@@ -71,12 +67,12 @@ TEST_F(TokenFileTest, MissingFileIsNotFound) {
 
 TEST_F(TokenFileTest, UnreadableFileIsPermissionDenied) {
   if (::geteuid() == 0) GTEST_SKIP() << "root reads a mode 0000 file";
-  EXPECT_EQ(ReadTokenFile(Write(Path("t"), "tok\n", 0000)).status().code(),
+  EXPECT_EQ(ReadTokenFile(WriteFile(Path("t"), "tok\n", 0000)).status().code(),
             absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(TokenFileTest, RefusesEmptyFileAndDirectory) {
-  EXPECT_EQ(ReadTokenFile(Write(Path("empty"), " \n\n", 0600)).status().code(),
+  EXPECT_EQ(ReadTokenFile(WriteFile(Path("empty"), " \n\n", 0600)).status().code(),
             absl::StatusCode::kFailedPrecondition);
   const std::string sub = Path("dir");
   std::filesystem::create_directory(sub);
@@ -87,15 +83,16 @@ TEST_F(TokenFileTest, RefusesEmptyFileAndDirectory) {
 }
 
 TEST_F(TokenFileTest, RefusesTwoLinesWithoutSayingTheToken) {
-  absl::StatusOr<std::string> token = ReadTokenFile(Write(Path("t"), "first\nsecond\n", 0600));
+  absl::StatusOr<std::string> token = ReadTokenFile(WriteFile(Path("t"), "first\nsecond\n", 0600));
   EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(token.status().message()),
               AllOf(HasSubstr("offset 5"), Not(HasSubstr("first")), Not(HasSubstr("second"))));
 }
 
 TEST_F(TokenFileTest, RefusesFileOverTheLimit) {
-  EXPECT_TRUE(ReadTokenFile(Write(Path("max"), std::string(kMaxTokenFileBytes, 'a'), 0600)).ok());
-  EXPECT_EQ(ReadTokenFile(Write(Path("big"), std::string(kMaxTokenFileBytes + 1, 'a'), 0600))
+  EXPECT_TRUE(
+      ReadTokenFile(WriteFile(Path("max"), std::string(kMaxTokenFileBytes, 'a'), 0600)).ok());
+  EXPECT_EQ(ReadTokenFile(WriteFile(Path("big"), std::string(kMaxTokenFileBytes + 1, 'a'), 0600))
                 .status()
                 .code(),
             absl::StatusCode::kFailedPrecondition);
@@ -126,7 +123,7 @@ TEST_F(TokenFileTest, WritesOwnerOnlyFileAndDirectories) {
 }
 
 TEST_F(TokenFileTest, NeverReplacesAFileOrFollowsALink) {
-  const std::string path = Write(Path("token"), "old\n", 0600);
+  const std::string path = WriteFile(Path("token"), "old\n", 0600);
   EXPECT_EQ(WriteNewTokenFile(path, "new").code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(*ReadTokenFile(path), "old");
 
@@ -138,7 +135,7 @@ TEST_F(TokenFileTest, NeverReplacesAFileOrFollowsALink) {
 }
 
 TEST_F(TokenFileTest, WriteFailureNamesThePathAndTheReasonOnce) {
-  const std::string file = Write(Path("file"), "x", 0600);
+  const std::string file = WriteFile(Path("file"), "x", 0600);
   const absl::Status written = WriteNewTokenFile(file + "/conveyor/token", "tok");
   EXPECT_FALSE(written.ok());
   const std::string message(written.message());

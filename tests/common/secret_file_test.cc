@@ -13,13 +13,7 @@
 namespace conveyor {
 namespace {
 
-std::string Write(const testing::TempDir& dir, const std::string& name, const std::string& text,
-                  mode_t mode = 0600) {
-  const std::string path = dir.path() + "/" + name;
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-  ::chmod(path.c_str(), mode);
-  return path;
-}
+using ::conveyor::testing::WriteFile;
 
 TEST(IsPlaceholderSecretTest, RefusesEveryValueShippedInDeployAndTheDocs) {
   for (const char* shipped : {
@@ -51,11 +45,12 @@ TEST(CheckSecretValueTest, NamesWhatNeverTheValue) {
 
 TEST(ReadSecretFileTest, StripsOneTrailingNewline) {
   testing::TempDir dir;
-  EXPECT_EQ(*ReadSecretFile(Write(dir, "lf", "k3J9x-Qp2Lr8\n")), "k3J9x-Qp2Lr8");
-  EXPECT_EQ(*ReadSecretFile(Write(dir, "crlf", "k3J9x-Qp2Lr8\r\n")), "k3J9x-Qp2Lr8");
-  EXPECT_EQ(*ReadSecretFile(Write(dir, "bare", "k3J9x-Qp2Lr8")), "k3J9x-Qp2Lr8");
+  EXPECT_EQ(*ReadSecretFile(WriteFile(dir.path() + "/lf", "k3J9x-Qp2Lr8\n")), "k3J9x-Qp2Lr8");
+  EXPECT_EQ(*ReadSecretFile(WriteFile(dir.path() + "/crlf", "k3J9x-Qp2Lr8\r\n")), "k3J9x-Qp2Lr8");
+  EXPECT_EQ(*ReadSecretFile(WriteFile(dir.path() + "/bare", "k3J9x-Qp2Lr8")), "k3J9x-Qp2Lr8");
   // Spaces are part of a password.
-  EXPECT_EQ(*ReadSecretFile(Write(dir, "spaces", " k3J9x Qp2Lr8 \n")), " k3J9x Qp2Lr8 ");
+  EXPECT_EQ(*ReadSecretFile(WriteFile(dir.path() + "/spaces", " k3J9x Qp2Lr8 \n")),
+            " k3J9x Qp2Lr8 ");
 }
 
 TEST(ReadSecretFileTest, RefusesMissingEmptyPlaceholderAndMultiLineFiles) {
@@ -64,13 +59,15 @@ TEST(ReadSecretFileTest, RefusesMissingEmptyPlaceholderAndMultiLineFiles) {
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(absl::StrContains(missing.message(), dir.path() + "/none")) << missing;
   EXPECT_EQ(ReadSecretFile(dir.path()).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(ReadSecretFile(Write(dir, "empty", "\n")).status().code(),
+  EXPECT_EQ(ReadSecretFile(WriteFile(dir.path() + "/empty", "\n")).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  absl::Status placeholder = ReadSecretFile(Write(dir, "p", "change-me-redis-password\n")).status();
+  absl::Status placeholder =
+      ReadSecretFile(WriteFile(dir.path() + "/p", "change-me-redis-password\n")).status();
   EXPECT_EQ(placeholder.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(placeholder.message(), "placeholder")) << placeholder;
   EXPECT_FALSE(absl::StrContains(placeholder.message(), "change-me-redis")) << placeholder;
-  absl::Status lines = ReadSecretFile(Write(dir, "two", "k3J9x-Qp2Lr8\nsecond\n")).status();
+  absl::Status lines =
+      ReadSecretFile(WriteFile(dir.path() + "/two", "k3J9x-Qp2Lr8\nsecond\n")).status();
   EXPECT_EQ(lines.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(absl::StrContains(lines.message(), "k3J9x")) << lines;
 }
@@ -78,7 +75,8 @@ TEST(ReadSecretFileTest, RefusesMissingEmptyPlaceholderAndMultiLineFiles) {
 TEST(ReadSecretFileTest, WorldReadableFileIsReadWithAWarning) {
   testing::TempDir dir;
   // The warning goes to the log (stderr); the read itself succeeds.
-  EXPECT_EQ(*ReadSecretFile(Write(dir, "open", "k3J9x-Qp2Lr8\n", 0644)), "k3J9x-Qp2Lr8");
+  EXPECT_EQ(*ReadSecretFile(WriteFile(dir.path() + "/open", "k3J9x-Qp2Lr8\n", 0644)),
+            "k3J9x-Qp2Lr8");
 }
 
 }  // namespace

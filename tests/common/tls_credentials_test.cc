@@ -32,9 +32,7 @@ class TlsCredentialsTest : public ::testing::Test {
   }
 
   std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = dir_.path() + "/" + name;
-    std::ofstream(path) << text;
-    return path;
+    return testing::WriteFile(dir_.path() + "/" + name, text);
   }
 
   ServerTlsOptions Server() const {
@@ -88,10 +86,11 @@ TEST_F(TlsCredentialsTest, BadPemNamesFlagAndPath) {
   options.cert_file = Write("bad.pem", "not a certificate\n");
   absl::Status status = CheckServerTls(options);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), HasSubstr("--tls-cert: \"" + options.cert_file +
-                                          "\" holds no PEM certificate"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("--tls-cert: \"" + options.cert_file + "\" holds no PEM certificate"));
   options = Server();
-  options.key_file = Write("bad.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+  options.key_file =
+      Write("bad.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
   status = CheckServerTls(options);
   EXPECT_THAT(status.message(), HasSubstr("--tls-key: \"" + options.key_file +
                                           "\" holds no unencrypted PEM private key"));

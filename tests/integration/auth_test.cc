@@ -30,6 +30,7 @@
 namespace conveyor {
 namespace {
 
+using ::conveyor::testing::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -44,12 +45,6 @@ std::string TokenLine(const std::string& token, const std::string& rest) {
 }
 
 // Replaces `path` atomically, as an operator's editor or Kubernetes does.
-void WriteFile(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".new";
-  std::ofstream(temp) << text;
-  ASSERT_EQ(std::rename(temp.c_str(), path.c_str()), 0);
-}
-
 // A call's context: a deadline, and "authorization: Bearer <token>" unless
 // `token` is empty (`header` other than empty replaces the whole value).
 std::unique_ptr<grpc::ClientContext> As(const std::string& token, const std::string& header = "") {

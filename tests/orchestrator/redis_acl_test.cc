@@ -21,16 +21,10 @@
 namespace conveyor::orchestrator {
 namespace {
 
+using ::conveyor::testing::WriteFile;
+
 constexpr char kUser[] = "conveyor";
 constexpr char kPassword[] = "acl-pw-7Hq2-x9Lk";
-
-std::string WriteFile(const testing::TempDir& dir, const std::string& name,
-                      const std::string& text) {
-  const std::string path = dir.path() + "/" + name;
-  std::ofstream(path, std::ios::trunc) << text;
-  ::chmod(path.c_str(), 0600);
-  return path;
-}
 
 class RedisAclTest : public ::testing::Test {
  protected:
@@ -60,7 +54,8 @@ class RedisAclTest : public ::testing::Test {
 };
 
 TEST_F(RedisAclTest, PasswordFromAFileWithItsTrailingNewline) {
-  const std::string file = WriteFile(dir_, "redis-password", absl::StrCat(kPassword, "\n"));
+  const std::string file =
+      WriteFile(dir_.path() + "/redis-password", absl::StrCat(kPassword, "\n"));
   RedisConnection conn(Endpoint({kUser, file}), absl::Seconds(1), absl::Seconds(2));
   ASSERT_TRUE(conn.Connect().ok());
   ASSERT_TRUE(conn.Command({"SET", "k", "v"}).ok());
@@ -68,7 +63,7 @@ TEST_F(RedisAclTest, PasswordFromAFileWithItsTrailingNewline) {
 }
 
 TEST_F(RedisAclTest, WrongPasswordIsAClearErrorWithoutThePassword) {
-  const std::string file = WriteFile(dir_, "wrong", "not-the-acl-password\n");
+  const std::string file = WriteFile(dir_.path() + "/wrong", "not-the-acl-password\n");
   RedisConnection conn(Endpoint({kUser, file}), absl::Seconds(1), absl::Seconds(2));
   absl::Status status = conn.Connect();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
@@ -99,7 +94,8 @@ TEST_F(RedisAclTest, NoPasswordIsNoauthMappedToAClearUnavailable) {
 }
 
 TEST_F(RedisAclTest, OrchestratorServesWithUserAndPasswordFile) {
-  const std::string file = WriteFile(dir_, "redis-password", absl::StrCat(kPassword, "\n"));
+  const std::string file =
+      WriteFile(dir_.path() + "/redis-password", absl::StrCat(kPassword, "\n"));
   const std::string log = dir_.path() + "/orchestrator.log";
   testing::OrchestratorProcess orchestrator(
       Url(), {}, {"--redis-user", kUser, "--redis-password-file", file}, log);
@@ -109,7 +105,7 @@ TEST_F(RedisAclTest, OrchestratorServesWithUserAndPasswordFile) {
 
 TEST_F(RedisAclTest, OrchestratorRefusesAPlaceholderPasswordFile) {
   // What deploy/k8s/secrets.yaml shipped.
-  const std::string file = WriteFile(dir_, "placeholder", "change-me-redis-password\n");
+  const std::string file = WriteFile(dir_.path() + "/placeholder", "change-me-redis-password\n");
   const std::string log = dir_.path() + "/orchestrator.log";
   testing::OrchestratorProcess orchestrator(
       Url(), {}, {"--redis-user", kUser, "--redis-password-file", file}, log);
@@ -123,7 +119,7 @@ TEST_F(RedisAclTest, OrchestratorRefusesAPlaceholderPasswordFile) {
 
 TEST(ApplyRedisCredentialsTest, OneSourcePerCredential) {
   testing::TempDir dir;
-  const std::string file = WriteFile(dir, "pw", "k3J9x-Qp2Lr8\n");
+  const std::string file = WriteFile(dir.path() + "/pw", "k3J9x-Qp2Lr8\n");
   RedisEndpoint both = *ParseRedisUrl("redis://:k3J9x-Qp2Lr8@h:1");
   absl::Status twice = ApplyRedisCredentials({"", file}, both);
   EXPECT_EQ(twice.code(), absl::StatusCode::kFailedPrecondition);
@@ -147,7 +143,8 @@ TEST(ApplyRedisCredentialsTest, PlaceholderPasswordsAreRefusedInTheUrlAndTheFile
   EXPECT_FALSE(absl::StrContains(in_url.message(), "change-me-redis")) << in_url;
   testing::TempDir dir;
   RedisEndpoint file = *ParseRedisUrl("redis://h:6379");
-  absl::Status in_file = ApplyRedisCredentials({"", WriteFile(dir, "pw", "change-me\n")}, file);
+  absl::Status in_file =
+      ApplyRedisCredentials({"", WriteFile(dir.path() + "/pw", "change-me\n")}, file);
   EXPECT_EQ(in_file.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StartsWith(in_file.message(), "--redis-password-file: ")) << in_file;
   RedisEndpoint missing = *ParseRedisUrl("redis://h:6379");

@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -175,16 +177,14 @@ absl::Status WaitForGrpcServing(const std::string& address, absl::Duration timeo
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     grpc::Status status = stub->Check(&context, request, &response);
-    if (status.ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+    if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
       return absl::OkStatus();
     }
     last_error = status.ok() ? "NOT_SERVING" : status.error_message();
     absl::SleepFor(absl::Milliseconds(20));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat(address, " not serving after ", absl::FormatDuration(timeout), ": ",
-                   last_error));
+  return absl::DeadlineExceededError(absl::StrCat(address, " not serving after ",
+                                                  absl::FormatDuration(timeout), ": ", last_error));
 }
 
 namespace {
@@ -239,8 +239,8 @@ ServerProcess::ServerProcess(std::vector<std::string> argv, std::string log_path
   argv.push_back(LoopbackAddress(port));
   argv.push_back("--port-file");
   argv.push_back(port_file);
-  process_ = std::make_unique<ScopedProcess>(std::move(argv), std::move(log_path),
-                                             std::move(extra_env));
+  process_ =
+      std::make_unique<ScopedProcess>(std::move(argv), std::move(log_path), std::move(extra_env));
   absl::StatusOr<int> bound = WaitForPortFile(port_file, *process_, start_timeout);
   if (bound.ok()) {
     port_ = *bound;
@@ -308,8 +308,8 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(options) {
 
 bool RedisServer::Launch() {
   process_ = std::make_unique<ScopedProcess>(
-      std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_),
-                               "--bind", "127.0.0.1", "--save", "", "--appendonly",
+      std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
+                               "127.0.0.1", "--save", "", "--appendonly",
                                options_.append_only ? "yes" : "no", "--appendfsync", "everysec",
                                "--dir", dir_},
       dir_ + "/redis.log");
@@ -353,11 +353,26 @@ std::string ReadFile(const std::string& path) {
   return out.str();
 }
 
+std::string WriteFile(const std::string& path, const std::string& bytes, mode_t mode) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << bytes;
+    out.close();
+    if (!out || ::chmod(temp.c_str(), mode) != 0 || std::rename(temp.c_str(), path.c_str()) != 0) {
+      std::fprintf(stderr, "WriteFile(%s): %s\n", path.c_str(), std::strerror(errno));
+      std::abort();
+    }
+  }
+  return path;
+}
+
 void DumpLogs(const std::vector<std::string>& log_paths, bool failed, size_t tail_bytes) {
   if (!failed && std::getenv("CONVEYOR_TEST_DUMP_LOGS") == nullptr) return;
   for (const std::string& path : log_paths) {
     std::string log = ReadFile(path);
-    if (tail_bytes > 0 && log.size() > tail_bytes) log = "..." + log.substr(log.size() - tail_bytes);
+    if (tail_bytes > 0 && log.size() > tail_bytes)
+      log = "..." + log.substr(log.size() - tail_bytes);
     std::fprintf(stderr, "===== %s\n%s\n", path.c_str(), log.c_str());
   }
 }

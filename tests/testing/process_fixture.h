@@ -161,6 +161,12 @@ class TempDir {
 // Reads a whole file; empty string if it cannot.
 std::string ReadFile(const std::string& path);
 
+// Writes `bytes` to `path` with permission bits `mode` and returns `path`.
+// Atomic (a temporary file renamed over `path`), so a process watching the
+// file (tokens, keys, secrets reloaded on change) sees the old or the new
+// content, never a half-written one. Aborts the test binary if it cannot.
+std::string WriteFile(const std::string& path, const std::string& bytes, mode_t mode = 0600);
+
 // Prints each of `log_paths` to stderr (only its last `tail_bytes`, unless
 // 0) when `failed` or CONVEYOR_TEST_DUMP_LOGS is set. For a fixture's
 // TearDown: DumpLogs(logs_, HasFailure()).

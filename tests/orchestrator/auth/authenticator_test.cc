@@ -20,17 +20,12 @@
 namespace conveyor::orchestrator::auth {
 namespace {
 
+using ::conveyor::testing::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 const std::string kReader = "reader-token-7c1e5a9b3d2f4e6a8b0c1d2e3f4a5b6c";
 const std::string kOperator = "operator-token-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d";
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path + ".new") << text;
-  ::chmod((path + ".new").c_str(), 0600);
-  std::rename((path + ".new").c_str(), path.c_str());
-}
 
 Credentials Bearer(const std::string& token) { return {{"Bearer " + token}, {}}; }
 
