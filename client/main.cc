@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "client/commands.h"
+#include "common/cli_flags.h"
 #include "common/stage_registry.h"
 
 namespace {
@@ -120,25 +121,28 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   GlobalOptions global;
-  app.add_option("--server", global.server, "Orchestrator address host:port")
-      ->envname("CONVEYOR_SERVER")
+  conveyor::AddEnvOption(app, "--server", global.server, "Orchestrator address host:port")
       ->capture_default_str();
-  app.add_option("--timeout", global.timeout, "Deadline of each request (not of --wait/watch)")
-      ->envname("CONVEYOR_TIMEOUT")
+  conveyor::AddEnvOption(app, "--timeout", global.timeout,
+                         "Deadline of each request (not of --wait/watch)")
       ->capture_default_str();
   app.add_flag("--json", global.json,
                "Print the proto's JSON form instead of tables (watch: one event per line)");
-  app.add_option("--tls-ca", global.tls_ca, "PEM CA of the orchestrator's certificate "
-                 "(default: the system roots)")->envname("CONVEYOR_TLS_CA")->group("TLS");
-  app.add_option("--tls-cert", global.tls_cert, "PEM client certificate (mTLS)")
-      ->envname("CONVEYOR_TLS_CERT")->group("TLS");
-  app.add_option("--tls-key", global.tls_key, "PEM private key of --tls-cert")
-      ->envname("CONVEYOR_TLS_KEY")->group("TLS");
-  app.add_option("--tls-server-name", global.tls_server_name,
-                 "Name to verify in the orchestrator's certificate (default: --server's host)")
-      ->envname("CONVEYOR_TLS_SERVER_NAME")->group("TLS");
-  app.add_flag("--insecure", global.insecure, "Plaintext, no TLS (only without --tls-* flags)")
-      ->envname("CONVEYOR_INSECURE")->group("TLS");
+  conveyor::AddEnvOption(app, "--tls-ca", global.tls_ca,
+                         "PEM CA of the orchestrator's certificate "
+                         "(default: the system roots)")
+      ->group("TLS");
+  conveyor::AddEnvOption(app, "--tls-cert", global.tls_cert, "PEM client certificate (mTLS)")
+      ->group("TLS");
+  conveyor::AddEnvOption(app, "--tls-key", global.tls_key, "PEM private key of --tls-cert")
+      ->group("TLS");
+  conveyor::AddEnvOption(
+      app, "--tls-server-name", global.tls_server_name,
+      "Name to verify in the orchestrator's certificate (default: --server's host)")
+      ->group("TLS");
+  conveyor::AddEnvFlag(app, "--insecure", global.insecure,
+                       "Plaintext, no TLS (only without --tls-* flags)")
+      ->group("TLS");
   // No envname: token_source.h reads CONVEYOR_TOKEN and CONVEYOR_TOKEN_FILE
   // itself, to keep their place in the order and name the source in hints.
   // No default shown: --help must never print a token.

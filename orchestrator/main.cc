@@ -54,138 +54,102 @@ int main(int argc, char** argv) {
   AddServerFlags(app, server);
 
   std::string redis_url = "redis://127.0.0.1:6379";
-  app.add_option("--redis-url", redis_url,
-                 "Redis holding all state: redis://host:port[/db], or a Sentinel-managed "
-                 "primary: redis-sentinel://host:port,host:port/master[/db] "
-                 "(docs/orchestrator.md); a password here works but shows in argv, prefer "
-                 "--redis-password-file")
-      ->envname("CONVEYOR_REDIS_URL")
+  AddEnvOption(app, "--redis-url", redis_url,
+               "Redis holding all state: redis://host:port[/db], or a Sentinel-managed "
+               "primary: redis-sentinel://host:port,host:port/master[/db] "
+               "(docs/orchestrator.md); a password here works but shows in argv, prefer "
+               "--redis-password-file")
       ->capture_default_str();
   RedisCredentialFlags redis_credentials;
-  app.add_option("--redis-user", redis_credentials.user,
-                 "Redis ACL user to AUTH as (with --redis-password-file)")
-      ->envname("CONVEYOR_REDIS_USER");
-  app.add_option("--redis-password-file", redis_credentials.password_file,
-                 "file holding the Redis password (read at start, one trailing newline "
-                 "stripped; docs/security.md, \"Redis credentials\")")
-      ->envname("CONVEYOR_REDIS_PASSWORD_FILE");
+  AddEnvOption(app, "--redis-user", redis_credentials.user,
+               "Redis ACL user to AUTH as (with --redis-password-file)");
+  AddEnvOption(app, "--redis-password-file", redis_credentials.password_file,
+               "file holding the Redis password (read at start, one trailing newline "
+               "stripped; docs/security.md, \"Redis credentials\")");
   // --<stage>-target for every stage of the registry, defaulting to the
   // port dev-up gives its worker.
   std::map<v1::StageKind, std::string> targets;
   for (const StageInfo& stage : Stages()) {
     const std::string name(stage.name);
     targets[stage.kind] = absl::StrCat("127.0.0.1:", stage.default_port);
-    const std::string upper = absl::AsciiStrToUpper(name);
-    app.add_option(absl::StrCat("--", name, "-target"), targets[stage.kind],
-                   absl::StrCat("gRPC target of the ", name,
-                                " workers, e.g. dns:///conveyor-", name,
-                                ":port (round_robin over every address)"))
-        ->envname(absl::StrCat("CONVEYOR_", upper, "_TARGET"))
+    AddEnvOption(app, absl::StrCat("--", name, "-target"), targets[stage.kind],
+                 absl::StrCat("gRPC target of the ", name, " workers, e.g. dns:///conveyor-", name,
+                              ":port (round_robin over every address)"))
         ->capture_default_str();
   }
   DispatcherOptions dispatch;
-  app.add_option("--max-in-flight", dispatch.max_in_flight,
-                 "per stage, the most calls this replica has in flight")
-      ->envname("CONVEYOR_MAX_IN_FLIGHT")
+  AddEnvOption(app, "--max-in-flight", dispatch.max_in_flight,
+               "per stage, the most calls this replica has in flight")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   AddDurationFlag(app, "--lease-timeout", dispatch.lease_timeout,
-                  "a step whose replica stopped heartbeating this long is taken over by another",
-                  "CONVEYOR_LEASE_TIMEOUT");
+                  "a step whose replica stopped heartbeating this long is taken over by another");
   std::string max_outage = "15m";
-  app.add_option("--max-outage", max_outage,
-                 "how long a step waits for its stage to serve again before it fails "
-                 "(UNAVAILABLE): a duration for every stage, and/or stage=duration items, "
-                 "e.g. 15m,download=1h")
-      ->envname("CONVEYOR_MAX_OUTAGE")
+  AddEnvOption(app, "--max-outage", max_outage,
+               "how long a step waits for its stage to serve again before it fails "
+               "(UNAVAILABLE): a duration for every stage, and/or stage=duration items, "
+               "e.g. 15m,download=1h")
       ->capture_default_str();
   RedisChainStoreOptions store_options;
   AddDurationFlag(app, "--retention", store_options.retention,
-                  "how long finished chains (and idempotency keys) are kept",
-                  "CONVEYOR_RETENTION");
+                  "how long finished chains (and idempotency keys) are kept");
   AddDurationFlag(app, "--failed-blob-retention", store_options.failed_blob_retention,
                   "how long the images of FAILED/CANCELLED chains are kept for RetryChain "
-                  "(the chain record stays for --retention)",
-                  "CONVEYOR_FAILED_BLOB_RETENTION");
-  app.add_option("--max-blob-bytes", store_options.max_blob_bytes,
-                 "SubmitChain answers RESOURCE_EXHAUSTED (BLOB_STORE_FULL) while the images "
-                 "held for chains reach this many bytes; 0 = no cap")
-      ->envname("CONVEYOR_MAX_BLOB_BYTES")
+                  "(the chain record stays for --retention)");
+  AddEnvOption(app, "--max-blob-bytes", store_options.max_blob_bytes,
+               "SubmitChain answers RESOURCE_EXHAUSTED (BLOB_STORE_FULL) while the images "
+               "held for chains reach this many bytes; 0 = no cap")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--tenant-max-chains-in-flight",
-                 store_options.tenant_quotas.max_chains_in_flight,
-                 "SubmitChain and RetryChain answer RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) "
-                 "while a tenant has this many chains not yet ended; 0 = no quota")
-      ->envname("CONVEYOR_TENANT_MAX_CHAINS_IN_FLIGHT")
+  AddEnvOption(app, "--tenant-max-chains-in-flight",
+               store_options.tenant_quotas.max_chains_in_flight,
+               "SubmitChain and RetryChain answer RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) "
+               "while a tenant has this many chains not yet ended; 0 = no quota")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--tenant-max-stored-bytes", store_options.tenant_quotas.max_stored_bytes,
-                 "SubmitChain answers RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) while the "
-                 "images held for a tenant's chains reach this many bytes; 0 = no quota")
-      ->envname("CONVEYOR_TENANT_MAX_STORED_BYTES")
+  AddEnvOption(app, "--tenant-max-stored-bytes", store_options.tenant_quotas.max_stored_bytes,
+               "SubmitChain answers RESOURCE_EXHAUSTED (TENANT_QUOTA_EXCEEDED) while the "
+               "images held for a tenant's chains reach this many bytes; 0 = no quota")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--max-intermediate-bytes", dispatch.max_intermediate_bytes,
-                 "largest image kept between steps (and largest inline source)")
-      ->envname("CONVEYOR_MAX_INTERMEDIATE_BYTES")
+  AddEnvOption(app, "--max-intermediate-bytes", dispatch.max_intermediate_bytes,
+               "largest image kept between steps (and largest inline source)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30))
       ->capture_default_str();
   dispatch.replica_name = DefaultReplicaName();
-  app.add_option("--replica-name", dispatch.replica_name,
-                 "this replica's consumer name in the dispatch group (unique per replica)")
-      ->envname("CONVEYOR_REPLICA_NAME")
+  AddEnvOption(app, "--replica-name", dispatch.replica_name,
+               "this replica's consumer name in the dispatch group (unique per replica)")
       ->capture_default_str();
   // The worker channels: TLS with a CA (mTLS with a client certificate),
   // plaintext only with --insecure and no --worker-tls-* flag.
   ChannelTlsOptions worker_tls;
-  worker_tls.ca_flag = "--worker-tls-ca";
-  worker_tls.cert_flag = "--worker-tls-cert";
-  worker_tls.key_flag = "--worker-tls-key";
   worker_tls.system_roots_allowed = false;
-  app.add_option("--worker-tls-ca", worker_tls.ca_file,
-                 "PEM CA certificates that sign the workers' server certificates")
-      ->envname("CONVEYOR_WORKER_TLS_CA");
-  app.add_option("--worker-tls-cert", worker_tls.cert_file,
-                 "PEM client certificate presented to workers (mTLS; reloaded on change)")
-      ->envname("CONVEYOR_WORKER_TLS_CERT");
-  app.add_option("--worker-tls-key", worker_tls.key_file, "PEM private key of --worker-tls-cert")
-      ->envname("CONVEYOR_WORKER_TLS_KEY");
-  app.add_option("--worker-tls-server-name", worker_tls.server_name,
-                 "name to verify in every worker's certificate instead of each target's host")
-      ->envname("CONVEYOR_WORKER_TLS_SERVER_NAME");
+  AddChannelTlsFlags(app, "worker-", "the workers", worker_tls);
   OrchestratorServiceOptions service_options;
-  app.add_option("--max-watches", service_options.max_watches,
-                 "concurrent WatchChain streams; beyond that RESOURCE_EXHAUSTED")
-      ->envname("CONVEYOR_MAX_WATCHES")
+  AddEnvOption(app, "--max-watches", service_options.max_watches,
+               "concurrent WatchChain streams; beyond that RESOURCE_EXHAUSTED")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   // Caller identity (docs/security.md, "Caller identity"): at least one
   // source, or the server refuses to start.
   auth::AuthOptions auth_options;
-  app.add_option("--tokens-file", auth_options.tokens_file,
-                 "bearer tokens and client certificates of callers: lines \"sha256:<hex> "
-                 "<principal> <tenant> <scopes>\" or \"cert:<identity> ...\" (reloaded when "
-                 "it changes)")
-      ->envname("CONVEYOR_TOKENS_FILE");
-  app.add_option("--jwt-keys", auth_options.jwt_keys_file,
-                 "PEM public keys or a JWKS that sign JWT bearer tokens (RS256, ES256; "
-                 "reloaded when it changes); needs --jwt-issuer and --jwt-audience")
-      ->envname("CONVEYOR_JWT_KEYS");
-  app.add_option("--jwt-issuer", auth_options.jwt_issuer, "the `iss` every JWT must carry")
-      ->envname("CONVEYOR_JWT_ISSUER");
-  app.add_option("--jwt-audience", auth_options.jwt_audience,
-                 "the `aud` every JWT must carry (or list)")
-      ->envname("CONVEYOR_JWT_AUDIENCE");
-  app.add_flag("--allow-anonymous", auth_options.allow_anonymous,
-               "admit calls without credentials as principal \"anonymous\" of tenant "
-               "\"default\" with --anonymous-scopes (a bad token is still refused)")
-      ->envname("CONVEYOR_ALLOW_ANONYMOUS");
+  AddEnvOption(app, "--tokens-file", auth_options.tokens_file,
+               "bearer tokens and client certificates of callers: lines \"sha256:<hex> "
+               "<principal> <tenant> <scopes>\" or \"cert:<identity> ...\" (reloaded when "
+               "it changes)");
+  AddEnvOption(app, "--jwt-keys", auth_options.jwt_keys_file,
+               "PEM public keys or a JWKS that sign JWT bearer tokens (RS256, ES256; "
+               "reloaded when it changes); needs --jwt-issuer and --jwt-audience");
+  AddEnvOption(app, "--jwt-issuer", auth_options.jwt_issuer, "the `iss` every JWT must carry");
+  AddEnvOption(app, "--jwt-audience", auth_options.jwt_audience,
+               "the `aud` every JWT must carry (or list)");
+  AddEnvFlag(app, "--allow-anonymous", auth_options.allow_anonymous,
+             "admit calls without credentials as principal \"anonymous\" of tenant "
+             "\"default\" with --anonymous-scopes (a bad token is still refused)");
   std::string anonymous_scopes = auth::DescribeScopes(auth_options.anonymous_scopes);
-  app.add_option("--anonymous-scopes", anonymous_scopes,
-                 "with --allow-anonymous: what anonymous callers may do, comma-separated from "
-                 "chains.submit, chains.read, chains.cancel, admin")
-      ->envname("CONVEYOR_ANONYMOUS_SCOPES")
+  AddEnvOption(app, "--anonymous-scopes", anonymous_scopes,
+               "with --allow-anonymous: what anonymous callers may do, comma-separated from "
+               "chains.submit, chains.read, chains.cancel, admin")
       ->capture_default_str();
   if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
@@ -260,7 +224,8 @@ int main(int argc, char** argv) {
   RedisConnectionPool redis(*endpoint, absl::Seconds(1), absl::Seconds(5), 64);
   RedisChainStore store(redis, store_options);
   if (absl::Status s = store.EnsureGroups(); !s.ok()) {
-    LogLine(LogLevel::kWarning).Add("msg", "redis not reachable at start; will keep trying")
+    LogLine(LogLevel::kWarning)
+        .Add("msg", "redis not reachable at start; will keep trying")
         .Add("error", s.ToString());
   }
   RealRandomSource random;

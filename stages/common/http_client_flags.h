@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "stages/common/http_client.h"
 #include "common/server_flags.h"
+#include "stages/common/http_client.h"
 #include "stages/common/ssrf_guard.h"
 
 namespace conveyor {
@@ -20,17 +20,14 @@ namespace conveyor {
 inline void AddHttpClientFlags(CLI::App& app, HttpClientOptions& options,
                                const std::string& total_timeout_help) {
   AddDurationFlag(app, "--connect-timeout", options.connect_timeout,
-                  "time to connect to a server, per redirect hop", "CONVEYOR_CONNECT_TIMEOUT");
+                  "time to connect to a server, per redirect hop");
   AddDurationFlag(app, "--total-timeout", options.total_timeout,
-                  total_timeout_help + " (the gRPC deadline applies too, whichever is sooner)",
-                  "CONVEYOR_TOTAL_TIMEOUT");
-  app.add_flag("--allow-private-networks", options.ssrf_policy.allow_private_networks,
-               "also connect to loopback, private, link-local, metadata and other special "
-               "addresses (local use and tests only)")
-      ->envname("CONVEYOR_ALLOW_PRIVATE_NETWORKS");
-  app.add_option("--ca-file", options.ca_file,
-                 "PEM file of CA certificates trusted for https (default: the system store)")
-      ->envname("CONVEYOR_CA_FILE")
+                  total_timeout_help + " (the gRPC deadline applies too, whichever is sooner)");
+  AddEnvFlag(app, "--allow-private-networks", options.ssrf_policy.allow_private_networks,
+             "also connect to loopback, private, link-local, metadata and other special "
+             "addresses (local use and tests only)");
+  AddEnvOption(app, "--ca-file", options.ca_file,
+               "PEM file of CA certificates trusted for https (default: the system store)")
       ->check(CLI::ExistingFile);
   app.add_option_function<std::vector<std::string>>(
          "--allow-cidr",

@@ -24,14 +24,12 @@ inline void ReturnFreedImageBuffers() { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
 // and --max-scans.
 inline void AddDecodeLimitFlags(CLI::App& app, int64_t& max_pixels, int& max_scans,
                                 const std::string& max_pixels_help) {
-  app.add_option("--max-pixels", max_pixels, max_pixels_help)
-      ->envname("CONVEYOR_MAX_PIXELS")
+  AddEnvOption(app, "--max-pixels", max_pixels, max_pixels_help)
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
       ->capture_default_str();
-  app.add_option("--max-scans", max_scans,
-                 "most scans of a progressive JPEG decoded (a scan bomb costs a pass over the "
-                 "image per scan); more gets INVALID_ARGUMENT TOO_MANY_SCANS")
-      ->envname("CONVEYOR_MAX_SCANS")
+  AddEnvOption(app, "--max-scans", max_scans,
+               "most scans of a progressive JPEG decoded (a scan bomb costs a pass over the "
+               "image per scan); more gets INVALID_ARGUMENT TOO_MANY_SCANS")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
 }

@@ -19,15 +19,14 @@ int main(int argc, char** argv) {
   conveyor::HttpClientOptions http_options;
   conveyor::stages::download::DownloadOptions download_options;
   conveyor::AddHttpClientFlags(app, http_options, "time for a whole download, redirects included");
-  app.add_option("--max-bytes", download_options.max_bytes,
-                 "largest body accepted, enforced while streaming; more is INVALID_ARGUMENT "
-                 "TOO_LARGE (keep it below --max-message-bytes)")
-      ->envname("CONVEYOR_MAX_BYTES")
+  conveyor::AddEnvOption(
+      app, "--max-bytes", download_options.max_bytes,
+      "largest body accepted, enforced while streaming; more is INVALID_ARGUMENT "
+      "TOO_LARGE (keep it below --max-message-bytes)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
-  app.add_option("--max-redirects", download_options.max_redirects,
-                 "redirects followed; one more is INVALID_ARGUMENT TOO_MANY_REDIRECTS")
-      ->envname("CONVEYOR_MAX_REDIRECTS")
+  conveyor::AddEnvOption(app, "--max-redirects", download_options.max_redirects,
+                         "redirects followed; one more is INVALID_ARGUMENT TOO_MANY_REDIRECTS")
       ->check(CLI::Range(0, 50))
       ->capture_default_str();
   if (auto exit_code = worker.Parse(argc, argv)) return *exit_code;

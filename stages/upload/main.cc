@@ -41,48 +41,41 @@ int main(int argc, char** argv) {
   CLI::App& app = worker.app();
 
   std::string file_root = "/var/lib/conveyor/objects";
-  app.add_option("--file-root", file_root,
-                 "absolute directory that file:// destinations must lie under; created if "
-                 "missing; empty disables file://")
-      ->envname("CONVEYOR_FILE_ROOT")
+  conveyor::AddEnvOption(app, "--file-root", file_root,
+                         "absolute directory that file:// destinations must lie under; created if "
+                         "missing; empty disables file://")
       ->capture_default_str();
   upload::S3Options s3;
-  app.add_option("--s3-endpoint", s3.endpoint,
-                 "S3-compatible endpoint, e.g. http://127.0.0.1:4568; empty disables s3://")
-      ->envname("CONVEYOR_S3_ENDPOINT");
-  app.add_option("--s3-region", s3.region, "region used to sign requests (SigV4)")
-      ->envname("CONVEYOR_S3_REGION")
+  conveyor::AddEnvOption(
+      app, "--s3-endpoint", s3.endpoint,
+      "S3-compatible endpoint, e.g. http://127.0.0.1:4568; empty disables s3://");
+  conveyor::AddEnvOption(app, "--s3-region", s3.region, "region used to sign requests (SigV4)")
       ->capture_default_str();
-  app.add_option("--s3-access-key-id", s3.access_key_id,
-                 "S3 access key id (else AWS_ACCESS_KEY_ID)")
-      ->envname("CONVEYOR_S3_ACCESS_KEY_ID");
+  conveyor::AddEnvOption(app, "--s3-access-key-id", s3.access_key_id,
+                         "S3 access key id (else AWS_ACCESS_KEY_ID)");
   // The secret key never comes from argv (ps shows command lines): a file,
   // else the environment.
   std::string secret_access_key_file;
-  app.add_option("--s3-secret-access-key-file", secret_access_key_file,
-                 "file holding the S3 secret key (else CONVEYOR_S3_SECRET_ACCESS_KEY, then "
-                 "AWS_SECRET_ACCESS_KEY, from the environment)")
-      ->envname("CONVEYOR_S3_SECRET_ACCESS_KEY_FILE");
-  app.add_flag("--s3-virtual-host", s3.virtual_host_style,
-               "address buckets as bucket.host instead of host/bucket (path style)")
-      ->envname("CONVEYOR_S3_VIRTUAL_HOST");
-  conveyor::AddDurationFlag(app, "--s3-connect-timeout", s3.connect_timeout, "S3 connect timeout",
-                            "CONVEYOR_S3_CONNECT_TIMEOUT");
+  conveyor::AddEnvOption(app, "--s3-secret-access-key-file", secret_access_key_file,
+                         "file holding the S3 secret key (else CONVEYOR_S3_SECRET_ACCESS_KEY, then "
+                         "AWS_SECRET_ACCESS_KEY, from the environment)");
+  conveyor::AddEnvFlag(app, "--s3-virtual-host", s3.virtual_host_style,
+                       "address buckets as bucket.host instead of host/bucket (path style)");
+  conveyor::AddDurationFlag(app, "--s3-connect-timeout", s3.connect_timeout, "S3 connect timeout");
   conveyor::AddDurationFlag(app, "--s3-timeout", s3.timeout,
-                            "whole S3 PUT timeout (the call's deadline may shorten it)",
-                            "CONVEYOR_S3_TIMEOUT");
-  app.add_option("--s3-allowed-buckets", s3.allowed_buckets,
-                 "the only buckets s3:// destinations may name (comma-separated); others get "
-                 "PERMISSION_DENIED BUCKET_NOT_ALLOWED; empty allows every bucket the "
-                 "credentials can write")
-      ->envname("CONVEYOR_S3_ALLOWED_BUCKETS")
+                            "whole S3 PUT timeout (the call's deadline may shorten it)");
+  conveyor::AddEnvOption(
+      app, "--s3-allowed-buckets", s3.allowed_buckets,
+      "the only buckets s3:// destinations may name (comma-separated); others get "
+      "PERMISSION_DENIED BUCKET_NOT_ALLOWED; empty allows every bucket the "
+      "credentials can write")
       ->delimiter(',');
   upload::UploaderOptions uploader_options;
-  app.add_flag("--no-overwrite", uploader_options.no_overwrite,
-               "never replace an object another chain or step wrote (file: link(), S3: HEAD + "
-               "If-None-Match: *): ALREADY_EXISTS OBJECT_EXISTS; a retry of the same chain "
-               "and step still replaces its own object, and the same bytes are success")
-      ->envname("CONVEYOR_NO_OVERWRITE");
+  conveyor::AddEnvFlag(
+      app, "--no-overwrite", uploader_options.no_overwrite,
+      "never replace an object another chain or step wrote (file: link(), S3: HEAD + "
+      "If-None-Match: *): ALREADY_EXISTS OBJECT_EXISTS; a retry of the same chain "
+      "and step still replaces its own object, and the same bytes are success");
   if (auto exit_code = worker.Parse(argc, argv)) return *exit_code;
 
   // Credentials: flag, then CONVEYOR_S3_* (both via CLI11), then the AWS_*
@@ -98,8 +91,7 @@ int main(int argc, char** argv) {
     }
     s3.secret_access_key = *std::move(secret);
   } else {
-    s3.secret_access_key =
-        FirstEnv({"CONVEYOR_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"});
+    s3.secret_access_key = FirstEnv({"CONVEYOR_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"});
   }
 
   absl::optional<upload::FileStore> files;
