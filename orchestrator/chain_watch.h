@@ -1,7 +1,7 @@
 // WatchChain: following one chain's events, apart from the service adapter.
-// FollowChain is the loop (no gRPC: the store in, events out through a
-// callback); ChainWatcher runs it for each WatchChain stream on a thread of
-// its own, writing the events as the stream accepts them.
+// FollowChain (chain_follow.h) is the loop; ChainWatcher runs it for each
+// WatchChain stream on a thread of its own, writing the events as the stream
+// accepts them.
 #ifndef CONVEYOR_ORCHESTRATOR_CHAIN_WATCH_H_
 #define CONVEYOR_ORCHESTRATOR_CHAIN_WATCH_H_
 
@@ -14,23 +14,10 @@
 #include "absl/status/status.h"
 #include "conveyor/v1/orchestrator.pb.h"
 #include "orchestrator/caller.h"
+#include "orchestrator/chain_follow.h"
 #include "orchestrator/chain_store.h"
 
 namespace conveyor::orchestrator {
-
-// Follows chain `id` from after the event `after_id` ("0" = its start): the
-// history, then live events as they are written. `emit` gets each event in
-// order and returns false when the reader is gone; `cancelled` is polled
-// between reads of the store. Returns
-//   OK once a terminal event was emitted as the last of a read (a chain that
-//   RetryChain resumed goes on), or when nothing is new and the chain has
-//   already ended (watched after its last event);
-//   CANCELLED "watch cancelled" when `emit` returned false or `cancelled()`;
-//   a store error as ChainApi::PublicStoreError shows it (NOT_FOUND for an
-//   unknown chain, before any event).
-absl::Status FollowChain(ChainStore& store, const std::string& id, std::string after_id,
-                         const std::function<bool(conveyor::v1::ChainEvent&)>& emit,
-                         const std::function<bool()>& cancelled);
 
 // Admits WatchChain streams, at most `max_watches` at a time (more get
 // RESOURCE_EXHAUSTED at once), each followed by FollowChain on its own
