@@ -20,6 +20,7 @@
 #include "orchestrator/auth/scope_check.h"
 #include "orchestrator/blob_sweeper.h"
 #include "orchestrator/chain_api.h"
+#include "orchestrator/dashboard/dashboard_server.h"
 #include "orchestrator/dispatcher.h"
 #include "orchestrator/grpc_stage_client.h"
 #include "orchestrator/orchestrator_service.h"
@@ -151,6 +152,17 @@ int main(int argc, char** argv) {
                "with --allow-anonymous: what anonymous callers may do, comma-separated from "
                "chains.submit, chains.read, chains.cancel, admin")
       ->capture_default_str();
+  // The web dashboard (docs/observability.md, "Dashboard"): off by default.
+  dashboard::DashboardOptions dashboard_options;
+  AddEnvOption(app, "--http-listen", dashboard_options.listen,
+               "serve the web dashboard on host:port (HTTPS with --tls-cert/--tls-key; "
+               "port 0 picks one, see --http-port-file); empty = off");
+  AddEnvOption(app, "--http-port-file", dashboard_options.port_file,
+               "write the dashboard's bound port here once listening");
+  AddEnvOption(app, "--http-max-streams", dashboard_options.max_streams,
+               "live dashboard streams (open pages) at once; beyond that 429")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   if (auto exit_code = conveyor::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   if (absl::StatusOr<Scopes> scopes = auth::ParseScopeList(anonymous_scopes); scopes.ok()) {
@@ -255,6 +267,19 @@ int main(int argc, char** argv) {
   BlobSweeper blob_sweeper(store, clock,
                            BlobSweeper::IntervalFor(store_options.failed_blob_retention));
 
+  std::unique_ptr<dashboard::DashboardServer> dashboard_server;
+  if (!dashboard_options.listen.empty()) {
+    dashboard_options.tls_cert_file = server.tls.cert_file;
+    dashboard_options.tls_key_file = server.tls.key_file;
+    dashboard_server = std::make_unique<dashboard::DashboardServer>(api, store, **authenticator,
+                                                                    clock, dashboard_options);
+    if (absl::Status s = dashboard_server->Start(); !s.ok()) {
+      std::fprintf(stderr, "conveyor-orchestrator: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    LogLine(LogLevel::kInfo).Add("msg", "dashboard serving").Add("url", dashboard_server->url());
+  }
+
   // Health follows Redis: NOT_SERVING while it cannot be reached.
   absl::Notification stop_health;
   std::thread health_thread;
@@ -280,6 +305,7 @@ int main(int argc, char** argv) {
     if (health_thread.joinable()) health_thread.join();
     dispatcher.Stop(server.shutdown_grace / 2);
     blob_sweeper.Stop();
+    if (dashboard_server != nullptr) dashboard_server->Stop();
   };
   LogLine(LogLevel::kInfo)
       .Add("msg", "orchestrator starting")
@@ -290,6 +316,7 @@ int main(int argc, char** argv) {
   if (!stop_health.HasBeenNotified()) stop_health.Notify();
   if (health_thread.joinable()) health_thread.join();
   dispatcher.Stop(absl::ZeroDuration());
+  dashboard_server.reset();
   pool.Shutdown();
   return code;
 }
