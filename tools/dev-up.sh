@@ -13,7 +13,8 @@
 # client certificate, the orchestrator the CLI's. --insecure: plaintext.
 # Pids, ports and logs go to the state dir (default /tmp/conveyor-dev);
 # `source <state>/env` sets CONVEYOR_SERVER for the CLI and CONVEYOR_DEV_*
-# (photo server, webhook receiver, upload folder, each worker's address),
+# (photo server, webhook receiver, upload folder, each worker's address,
+# the dashboard's URL: the orchestrator's --http-listen),
 # CONVEYOR_TLS_CA/_CERT/_KEY (the CLI's certificate) and CONVEYOR_TOKEN (a
 # random bearer token made at each start: principal "dev" of tenant
 # "default" with every scope; <state>/token, mode 0600). <state>/tokens is
@@ -239,8 +240,16 @@ start_server conveyor-orchestrator "$bin/conveyor-orchestrator" $(server_tls orc
   --resize-target "127.0.0.1:${port[resize]}" \
   --filter-target "127.0.0.1:${port[filter]}" \
   --upload-target "127.0.0.1:${port[upload]}" \
-  --webhook-target "127.0.0.1:${port[webhook]}"
+  --webhook-target "127.0.0.1:${port[webhook]}" \
+  --http-listen 127.0.0.1:0 --http-port-file "$state/ports.d/dashboard"
 orchestrator_port=$started_port
+# The dashboard's port file is written before the gRPC one.
+dashboard_port="$(cat "$state/ports.d/dashboard")"
+if ((insecure)); then
+  dashboard_url="http://127.0.0.1:$dashboard_port/"
+else
+  dashboard_url="https://127.0.0.1:$dashboard_port/"
+fi
 
 # serve_port_file FILE: Python that, given a bound server `srv`, writes its
 # port to FILE via a rename (readers never see a partial number).
@@ -341,6 +350,7 @@ upload=${port[upload]}
 webhook=${port[webhook]}
 photos=$photo_port
 webhook_receiver=$hook_port
+dashboard=$dashboard_port
 EOF
 cat > "$state/env" <<EOF
 export CONVEYOR_SERVER=127.0.0.1:$orchestrator_port
@@ -355,6 +365,7 @@ export CONVEYOR_DEV_UPLOAD=127.0.0.1:${port[upload]}
 export CONVEYOR_DEV_WEBHOOK_STAGE=127.0.0.1:${port[webhook]}
 export CONVEYOR_DEV_REDIS=redis://127.0.0.1:$redis_port
 export CONVEYOR_DEV_TOKENS=$state/tokens
+export CONVEYOR_DEV_DASHBOARD=$dashboard_url
 export CONVEYOR_TOKEN=\$(cat $state/token)
 export PATH=$bin:\$PATH
 EOF
@@ -389,6 +400,9 @@ $(if ((insecure)); then
     echo "TLS + mTLS on every hop (certificates in $tls, tools/tls-certs.sh): the CLI's"
     echo "certificate is in the env file; the workers serve only orchestrator.pem."
   fi)
+Dashboard: $dashboard_url  (log in with the token in $state/token)
+$(((insecure)) || echo "  HTTPS with the dev CA's certificate: trust $tls/ca.pem, or accept the browser's warning.")
+
 Callers of the orchestrator need a bearer token: CONVEYOR_TOKEN (from $state/token:
 principal "dev", tenant "default", every scope); $state/operator-token is "operator" of
 every tenant ("*"). Tokens file: $state/tokens (docs/security.md, "Caller identity").

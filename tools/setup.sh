@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Conveyor's build, tests, demo and benchmarks need, from
-# Debian 12's packages (and s3rver from the npm registry, for the S3 tests).
+# Debian 12's packages (and from the npm registry s3rver, for the S3 tests,
+# and puppeteer-core, for the dashboard's browser test).
 # Idempotent: installs only what is missing; safe to run again and again.
 set -euo pipefail
 
@@ -24,6 +25,8 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14
   # real photos for the demo and the benchmarks
   mate-backgrounds
+  # the dashboard's browser test (tests/dashboard/): headless Chromium
+  chromium
 )
 
 # Node.js runs s3rver. A machine that already has node and npm (from any
@@ -53,6 +56,14 @@ fi
 if [[ -f "$root/tools/s3rver/package-lock.json" && ! -d "$root/tools/s3rver/node_modules/s3rver" ]]; then
   echo "setup: installing s3rver (npm)"
   (cd "$root/tools/s3rver" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# puppeteer-core, which drives Chromium in the dashboard's browser test; the
+# lock file pins it. Into tests/dashboard/node_modules (git-ignored). No
+# browser download: it drives Debian's /usr/bin/chromium.
+if [[ -f "$root/tests/dashboard/package-lock.json" && ! -d "$root/tests/dashboard/node_modules/puppeteer-core" ]]; then
+  echo "setup: installing puppeteer-core (npm)"
+  (cd "$root/tests/dashboard" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 echo "setup: ok"

@@ -200,7 +200,12 @@ class ComposeTest(unittest.TestCase):
                 # Bound to loopback only: nothing is published beyond this host.
                 self.assertTrue(str(mapping).startswith("127.0.0.1:"), f"{name}: {mapping}")
                 container = int(str(mapping).split(":")[-1].split("/")[0])
-                self.assertEqual(self.service_port(name), container, f"{name}: {mapping}")
+                # The gRPC port, or the dashboard's (CONVEYOR_HTTP_LISTEN).
+                http = str(service.get("environment", {}).get("CONVEYOR_HTTP_LISTEN", ""))
+                served = {self.service_port(name)}
+                if http:
+                    served.add(int(http.rsplit(":", 1)[1]))
+                self.assertIn(container, served, f"{name}: {mapping}")
 
     def test_named_volumes_are_declared(self):
         for name, service in self.services.items():

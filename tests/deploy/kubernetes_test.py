@@ -68,7 +68,12 @@ class KubernetesTest(KubernetesManifests):
         for workload, container, stage, binary, port in self.conveyor_containers():
             where = f"{workload['metadata']['name']}/{container['name']}"
             self.assertIsNotNone(port, where)
-            self.assertEqual([port], [p["containerPort"] for p in container["ports"]], where)
+            # The gRPC port, then the dashboard's where CONVEYOR_HTTP_LISTEN
+            # turns it on.
+            http = [e["value"] for e in container.get("env", [])
+                    if e["name"] == "CONVEYOR_HTTP_LISTEN"]
+            served = [port] + [int(h.rsplit(":", 1)[1]) for h in http]
+            self.assertEqual(served, [p["containerPort"] for p in container["ports"]], where)
             for probe_kind in ("readinessProbe", "livenessProbe"):
                 probe = container.get(probe_kind)
                 self.assertIsNotNone(probe, f"{where}: no {probe_kind}")

@@ -284,7 +284,7 @@ function appendEvent(event) {
 
 function specSummary(step) {
   if (step.download) return `download ${step.download.url}`;
-  if (step.resize) return `resize ${step.resize.width}x${step.resize.height}`;
+  if (step.resize) return `resize ${step.resize.width || ''}x${step.resize.height || ''}`;
   if (step.filter) return `filter ${(step.filter.ops || []).map((o) => Object.keys(o)[0]).join(', ')}`;
   if (step.upload) return `upload ${step.upload.destination}`;
   if (step.webhook) return `webhook ${step.webhook.url}`;
