@@ -386,6 +386,10 @@ if ((quiet == 0)); then
   cat <<EOF
 
 Conveyor is running (state: $state).
+  Dashboard: $dashboard_url   (log in with the token: cat $state/token)
+$(if ((insecure)); then echo "  (plain HTTP: --insecure)"; else
+    echo "  (HTTPS with dev-up's throwaway CA: trust $tls/ca.pem, or accept the browser's warning)"; fi)
+
   source $state/env          # sets CONVEYOR_SERVER, CONVEYOR_TOKEN, PATH and the URLs below
 
   conveyor status
@@ -400,9 +404,6 @@ $(if ((insecure)); then
     echo "TLS + mTLS on every hop (certificates in $tls, tools/tls-certs.sh): the CLI's"
     echo "certificate is in the env file; the workers serve only orchestrator.pem."
   fi)
-Dashboard: $dashboard_url  (log in with the token in $state/token)
-$(((insecure)) || echo "  HTTPS with the dev CA's certificate: trust $tls/ca.pem, or accept the browser's warning.")
-
 Callers of the orchestrator need a bearer token: CONVEYOR_TOKEN (from $state/token:
 principal "dev", tenant "default", every scope); $state/operator-token is "operator" of
 every tenant ("*"). Tokens file: $state/tokens (docs/security.md, "Caller identity").
