@@ -42,24 +42,36 @@ std::string PageDigest(const conveyor::v1::ListChainsResponse& page) {
   return digest;
 }
 
+// The chain a stream of `id` after `last_event_id` follows, both checked as
+// WatchChain checks them.
+absl::StatusOr<std::string> WatchedChainId(const std::string& id,
+                                           const std::string& last_event_id) {
+  conveyor::v1::WatchChainRequest watch;
+  watch.set_name(id);
+  watch.set_after_event_id(last_event_id);
+  return ChainApi::ParseWatchRequest(watch);
+}
+
 // Sends a keep-alive comment once `keep_alive` passed without a frame.
 class KeepAlive {
  public:
-  KeepAlive(const EmitFrame& emit, absl::Duration every) : emit_(emit), every_(every) {}
+  KeepAlive(const EmitFrame& emit, absl::Duration every, const Clock& clock)
+      : emit_(emit), every_(every), clock_(clock), last_(clock.Now()) {}
   bool Emit(const std::string& frame) {
-    last_ = absl::Now();
+    last_ = clock_.Now();
     return emit_(frame);
   }
   // False when the client is gone.
   bool Tick() {
-    if (absl::Now() - last_ < every_) return true;
+    if (clock_.Now() - last_ < every_) return true;
     return Emit(SseComment());
   }
 
  private:
   const EmitFrame& emit_;
   const absl::Duration every_;
-  absl::Time last_ = absl::Now();
+  const Clock& clock_;
+  absl::Time last_;
 };
 
 }  // namespace
@@ -204,10 +216,7 @@ absl::StatusOr<Caller> DashboardEndpoints::ChainStreamCaller(const HttpRequest& 
                                                              const std::string& id) const {
   absl::StatusOr<Caller> caller = Authorize(request, Scope::kRead);
   if (!caller.ok()) return caller;
-  conveyor::v1::WatchChainRequest watch;
-  watch.set_name(id);
-  watch.set_after_event_id(request.last_event_id);
-  absl::StatusOr<std::string> chain_id = ChainApi::ParseWatchRequest(watch);
+  absl::StatusOr<std::string> chain_id = WatchedChainId(id, request.last_event_id);
   if (!chain_id.ok()) return chain_id.status();
   if (absl::Status seen = api_.Get(*caller, *chain_id).status(); !seen.ok()) return seen;
   return caller;
@@ -226,14 +235,11 @@ absl::Status DashboardEndpoints::StreamChain(const Caller& caller, const std::st
                                              const std::string& last_event_id,
                                              const EmitFrame& emit,
                                              const StreamCancelled& cancelled) const {
-  conveyor::v1::WatchChainRequest watch;
-  watch.set_name(id);
-  watch.set_after_event_id(last_event_id);
-  absl::StatusOr<std::string> chain_id = ChainApi::ParseWatchRequest(watch);
+  absl::StatusOr<std::string> chain_id = WatchedChainId(id, last_event_id);
   if (!chain_id.ok()) return chain_id.status();
   absl::StatusOr<conveyor::v1::Chain> chain = api_.Get(caller, *chain_id);
   if (!chain.ok()) return chain.status();
-  KeepAlive out(emit, options_.keep_alive);
+  KeepAlive out(emit, options_.keep_alive, clock_);
   if (!out.Emit(SseFrame("chain", ToJson(*chain)))) return absl::CancelledError("client gone");
   bool gone = false;
   absl::Status followed = FollowChain(
@@ -265,7 +271,7 @@ absl::Status DashboardEndpoints::StreamOverview(const Caller& caller, const Quer
   for (const char* name : {"since", "until", "ended_since", "ended_until"}) {
     relative = relative || query.count(name) > 0;
   }
-  KeepAlive out(emit, options_.keep_alive);
+  KeepAlive out(emit, options_.keep_alive, clock_);
   std::string last_digest;
   int64_t seen_samples = 0;
   while (!cancelled()) {

@@ -18,10 +18,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/sha256.h"
 #include "common/tls_credentials.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/orchestrator/auth/tokens_fixture.h"
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/test_ca.h"
@@ -30,6 +30,7 @@
 namespace conveyor {
 namespace {
 
+using ::conveyor::testing::TokensFileLine;
 using ::conveyor::testing::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -39,10 +40,6 @@ const std::string kAlice = "alice-token-3b8f0c2d9e7a6b5c4d3e2f1a0b9c8d7e";    //
 const std::string kBob = "bob-token-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d";        // tenant-b, all
 const std::string kReader = "reader-token-0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c";  // tenant-a, read
 const std::string kOps = "ops-token-5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f";        // *, no submit
-
-std::string TokenLine(const std::string& token, const std::string& rest) {
-  return absl::StrCat("sha256:", Sha256Hex(token), " ", rest, "\n");
-}
 
 // Replaces `path` atomically, as an operator's editor or Kubernetes does.
 // A call's context: a deadline, and "authorization: Bearer <token>" unless
@@ -70,13 +67,14 @@ v1::SubmitChainRequest WaitingChain(const std::string& idempotency_key = "") {
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(tokens_,
-              absl::StrCat(
-                  "# tests/integration/auth_test.cc\n",
-                  TokenLine(kAlice, "alice tenant-a chains.submit,chains.read,chains.cancel,admin"),
-                  TokenLine(kBob, "bob tenant-b chains.submit,chains.read,chains.cancel,admin"),
-                  TokenLine(kReader, "reader tenant-a chains.read"),
-                  TokenLine(kOps, "ops * chains.read,chains.cancel,admin")));
+    WriteFile(
+        tokens_,
+        absl::StrCat(
+            "# tests/integration/auth_test.cc\n",
+            TokensFileLine(kAlice, "alice tenant-a chains.submit,chains.read,chains.cancel,admin"),
+            TokensFileLine(kBob, "bob tenant-b chains.submit,chains.read,chains.cancel,admin"),
+            TokensFileLine(kReader, "reader tenant-a chains.read"),
+            TokensFileLine(kOps, "ops * chains.read,chains.cancel,admin")));
   }
   void TearDown() override { testing::DumpLogs(logs_, HasFailure(), 6000); }
 
@@ -277,7 +275,7 @@ TEST_F(AuthTest, EditedTokensFileTakesEffectWithoutARestart) {
   ASSERT_EQ(SystemStatus(stub, fresh).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   ASSERT_TRUE(SystemStatus(stub, kAlice).ok());
   // Rotation: the new token in, alice's out.
-  WriteFile(tokens_, TokenLine(fresh, "carol tenant-c chains.read"));
+  WriteFile(tokens_, TokensFileLine(fresh, "carol tenant-c chains.read"));
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (!SystemStatus(stub, fresh).ok() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(100));
@@ -364,7 +362,7 @@ TEST_F(AuthTest, ClientCertificateListedInTheTokensFileIsItsCaller) {
   absl::StatusOr<testing::TestCert> other = ca->Issue("other-client", {"DNS:other-client"});
   ASSERT_TRUE(server.ok() && robot.ok() && other.ok());
   WriteFile(tokens_, absl::StrCat("cert:ci-robot ci tenant-c chains.submit,chains.read\n",
-                                  TokenLine(kAlice, "alice tenant-a chains.read")));
+                                  TokensFileLine(kAlice, "alice tenant-a chains.read")));
   logs_.push_back(dir_.path() + "/mtls-orchestrator.log");
   testing::ServerProcess orchestrator(
       {kBin + "/conveyor-orchestrator", "--redis-url", redis_.url(), "--tls-cert", server->cert,

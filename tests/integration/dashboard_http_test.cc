@@ -19,14 +19,15 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/sha256.h"
 #include "conveyor/v1/orchestrator.grpc.pb.h"
+#include "tests/orchestrator/auth/tokens_fixture.h"
 #include "tests/testing/orchestrator_process.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor {
 namespace {
 
+using ::conveyor::testing::TokensFileLine;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -42,11 +43,11 @@ httplib::Headers Action(const std::string& token) {
 class DashboardHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::WriteFile(tokens_,
-                       absl::StrCat("sha256:", Sha256Hex(kUser),
-                                    " user default chains.submit,chains.read,chains.cancel\n",
-                                    "sha256:", Sha256Hex(kReader), " reader default chains.read\n",
-                                    "sha256:", Sha256Hex(kOther), " other tenant-b chains.read\n"));
+    testing::WriteFile(
+        tokens_,
+        absl::StrCat(TokensFileLine(kUser, "user default chains.submit,chains.read,chains.cancel"),
+                     TokensFileLine(kReader, "reader default chains.read"),
+                     TokensFileLine(kOther, "other tenant-b chains.read")));
     orchestrator_ = std::make_unique<testing::OrchestratorProcess>(
         redis_.url(), std::map<std::string, std::string>{},
         std::vector<std::string>{"--tokens-file", tokens_, "--http-listen", "127.0.0.1:0",

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "orchestrator/auth/scope_check.h"
+#include "tests/orchestrator/auth/tokens_fixture.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 #include "tests/testing/test_jwt.h"
@@ -20,6 +21,7 @@
 namespace conveyor::orchestrator::auth {
 namespace {
 
+using ::conveyor::testing::TokensFileLine;
 using ::conveyor::testing::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -32,10 +34,10 @@ Credentials Bearer(const std::string& token) { return {{"Bearer " + token}, {}};
 class AuthenticatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(tokens_, absl::StrCat("sha256:", Sha256Hex(kReader), " bob tenant-a chains.read\n",
-                                    "sha256:", Sha256Hex(kOperator), " ops * ",
-                                    "chains.read,chains.cancel,admin\n",
-                                    "cert:ci.conveyor ci tenant-b chains.submit,chains.read\n"));
+    WriteFile(tokens_,
+              absl::StrCat(TokensFileLine(kReader, "bob tenant-a chains.read"),
+                           TokensFileLine(kOperator, "ops * chains.read,chains.cancel,admin"),
+                           "cert:ci.conveyor ci tenant-b chains.submit,chains.read\n"));
   }
 
   std::unique_ptr<Authenticator> Make(AuthOptions options) {

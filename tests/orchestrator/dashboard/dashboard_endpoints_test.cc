@@ -10,13 +10,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "common/sha256.h"
+#include "tests/orchestrator/auth/tokens_fixture.h"
 #include "tests/orchestrator/chain_api_fixture.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator::dashboard {
 namespace {
 
+using ::conveyor::testing::TokensFileLine;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -49,18 +50,13 @@ class DashboardEndpointsTest : public ChainApiFixture {
   DashboardEndpointsTest() : ChainApiFixture(conveyor::orchestrator::testing::Backend::kMemory) {}
   void SetUp() override {
     ChainApiFixture::SetUp();
-    conveyor::testing::WriteFile(
+    authenticator_ = conveyor::testing::WriteTokensFileAuthenticator(
         tokens_,
-        absl::StrCat("sha256:", Sha256Hex(kUser),
-                     " user default chains.submit,chains.read,chains.cancel\n",
-                     "sha256:", Sha256Hex(kReader), " reader default chains.read\n",
-                     "sha256:", Sha256Hex(kOther), " other tenant-b chains.read,chains.cancel\n"));
-    auth::AuthOptions options;
-    options.tokens_file = tokens_;
-    absl::StatusOr<std::unique_ptr<auth::Authenticator>> made =
-        auth::Authenticator::Create(options, clock_);
-    ASSERT_TRUE(made.ok()) << made.status();
-    authenticator_ = *std::move(made);
+        absl::StrCat(TokensFileLine(kUser, "user default chains.submit,chains.read,chains.cancel"),
+                     TokensFileLine(kReader, "reader default chains.read"),
+                     TokensFileLine(kOther, "other tenant-b chains.read,chains.cancel")),
+        clock_);
+    ASSERT_NE(authenticator_, nullptr);
     DashboardEndpointOptions endpoint_options;
     endpoint_options.list_refresh = absl::Milliseconds(1);
     endpoints_ = std::make_unique<DashboardEndpoints>(*api_, store(), *authenticator_, history_,

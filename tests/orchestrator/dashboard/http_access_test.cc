@@ -8,13 +8,14 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
+#include "tests/orchestrator/auth/tokens_fixture.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/testing/process_fixture.h"
 
 namespace conveyor::orchestrator::dashboard {
 namespace {
 
+using ::conveyor::testing::TokensFileLine;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -24,16 +25,12 @@ const std::string kOperator = "operator-token-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d";
 class HttpAccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    conveyor::testing::WriteFile(
+    authenticator_ = conveyor::testing::WriteTokensFileAuthenticator(
         tokens_,
-        absl::StrCat("sha256:", Sha256Hex(kReader), " bob tenant-a chains.read\n",
-                     "sha256:", Sha256Hex(kOperator), " ops * chains.read,chains.cancel,admin\n"));
-    auth::AuthOptions options;
-    options.tokens_file = tokens_;
-    absl::StatusOr<std::unique_ptr<auth::Authenticator>> made =
-        auth::Authenticator::Create(options, clock_);
-    ASSERT_TRUE(made.ok()) << made.status();
-    authenticator_ = *std::move(made);
+        absl::StrCat(TokensFileLine(kReader, "bob tenant-a chains.read"),
+                     TokensFileLine(kOperator, "ops * chains.read,chains.cancel,admin")),
+        clock_);
+    ASSERT_NE(authenticator_, nullptr);
   }
 
   conveyor::testing::TempDir dir_;
