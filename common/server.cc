@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <utility>
 
@@ -24,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/health_service.h"
 #include "common/log.h"
+#include "common/port_file.h"
 
 namespace conveyor {
 namespace {
@@ -127,23 +127,6 @@ std::string ListenFailureReason(const std::string& grpc_errors) {
   return "gRPC could not bind it (--log-level debug shows why)";
 }
 
-// Writes `port` to `path` atomically: temp file in the same directory, then
-// rename(2), so a poller sees either nothing or the whole number.
-bool WritePortFile(const std::string& path, int port) {
-  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << port << "\n";
-    out.close();
-    if (!out) return false;
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void BlockTerminationSignals() {
@@ -184,8 +167,9 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));
     // Calls in flight when the age is reached get this long to finish.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                static_cast<int>(absl::ToInt64Milliseconds(options.shutdown_grace)));
@@ -213,23 +197,29 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   if (!grpc_errors.empty()) LogLine(LogLevel::kWarning).Add("grpc_error", grpc_errors);
   for (const std::string& name : service_names) health->AddService(name);
   health->SetServingStatus(true);
-  if (!options.port_file.empty() && !WritePortFile(options.port_file, bound_port)) {
+  if (absl::Status written = options.port_file.empty()
+                                 ? absl::OkStatus()
+                                 : WritePortFile(options.port_file, bound_port);
+      !written.ok()) {
     std::fprintf(stderr, "%s: cannot write --port-file %s: %s\n", program_invocation_short_name,
-                 options.port_file.c_str(), std::strerror(errno));
+                 options.port_file.c_str(), std::string(written.message()).c_str());
     server->Shutdown(std::chrono::system_clock::now());
     return 1;
   }
   // Once listening: a server that fails to bind says only that.
   if (!ServerUsesTls(options.tls)) {
     LogLine(LogLevel::kWarning)
-        .Add("msg", "--insecure: serving plaintext gRPC without TLS; anyone who can reach the "
-                    "port can call it and read the traffic");
+        .Add("msg",
+             "--insecure: serving plaintext gRPC without TLS; anyone who can reach the "
+             "port can call it and read the traffic");
   }
-  LogLine(LogLevel::kInfo).Add("msg", "serving").Add("listen", options.listen)
+  LogLine(LogLevel::kInfo)
+      .Add("msg", "serving")
+      .Add("listen", options.listen)
       .Add("port", bound_port)
-      .Add("tls", !ServerUsesTls(options.tls)           ? "off"
+      .Add("tls", !ServerUsesTls(options.tls)          ? "off"
                   : options.tls.client_ca_file.empty() ? "tls"
-                                                        : "mtls");
+                                                       : "mtls");
   if (hooks.on_started) hooks.on_started(*server);
 
   sigset_t signals = TerminationSignals();

@@ -2,14 +2,13 @@
 
 #include <httplib.h>
 
-#include <cstdio>
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/port_file.h"
 #include "orchestrator/dashboard/sse_frame.h"
 #include "orchestrator/dashboard/web_assets.h"
 
@@ -63,19 +62,6 @@ absl::Status SplitListen(const std::string& listen, std::string& host, int& port
   host = listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp);
-    out << port << "\n";
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path));
   }
   return absl::OkStatus();
 }
@@ -153,7 +139,10 @@ absl::Status DashboardServer::Start() {
         absl::StrCat("--http-listen: cannot listen on ", options_.listen));
   }
   if (!options_.port_file.empty()) {
-    if (absl::Status s = WritePortFile(options_.port_file, port_); !s.ok()) return s;
+    if (absl::Status s = WritePortFile(options_.port_file, port_); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("cannot write --http-port-file ",
+                                                 options_.port_file, ": ", s.message()));
+    }
   }
   listener_ = std::thread([this] { http_->listen_after_bind(); });
   // stop() only stops a server that already runs: wait for it (bounded),
