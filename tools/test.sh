@@ -22,6 +22,10 @@ jobs="${CONVEYOR_JOBS:-$(nproc)}"
 
 "$root/tools/setup.sh"
 
+# setup.sh has installed Chromium and puppeteer-core: the browser test fails
+# instead of skipping if they are missing (tests/dashboard/browser_test.js).
+export CONVEYOR_REQUIRE_BROWSER=1
+
 # ccache hits across checkouts in different folders (CI clones afresh).
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 

@@ -11,7 +11,9 @@
 // timeline with thumbnails, cancels a retrying chain and retries a failed
 // one, and saves screenshots (docs/dashboard.png comes from here). Exit 0 on
 // success, 1 on a failure, 77 (ctest: skipped) when Chromium or
-// puppeteer-core is not installed (tools/setup.sh installs both).
+// puppeteer-core is not installed (tools/setup.sh installs both) -- but 1
+// then too under tools/test.sh (CONVEYOR_REQUIRE_BROWSER=1), where setup
+// has just run: a missing install step must fail CI, not skip the test.
 'use strict';
 
 const {execFileSync} = require('child_process');
@@ -30,16 +32,18 @@ function arg(name, fallback) {
 const build = path.resolve(arg('--build-dir', path.join(root, 'build')));
 const shots = arg('--screenshot-dir', '');
 
+// ctest's "skipped", or a failure where the prerequisites must be there.
+const kMissing = process.env.CONVEYOR_REQUIRE_BROWSER === '1' ? 1 : 77;
 let puppeteer;
 try {
   puppeteer = require('puppeteer-core');
 } catch (e) {
   console.log('SKIP: puppeteer-core is not installed (tools/setup.sh: npm ci in tests/dashboard)');
-  process.exit(77);
+  process.exit(kMissing);
 }
 if (!fs.existsSync(CHROMIUM)) {
   console.log(`SKIP: ${CHROMIUM} is not installed (tools/setup.sh installs Debian's chromium)`);
-  process.exit(77);
+  process.exit(kMissing);
 }
 
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'conveyor-dashboard-test-'));
