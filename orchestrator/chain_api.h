@@ -92,6 +92,12 @@ class ChainApi {
   absl::StatusOr<conveyor::v1::PurgeChainsResponse> Purge(
       const Caller& caller, const conveyor::v1::PurgeChainsRequest& request);
   absl::StatusOr<conveyor::v1::SystemStatus> SystemStatus(const Caller& caller);
+  // What `caller` may see of a status with every detail: queue counters,
+  // replicas and store usage are for admin callers; everyone else sees
+  // whether each stage and Redis serve. The one rule SystemStatus and the
+  // dashboard's samples (read once as admin, shown to many) both apply.
+  static conveyor::v1::SystemStatus RedactSystemStatus(const conveyor::v1::SystemStatus& status,
+                                                       const Caller& caller);
 
   // "chains/<32 lower-case hex digits>" or the bare id -> the id (what
   // Submit names chains); INVALID_ARGUMENT otherwise.
@@ -120,8 +126,7 @@ class ChainApi {
   // SOURCE_FREED if the inline source itself is gone.
   absl::StatusOr<PlannedAction> PlanRetry(const conveyor::v1::Chain& chain) const;
   // PlanCancel or PlanRetry.
-  using ChainAction =
-      absl::StatusOr<PlannedAction> (ChainApi::*)(const conveyor::v1::Chain&) const;
+  using ChainAction = absl::StatusOr<PlannedAction> (ChainApi::*)(const conveyor::v1::Chain&) const;
   struct ActionOutcome {
     conveyor::v1::Chain chain;  // after the action (or as found, if unchanged)
     bool changed = false;

@@ -86,7 +86,26 @@ absl::StatusOr<conveyor::v1::SystemStatus> ChainApi::SystemStatus(const Caller& 
       (*status.mutable_chains_by_state())[state] = n;
     }
   }
-  return status;
+  return details ? status : RedactSystemStatus(status, caller);
+}
+
+conveyor::v1::SystemStatus ChainApi::RedactSystemStatus(const conveyor::v1::SystemStatus& status,
+                                                        const Caller& caller) {
+  if (caller.Has(Scope::kAdmin)) return status;
+  conveyor::v1::SystemStatus out;
+  for (const conveyor::v1::StageStatus& stage : status.stages()) {
+    conveyor::v1::StageStatus* s = out.add_stages();
+    s->set_kind(stage.kind());
+    s->set_target(stage.target());
+    s->set_health(stage.health());
+    s->set_health_detail(stage.health_detail());
+    s->set_max_in_flight(stage.max_in_flight());
+  }
+  out.set_redis_reachable(status.redis_reachable());
+  *out.mutable_redis_latency() = status.redis_latency();
+  out.set_redis_used_memory_bytes(-1);
+  out.set_redis_max_memory_bytes(-1);
+  return out;
 }
 
 }  // namespace conveyor::orchestrator

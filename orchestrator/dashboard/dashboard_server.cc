@@ -22,7 +22,7 @@ constexpr char kContentSecurityPolicy[] =
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 // The caller the sampler reads GetSystemStatus as: every detail, for
-// RedactForCaller to cut down per reader.
+// ChainApi::RedactSystemStatus to cut down per reader.
 Caller SamplerCaller() {
   return {"dashboard-sampler", std::string(kAllTenants),
           Scopes().Add(Scope::kRead).Add(Scope::kAdmin)};

@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "common/stage_registry.h"
+#include "orchestrator/chain_api.h"
 #include "orchestrator/dashboard/dashboard_json.h"
 
 namespace conveyor::orchestrator::dashboard {
@@ -40,24 +41,6 @@ std::vector<StatusSample> StatusHistory::SamplesAfter(int64_t seen, int64_t* add
   return {samples_.end() - fresh, samples_.end()};
 }
 
-SystemStatus RedactForCaller(const SystemStatus& status, const Caller& caller) {
-  if (caller.Has(Scope::kAdmin)) return status;
-  SystemStatus out;
-  for (const conveyor::v1::StageStatus& stage : status.stages()) {
-    conveyor::v1::StageStatus* s = out.add_stages();
-    s->set_kind(stage.kind());
-    s->set_target(stage.target());
-    s->set_health(stage.health());
-    s->set_health_detail(stage.health_detail());
-    s->set_max_in_flight(stage.max_in_flight());
-  }
-  out.set_redis_reachable(status.redis_reachable());
-  *out.mutable_redis_latency() = status.redis_latency();
-  out.set_redis_used_memory_bytes(-1);
-  out.set_redis_max_memory_bytes(-1);
-  return out;
-}
-
 std::string StatusHistoryJson(const std::vector<StatusSample>& samples, const Caller& caller) {
   const bool details = caller.Has(Scope::kAdmin);
   google::protobuf::Struct json;
@@ -68,7 +51,7 @@ std::string StatusHistoryJson(const std::vector<StatusSample>& samples, const Ca
     google::protobuf::util::JsonParseOptions parse;
     // The newest sample as its own JSON mapping, redacted, inside ours.
     (void)google::protobuf::util::JsonStringToMessage(
-        ToJson(RedactForCaller(samples.back().status, caller)),
+        ToJson(ChainApi::RedactSystemStatus(samples.back().status, caller)),
         fields["current"].mutable_struct_value(), parse);
   }
   google::protobuf::ListValue* history = fields["history"].mutable_list_value();

@@ -43,12 +43,6 @@ class StatusHistory {
   int64_t added_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// What `caller` may see of a status sampled with every detail, by the rule
-// of ChainApi::SystemStatus: queue counters, replicas and store usage are
-// for admin callers; everyone else sees whether each stage and Redis serve.
-conveyor::v1::SystemStatus RedactForCaller(const conveyor::v1::SystemStatus& status,
-                                           const Caller& caller);
-
 // {"current": <the newest SystemStatus>, "history": [{"time": RFC 3339,
 //  "stages": {"resize": {"health": "SERVING", "queued": n, "inFlight": n,
 //  "waiting": n}}, "replicas": n}, ...]}: each sample redacted for

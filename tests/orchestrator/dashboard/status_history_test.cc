@@ -6,6 +6,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include "orchestrator/chain_api.h"
+
 namespace conveyor::orchestrator::dashboard {
 namespace {
 
@@ -64,8 +66,8 @@ TEST(StatusHistoryTest, SamplesAfterGivesOnlyNewOnes) {
   EXPECT_EQ(fresh[0].status.stages(0).queued(), 7);
 }
 
-TEST(RedactForCallerTest, NonAdminsSeeHealthOnly) {
-  conveyor::v1::SystemStatus seen = RedactForCaller(Status(5), kReader);
+TEST(RedactSystemStatusTest, NonAdminsSeeHealthOnly) {
+  conveyor::v1::SystemStatus seen = ChainApi::RedactSystemStatus(Status(5), kReader);
   ASSERT_EQ(seen.stages_size(), 1);
   EXPECT_EQ(seen.stages(0).health(), conveyor::v1::StageStatus::SERVING);
   EXPECT_EQ(seen.stages(0).queued(), 0);
@@ -74,7 +76,7 @@ TEST(RedactForCallerTest, NonAdminsSeeHealthOnly) {
   EXPECT_EQ(seen.blob_bytes(), 0);
   EXPECT_TRUE(seen.chains_by_state().empty());
   EXPECT_TRUE(seen.redis_reachable());
-  EXPECT_EQ(RedactForCaller(Status(5), kAdmin).stages(0).queued(), 5);
+  EXPECT_EQ(ChainApi::RedactSystemStatus(Status(5), kAdmin).stages(0).queued(), 5);
 }
 
 TEST(StatusHistoryJsonTest, QueueDepthForAdminsHealthForOthers) {
