@@ -13,7 +13,7 @@
 
 namespace conveyor::orchestrator {
 
-// Follows chain `id` from after the event `after_id` ("0" = its start): the
+// Follows chain `id` from after the event `after_id` ("" = its start): the
 // history, then live events as they are written. `emit` gets each event in
 // order and returns false when the reader is gone; `cancelled` is polled
 // between reads of the store. Returns

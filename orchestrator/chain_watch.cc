@@ -33,7 +33,7 @@ class WatchReactor : public grpc::ServerWriteReactor<ChainEvent> {
       : store_(store),
         caller_(std::move(caller)),
         id_(std::move(id)),
-        after_(after.empty() ? "0" : std::move(after)),
+        after_(std::move(after)),
         active_(active) {
     thread_ = std::thread([this] { Run(); });
   }

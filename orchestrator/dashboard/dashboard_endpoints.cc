@@ -243,7 +243,7 @@ absl::Status DashboardEndpoints::StreamChain(const Caller& caller, const std::st
   if (!out.Emit(SseFrame("chain", ToJson(*chain)))) return absl::CancelledError("client gone");
   bool gone = false;
   absl::Status followed = FollowChain(
-      store_, *chain_id, last_event_id.empty() ? "0" : last_event_id,
+      store_, *chain_id, last_event_id,
       [&](conveyor::v1::ChainEvent& event) {
         if (!out.Emit(SseFrame("step-event", ToJson(event), event.event_id()))) return false;
         // The chain as this event left it (or later), so the page draws
